@@ -1,0 +1,61 @@
+"""The ``indexlab`` command line: ``indexlab demo``, ``indexlab bench``."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from indexlab.datasets import hk_tech
+    from indexlab.demo import latest_capped_index, render
+
+    index = latest_capped_index(hk_tech(), n=args.n, cap=args.cap)
+    print(render(index, args.cap))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """Run the pytest-benchmark benches; their summary prints indexlab vs baseline ratios."""
+    benches = Path(args.path)
+    if not benches.is_dir():
+        print(f"indexlab bench: no benches folder at {benches} (run from a source checkout)")
+        return 2
+    cmd = [sys.executable, "-m", "pytest", str(benches), "-q", "-p", "no:cacheprovider"]
+    if args.k:
+        cmd += ["-k", args.k]
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="indexlab", description="Design, optimise and backtest rules-based equity indices."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="build a capped index on the bundled hk_tech sample")
+    demo.add_argument("--n", type=int, default=30, help="number of constituents (default 30)")
+    demo.add_argument("--cap", type=float, default=0.08, help="weight cap (default 0.08)")
+    demo.set_defaults(run=_demo)
+    bench = sub.add_parser("bench", help="run the benches against their peer baselines")
+    bench.add_argument("--path", default="benches", help="benches folder (default ./benches)")
+    bench.add_argument("-k", default="", help="only benches matching this pytest expression")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``indexlab`` script."""
+    from indexlab.errors import IndexlabError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except IndexlabError as err:
+        print(f"indexlab {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

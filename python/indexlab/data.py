@@ -1,0 +1,581 @@
+"""The data layer: a securities master plus a daily panel, validated once at the boundary.
+
+A :class:`Dataset` holds
+
+* ``securities``: one row per security (DESIGN section 2: ``id``, ``name``, ``market``,
+  ``currency``, ``listing_date``, ``delisting_date``, ``industry``, ``listing_type``, ``wvr``,
+  ``connect_eligible``, ``ai_layer``, ``ai_score``; extra columns are kept),
+* a daily panel stored wide, one ``(T, N)`` float64 array per field (``close``,
+  ``total_return``, ``shares_outstanding``, ``free_float_factor``, ``turnover_value``,
+  ``turnover_shares``), NaN where a name is not listed or did not trade,
+* ``fx``: HKD per unit of each non-HKD currency, per date,
+* ``benchmarks``: index levels (e.g. HSI, HSTECH) per date.
+
+Everything downstream takes numpy arrays aligned on ``(dates, ids)``; :meth:`Dataset.until` gives
+the point-in-time view at a date (nothing after it is visible, future delistings included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from indexlab.errors import DataError
+
+__all__ = [
+    "AI_LAYERS",
+    "CURRENCIES",
+    "INDUSTRIES",
+    "LISTING_TYPES",
+    "MARKETS",
+    "PANEL_FIELDS",
+    "SECURITY_COLUMNS",
+    "Dataset",
+    "load",
+]
+
+SECURITY_COLUMNS = (
+    "id",
+    "name",
+    "market",
+    "currency",
+    "listing_date",
+    "delisting_date",
+    "industry",
+    "listing_type",
+    "wvr",
+    "connect_eligible",
+    "ai_layer",
+    "ai_score",
+)
+PANEL_FIELDS = (
+    "close",
+    "total_return",
+    "shares_outstanding",
+    "free_float_factor",
+    "turnover_value",
+    "turnover_shares",
+)
+MARKETS = frozenset({"HK", "SH", "SZ"})
+CURRENCIES = frozenset({"HKD", "CNY", "USD"})
+AI_LAYERS = ("compute", "infrastructure", "cloud", "model", "application", "none")
+LISTING_TYPES = frozenset({"primary", "secondary"})
+INDUSTRIES = frozenset(
+    {
+        "Energy",
+        "Materials",
+        "Industrials",
+        "Consumer Discretionary",
+        "Consumer Staples",
+        "Healthcare",
+        "Telecommunications",
+        "Utilities",
+        "Financials",
+        "Properties & Construction",
+        "Information Technology",
+        "Conglomerates",
+    }
+)
+_DATE_COLUMNS = ("listing_date", "delisting_date")
+_BOOL_COLUMNS = ("wvr", "connect_eligible")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _to_pandas(frame: Any, what: str) -> pd.DataFrame:
+    """Accept pandas or polars (anything with ``to_pandas``) without importing polars."""
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    raise DataError(f"{what} must be a pandas or polars DataFrame, got {type(frame).__name__}")
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{what} is missing required column(s) {missing}; it has {list(frame.columns)}"
+        )
+
+
+def _to_days(values: Any, column: str, what: str) -> npt.NDArray[np.datetime64]:
+    try:
+        return pd.to_datetime(pd.Series(values)).to_numpy().astype("datetime64[D]")
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} column '{column}' has values that are not dates: {exc}") from None
+
+
+def _day(d: np.datetime64) -> str:
+    return str(np.datetime64(d, "D"))
+
+
+def _check_member(frame: pd.DataFrame, column: str, allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    bad = ~frame[column].isin(allowed)
+    if bad.any():
+        row = frame.loc[bad].iloc[0]
+        raise DataError(
+            f"securities column '{column}': security {row['id']!r} has unknown value "
+            f"{row[column]!r}; expected one of {sorted(allowed)}"
+        )
+
+
+def _validate_securities(securities: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(securities, SECURITY_COLUMNS, "securities")
+    sec = securities.reset_index(drop=True).copy()
+    sec["id"] = sec["id"].astype(str)
+    dup = sec["id"].duplicated()
+    if dup.any():
+        raise DataError(
+            f"securities: duplicate id {sec.loc[dup, 'id'].iloc[0]!r}; each security needs "
+            "exactly one row in the master"
+        )
+    for column in _DATE_COLUMNS:
+        sec[column] = pd.to_datetime(sec[column]).astype("datetime64[s]")
+    if sec["listing_date"].isna().any():
+        bad = sec.loc[sec["listing_date"].isna(), "id"].iloc[0]
+        raise DataError(f"securities: security {bad!r} has no listing_date")
+    late = sec["delisting_date"].notna() & (sec["delisting_date"] < sec["listing_date"])
+    if late.any():
+        row = sec.loc[late].iloc[0]
+        raise DataError(
+            f"securities: security {row['id']!r} is delisted ({row['delisting_date'].date()}) "
+            f"before it is listed ({row['listing_date'].date()})"
+        )
+    _check_member(sec, "market", MARKETS)
+    _check_member(sec, "currency", CURRENCIES)
+    _check_member(sec, "ai_layer", AI_LAYERS)
+    _check_member(sec, "listing_type", LISTING_TYPES)
+    _check_member(sec, "industry", INDUSTRIES)
+    for column in _BOOL_COLUMNS:
+        sec[column] = sec[column].astype(bool)
+    score = pd.to_numeric(sec["ai_score"], errors="coerce").to_numpy(dtype=np.float64)
+    bad_score = ~((score >= 0.0) & (score <= 1.0))
+    if bad_score.any():
+        i = int(np.flatnonzero(bad_score)[0])
+        raise DataError(
+            f"securities column 'ai_score': security {sec['id'].iloc[i]!r} has "
+            f"{sec['ai_score'].iloc[i]!r}; ai_score must be a number in [0, 1]"
+        )
+    sec["ai_score"] = score
+    return sec
+
+
+def _first_bad(mask: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    t, i = np.argwhere(mask)[0]
+    return int(t), int(i)
+
+
+def _validate_fields(
+    sec: pd.DataFrame, dates: npt.NDArray[np.datetime64], fields: Mapping[str, FloatArray]
+) -> None:
+    ids = sec["id"].to_numpy()
+    shape = (len(dates), len(ids))
+
+    def where(t: int, i: int) -> str:
+        return f"security {ids[i]!r} on {_day(dates[t])}"
+
+    for name in PANEL_FIELDS:
+        if fields[name].shape != shape:
+            raise DataError(
+                f"panel field '{name}' has shape {fields[name].shape}, expected "
+                f"(dates, securities) = {shape}"
+            )
+    positive = {
+        "close": "prices must be > 0",
+        "total_return": "total-return values must be > 0",
+        "shares_outstanding": "share counts must be > 0",
+    }
+    for name, rule in positive.items():
+        bad = fields[name] <= 0.0
+        if bad.any():
+            t, i = _first_bad(bad)
+            raise DataError(f"panel column '{name}': {where(t, i)} is {fields[name][t, i]}; {rule}")
+    ff = fields["free_float_factor"]
+    bad = (ff <= 0.0) | (ff > 1.0)
+    if bad.any():
+        t, i = _first_bad(bad)
+        raise DataError(
+            f"panel column 'free_float_factor': {where(t, i)} is {ff[t, i]}; "
+            "the free-float factor must be in (0, 1]"
+        )
+    for name in ("turnover_value", "turnover_shares"):
+        bad = fields[name] < 0.0
+        if bad.any():
+            t, i = _first_bad(bad)
+            raise DataError(f"panel column '{name}': {where(t, i)} is negative")
+    listed = _listed_mask(sec, dates)
+    present = np.zeros(shape, dtype=bool)
+    for name in PANEL_FIELDS:
+        present |= ~np.isnan(fields[name])
+    outside = present & ~listed
+    if outside.any():
+        t, i = _first_bad(outside)
+        row = sec.iloc[i]
+        if dates[t] < np.datetime64(row["listing_date"], "D"):
+            reason = f"before its listing date {row['listing_date'].date()}"
+        else:
+            reason = f"after its delisting date {row['delisting_date'].date()}"
+        raise DataError(f"panel has data for {where(t, i)}, {reason}")
+
+
+def _listed_mask(sec: pd.DataFrame, dates: npt.NDArray[np.datetime64]) -> npt.NDArray[np.bool_]:
+    """(T, N): listed on that date (on or after listing, on or before delisting)."""
+    listing = sec["listing_date"].to_numpy().astype("datetime64[D]")
+    delisting = sec["delisting_date"].to_numpy().astype("datetime64[D]")
+    end = np.where(np.isnat(delisting), np.datetime64("9999-12-31", "D"), delisting)
+    return (dates[:, None] >= listing[None, :]) & (dates[:, None] <= end[None, :])
+
+
+def _validate_dates(dates: npt.NDArray[np.datetime64], what: str) -> None:
+    if len(dates) == 0:
+        raise DataError(f"{what} has no dates")
+    step = np.diff(dates)
+    bad = step <= np.timedelta64(0, "D")
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        kind = "duplicate" if step[t] == np.timedelta64(0, "D") else "unsorted"
+        raise DataError(
+            f"{what} dates must be strictly increasing: {kind} date {_day(dates[t + 1])} "
+            f"at position {t + 1} follows {_day(dates[t])}"
+        )
+
+
+def _wide_series(
+    frame: pd.DataFrame | None,
+    key: str,
+    value: str,
+    what: str,
+    dates: npt.NDArray[np.datetime64],
+) -> pd.DataFrame:
+    """Long (date, key, value) -> wide (dates x keys), forward-filled from the past only."""
+    if frame is None:
+        return pd.DataFrame(index=pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date"))
+    frame = _to_pandas(frame, what)
+    _require_columns(frame, ("date", key, value), what)
+    frame = frame.assign(date=_to_days(frame["date"], "date", what).astype("datetime64[ns]"))
+    dup = frame.duplicated(["date", key])
+    if dup.any():
+        row = frame.loc[dup].iloc[0]
+        raise DataError(f"{what}: duplicate ({row['date'].date()}, {row[key]!r}) rows")
+    vals = pd.to_numeric(frame[value], errors="coerce")
+    if (~(vals > 0)).any():
+        row = frame.loc[~(vals > 0)].iloc[0]
+        raise DataError(
+            f"{what} column '{value}': {row[key]!r} on {row['date'].date()} is "
+            f"{row[value]!r}; it must be a number > 0"
+        )
+    wide = frame.assign(**{value: vals}).pivot(index="date", columns=key, values=value)
+    wide = wide.sort_index()
+    target = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
+    aligned = wide.reindex(wide.index.union(target)).ffill().reindex(target)
+    aligned.columns.name = None
+    return aligned
+
+
+# --------------------------------------------------------------------------------- the dataset
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated securities master and daily panel, aligned on ``(dates, ids)``.
+
+    Build one with :meth:`from_frames` (long panel), :meth:`from_arrays` (wide arrays) or
+    :func:`load` (a folder of Parquet or CSV files). Instances are immutable.
+
+    Examples
+    --------
+    >>> import indexlab
+    >>> ds = indexlab.datasets.synthetic(n_securities=20, years=1, seed=1)
+    >>> ds.field("close").shape == (len(ds.dates), len(ds.ids))
+    True
+    """
+
+    securities: pd.DataFrame
+    dates: npt.NDArray[np.datetime64]
+    fields: Mapping[str, FloatArray]
+    fx: pd.DataFrame = field(repr=False)
+    benchmarks: pd.DataFrame = field(repr=False)
+
+    # ---------------------------------------------------------------- constructors
+
+    @classmethod
+    def from_arrays(
+        cls,
+        securities: Any,
+        dates: Any,
+        fields: Mapping[str, Any],
+        fx: Any = None,
+        benchmarks: Any = None,
+    ) -> Dataset:
+        """Build from wide ``(T, N)`` arrays whose columns follow ``securities.id``.
+
+        ``fx`` and ``benchmarks`` are long frames: (``date``, ``currency``, ``to_hkd``) and
+        (``date``, ``index``, ``level``).
+        """
+        sec = _validate_securities(_to_pandas(securities, "securities"))
+        day_index = _to_days(dates, "date", "panel")
+        _validate_dates(day_index, "panel")
+        missing = [f for f in PANEL_FIELDS if f not in fields]
+        if missing:
+            raise DataError(f"panel is missing required field(s) {missing}")
+        arrays: dict[str, FloatArray] = {}
+        for name in PANEL_FIELDS:
+            arr = np.ascontiguousarray(fields[name], dtype=np.float64)
+            arr.setflags(write=False)
+            arrays[name] = arr
+        _validate_fields(sec, day_index, arrays)
+        fx_wide = _wide_series(fx, "currency", "to_hkd", "fx", day_index)
+        _check_fx_covers(sec, day_index, arrays, fx_wide)
+        bench = _wide_series(benchmarks, "index", "level", "benchmarks", day_index)
+        return cls(sec, day_index, arrays, fx_wide, bench)
+
+    @classmethod
+    def from_frames(
+        cls, securities: Any, panel: Any, fx: Any = None, benchmarks: Any = None
+    ) -> Dataset:
+        """Build from a securities master and a long panel (``date``, ``id``, fields...).
+
+        Accepts pandas or polars frames. The panel must be sorted by date.
+
+        Examples
+        --------
+        >>> import pandas as pd, indexlab
+        >>> sec = pd.DataFrame({"id": ["0700.HK"], "name": ["Tencent"], "market": ["HK"],
+        ...     "currency": ["HKD"], "listing_date": ["2004-06-16"], "delisting_date": [None],
+        ...     "industry": ["Information Technology"], "listing_type": ["primary"],
+        ...     "wvr": [False], "connect_eligible": [True], "ai_layer": ["application"],
+        ...     "ai_score": [0.3]})
+        >>> panel = pd.DataFrame({"date": ["2025-01-02", "2025-01-03"], "id": "0700.HK",
+        ...     "close": [410.0, 412.0], "total_return": [410.0, 412.0],
+        ...     "shares_outstanding": 9.2e9, "free_float_factor": 0.7,
+        ...     "turnover_value": 8e9, "turnover_shares": 2e7})
+        >>> indexlab.Dataset.from_frames(sec, panel).field("close").ravel().tolist()
+        [410.0, 412.0]
+        """
+        sec = _validate_securities(_to_pandas(securities, "securities"))
+        pan = _to_pandas(panel, "panel")
+        _require_columns(pan, ("date", "id", *PANEL_FIELDS), "panel")
+        days = _to_days(pan["date"], "date", "panel")
+        if len(days) == 0:
+            raise DataError("panel has no rows")
+        back = np.flatnonzero(np.diff(days) < np.timedelta64(0, "D"))
+        if back.size:
+            r = int(back[0]) + 1
+            raise DataError(
+                f"panel dates are not sorted: row {r} ({_day(days[r])}) comes after row "
+                f"{r - 1} ({_day(days[r - 1])}); sort the panel by date first"
+            )
+        ids = pan["id"].astype(str).to_numpy()
+        position = pd.Index(sec["id"]).get_indexer(ids)
+        if (position < 0).any():
+            k = int(np.flatnonzero(position < 0)[0])
+            raise DataError(
+                f"panel has id {ids[k]!r} (on {_day(days[k])}) that is not in the securities master"
+            )
+        dates, row = np.unique(days, return_inverse=True)
+        key = row.astype(np.int64) * len(sec) + position
+        dup = np.flatnonzero(pd.Series(key).duplicated().to_numpy())
+        if dup.size:
+            k = int(dup[0])
+            raise DataError(
+                f"panel has duplicate rows for ({_day(days[k])}, {ids[k]!r}); each (date, id) "
+                "must appear once"
+            )
+        fields: dict[str, FloatArray] = {}
+        for name in PANEL_FIELDS:
+            values = pd.to_numeric(pan[name], errors="coerce").to_numpy(dtype=np.float64)
+            wide = np.full((len(dates), len(sec)), np.nan)
+            wide[row, position] = values
+            fields[name] = wide
+        return cls.from_arrays(sec, dates, fields, fx=fx, benchmarks=benchmarks)
+
+    # ---------------------------------------------------------------- accessors
+
+    @property
+    def ids(self) -> npt.NDArray[np.str_]:
+        """Security ids, in column order of every panel array."""
+        return self.securities["id"].to_numpy(dtype=str)
+
+    def field(self, name: str) -> FloatArray:
+        """A panel field as a read-only ``(T, N)`` array (NaN = not listed or not traded)."""
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise DataError(
+                f"unknown panel field {name!r}; fields are {list(PANEL_FIELDS)}"
+            ) from None
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """A panel field as a DataFrame (dates x ids)."""
+        return pd.DataFrame(
+            self.field(name),
+            index=pd.DatetimeIndex(self.dates.astype("datetime64[ns]"), name="date"),
+            columns=pd.Index(self.ids, name="id"),
+        )
+
+    def fx_to_hkd(self) -> FloatArray:
+        """``(T, N)`` HKD per unit of each security's currency (1 for HKD names)."""
+        out = np.ones((len(self.dates), len(self.ids)))
+        for currency, cols in self.securities.groupby("currency").indices.items():
+            if currency != "HKD":
+                out[:, cols] = self.fx[currency].to_numpy(dtype=np.float64)[:, None]
+        return out
+
+    def market_cap(self, free_float: bool = True, hkd: bool = True) -> FloatArray:
+        """``(T, N)`` market cap: close x shares (x free-float factor) (x FX to HKD)."""
+        cap = self.field("close") * self.field("shares_outstanding")
+        if free_float:
+            cap = cap * self.field("free_float_factor")
+        if hkd:
+            cap = cap * self.fx_to_hkd()
+        return cap
+
+    def date_index(self, date: Any) -> int:
+        """Position of the last panel date on or before ``date`` (point in time)."""
+        day = np.datetime64(pd.Timestamp(date).date(), "D")
+        pos = int(np.searchsorted(self.dates, day, side="right")) - 1
+        if pos < 0:
+            raise DataError(f"{_day(day)} is before the first panel date {_day(self.dates[0])}")
+        return pos
+
+    def until(self, date: Any) -> Dataset:
+        """The point-in-time view at ``date``: nothing after it is visible.
+
+        Securities listed later are dropped and delisting dates after ``date`` are hidden
+        (a future delisting is look-ahead), as are panel rows, FX and benchmark levels after it.
+        """
+        t = self.date_index(date)
+        day = self.dates[t]
+        listing = self.securities["listing_date"].to_numpy().astype("datetime64[D]")
+        keep = np.flatnonzero(listing <= day)
+        sec = self.securities.iloc[keep].reset_index(drop=True).copy()
+        future = sec["delisting_date"].to_numpy().astype("datetime64[D]") > day
+        sec.loc[future, "delisting_date"] = pd.NaT
+        if "data_end" in sec.columns:
+            sec["data_end"] = pd.to_datetime(sec["data_end"]).clip(upper=pd.Timestamp(day))
+        fields = {k: v[: t + 1][:, keep] for k, v in self.fields.items()}
+        return Dataset(
+            sec, self.dates[: t + 1], fields, self.fx.iloc[: t + 1], self.benchmarks.iloc[: t + 1]
+        )
+
+    def snapshot(self, date: Any = None) -> pd.DataFrame:
+        """One row per security listed at ``date`` (default: the last date), point in time.
+
+        Columns: the master fields plus ``close`` (last traded close on or before the date),
+        ``free_float_mcap_hkd``, ``last_trade`` and ``days_listed``.
+        """
+        view = self if date is None else self.until(date)
+        t = len(view.dates) - 1
+        close = view.field("close")
+        traded = ~np.isnan(close)
+        last = np.where(traded.any(axis=0), t - np.argmax(traded[::-1], axis=0), -1)
+        rows = np.arange(close.shape[1])
+        ok = last >= 0
+        snap = view.securities.copy()
+        safe_last = np.maximum(last, 0)
+        snap["close"] = np.where(ok, close[safe_last, rows], np.nan)
+        snap["free_float_mcap_hkd"] = np.where(ok, view.market_cap()[safe_last, rows], np.nan)
+        snap["last_trade"] = np.where(ok, view.dates[safe_last], np.datetime64("NaT"))
+        listing = snap["listing_date"].to_numpy().astype("datetime64[D]")
+        snap["days_listed"] = (view.dates[t] - listing).astype(np.int64)
+        delisted = snap["delisting_date"].notna()
+        return snap.loc[~delisted].reset_index(drop=True)
+
+    def panel(self) -> pd.DataFrame:
+        """The panel in long format (``date``, ``id``, fields), rows where any field is set."""
+        t, n = len(self.dates), len(self.ids)
+        present = np.zeros((t, n), dtype=bool)
+        for name in PANEL_FIELDS:
+            present |= ~np.isnan(self.fields[name])
+        rows, cols = np.nonzero(present)
+        out = pd.DataFrame(
+            {"date": self.dates[rows].astype("datetime64[ns]"), "id": self.ids[cols]}
+        )
+        for name in PANEL_FIELDS:
+            out[name] = self.fields[name][rows, cols]
+        return out
+
+    def __repr__(self) -> str:
+        first, last = _day(self.dates[0]), _day(self.dates[-1])
+        return f"Dataset({len(self.ids)} securities, {len(self.dates)} dates {first}..{last})"
+
+    # ---------------------------------------------------------------- persistence
+
+    def save(self, path: str | Path) -> Path:
+        """Write the dataset to a folder of Parquet files that :func:`load` reads back."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.securities.to_parquet(out / "securities.parquet", index=False)
+        self.panel().to_parquet(out / "panel.parquet", index=False)
+        _long(self.fx, "currency", "to_hkd").to_parquet(out / "fx.parquet", index=False)
+        _long(self.benchmarks, "index", "level").to_parquet(out / "benchmarks.parquet", index=False)
+        return out
+
+
+def _long(wide: pd.DataFrame, key: str, value: str) -> pd.DataFrame:
+    if wide.shape[1] == 0:
+        return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), key: [], value: []})
+    out = wide.rename_axis(index="date", columns=key).stack().rename(value).reset_index()
+    return out.dropna(subset=[value])
+
+
+def _check_fx_covers(
+    sec: pd.DataFrame,
+    dates: npt.NDArray[np.datetime64],
+    fields: Mapping[str, FloatArray],
+    fx: pd.DataFrame,
+) -> None:
+    """Every non-HKD name with a price needs an FX rate known on that date."""
+    for currency, cols in sec.groupby("currency").indices.items():
+        if currency == "HKD":
+            continue
+        priced = ~np.isnan(fields["close"][:, cols]).all(axis=1)
+        if currency not in fx.columns:
+            raise DataError(
+                f"fx has no {currency}->HKD rate, needed by security {sec['id'].iloc[cols[0]]!r}"
+            )
+        rate = fx[currency].to_numpy(dtype=np.float64)
+        gap = priced & np.isnan(rate)
+        if gap.any():
+            t = int(np.flatnonzero(gap)[0])
+            raise DataError(
+                f"fx has no {currency}->HKD rate on or before {_day(dates[t])}, when "
+                f"{currency} securities have prices"
+            )
+
+
+def _read_table(folder: Path, stem: str, required: bool) -> pd.DataFrame | None:
+    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        path = folder / f"{stem}{suffix}"
+        if path.exists():
+            return reader(path)
+    if required:
+        raise DataError(f"{folder} has no {stem}.parquet or {stem}.csv")
+    return None
+
+
+def load(path: str | Path) -> Dataset:
+    """Load a dataset from a folder of Parquet or CSV files.
+
+    The folder holds ``securities``, ``panel`` and optionally ``fx`` and ``benchmarks``, each as
+    ``.parquet`` or ``.csv`` (what :meth:`Dataset.save` writes).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    securities = _read_table(folder, "securities", required=True)
+    panel = _read_table(folder, "panel", required=True)
+    fx = _read_table(folder, "fx", required=False)
+    benchmarks = _read_table(folder, "benchmarks", required=False)
+    return Dataset.from_frames(securities, panel, fx=fx, benchmarks=benchmarks)

@@ -1,0 +1,17 @@
+//! indexlab._core: the thin PyO3 layer over indexlab-core.
+//!
+//! Each function converts numpy arrays to slices, releases the GIL, calls the core inside a
+//! panic guard and converts the result back. Logic belongs in the core, not here.
+
+mod arrays;
+mod capping;
+mod errors;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    capping::register(m)?;
+    Ok(())
+}
