@@ -1,0 +1,46 @@
+"""Index rules: methodology as data (:mod:`~indexlab.rules.model`), presets and the engine.
+
+Examples
+--------
+>>> import indexlab
+>>> from indexlab import rules
+>>> ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
+>>> hist = rules.build_index(ds, rules.HSTECH.replace(n=20))
+>>> eff, ids, w = hist.weights_matrix()
+>>> w.shape[1] == len(ds.ids)
+True
+"""
+
+from indexlab.rules.engine import IndexHistory, PreparedData, build_index, review_calendar
+from indexlab.rules.model import (
+    Calendar,
+    CategoryCap,
+    Eligibility,
+    IndexRules,
+    Selection,
+    Sleeve,
+    Universe,
+    Weighting,
+    grid,
+)
+from indexlab.rules.presets import AI_CHAIN, AI_CHAIN_AH, HSI, HSTECH
+
+__all__ = [
+    "AI_CHAIN",
+    "AI_CHAIN_AH",
+    "HSI",
+    "HSTECH",
+    "Calendar",
+    "CategoryCap",
+    "Eligibility",
+    "IndexHistory",
+    "IndexRules",
+    "PreparedData",
+    "Selection",
+    "Sleeve",
+    "Universe",
+    "Weighting",
+    "build_index",
+    "grid",
+    "review_calendar",
+]

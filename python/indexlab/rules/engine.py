@@ -1,0 +1,652 @@
+"""``build_index``: run a rule set over a dataset, review by review, in the Rust core.
+
+Python prepares plain arrays (market caps in HKD, monthly velocity, listing days, universe
+masks, the review calendar); :func:`indexlab._core.run_reviews` runs every review in order,
+point in time, with the previous constituents feeding the buffer rule.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from indexlab import _core
+from indexlab.data import PANEL_FIELDS, Dataset
+from indexlab.errors import DataError
+from indexlab.rules.model import IndexRules, Sleeve
+
+__all__ = ["IndexHistory", "PreparedData", "build_index", "review_calendar"]
+
+FloatArray = npt.NDArray[np.float64]
+_NONE = np.iinfo(np.int64).max
+STATUS = {
+    1: "out_of_universe",
+    2: "not_listed",
+    3: "suspended",
+    4: "seasoning",
+    5: "velocity",
+    6: "min_ff_mcap",
+    7: "min_turnover",
+    8: "no_rank_key",
+    9: "not_selected",
+    10: "industry_limit",
+    11: "quota_limit",
+    12: "selected",
+}
+REASONS = ("rank", "buffer", "fast_entry", "quota")
+EVENTS = ("review", "fast_entry", "delisting")
+
+
+def _ffill(a: FloatArray) -> FloatArray:
+    """Forward-fill NaN down the rows (per column)."""
+    t = np.arange(a.shape[0])[:, None]
+    idx = np.where(np.isnan(a), 0, t)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    out = a[idx, np.arange(a.shape[1])]
+    return np.ascontiguousarray(out)
+
+
+class PreparedData:
+    """Per-dataset arrays shared by every rule set (computed once, lazily, then cached).
+
+    :func:`build_index` caches one per dataset; build it yourself to run many variants.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        ds = dataset
+        self.n_days, self.n_sec = len(ds.dates), len(ds.ids)
+        self.ids: list[str] = [str(x) for x in ds.ids]
+        self.day_labels: list[str] = [str(d) for d in ds.dates]
+        close = ds.field("close")
+        self.ff_mcap = _ffill(ds.market_cap(free_float=True, hkd=True))
+        self.mcap = _ffill(ds.market_cap(free_float=False, hkd=True))
+        traded = ~np.isnan(close)
+        self.first_idx = np.where(traded.any(axis=0), np.argmax(traded, axis=0), self.n_days)
+        self.first_idx = self.first_idx.astype(np.int64)
+        steps = np.where(traded, np.arange(self.n_days)[:, None], -1)
+        self.last_trade = np.maximum.accumulate(steps, axis=0)
+        sec = ds.securities
+        self.listing_day = sec["listing_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+        delist = sec["delisting_date"].to_numpy().astype("datetime64[D]")
+        pos = np.searchsorted(ds.dates, delist, side="right") - 1
+        self.delisting_idx = np.where(np.isnat(delist), _NONE, pos).astype(np.int64)
+        months = ds.dates.astype("datetime64[M]").astype(np.int64)
+        self.month = (months - months[0]).astype(np.int64)
+        self.industry_codes, self.industries = pd.factorize(sec["industry"])
+        self._velocity: dict[str, tuple[int, FloatArray]] = {}
+        self._cum: dict[str, tuple[FloatArray, FloatArray]] = {}
+
+    def velocity(self, method: str) -> tuple[int, FloatArray]:
+        """``(months, (months x N) velocity)`` for a method ('median' or 'sum')."""
+        if method not in self._velocity:
+            ds = self.dataset
+            ff_shares = ds.field("shares_outstanding") * ds.field("free_float_factor")
+            self._velocity[method] = _core.monthly_velocity(
+                np.ascontiguousarray(ds.field("turnover_shares")).ravel(),
+                np.ascontiguousarray(ff_shares).ravel(),
+                self.month,
+                self.n_sec,
+                method,
+            )
+        return self._velocity[method]
+
+    def trailing_mean(self, name: str, t: npt.NDArray[np.int64], window: int) -> FloatArray:
+        """Mean of a (forward-filled) array over the ``window`` days up to each day in ``t``."""
+        if name not in self._cum:
+            if name == "adt":
+                ds = self.dataset
+                base = np.nan_to_num(ds.field("turnover_value") * ds.fx_to_hkd())
+            else:
+                base = getattr(self, name)
+            valid = ~np.isnan(base)
+            zero = np.zeros((1, self.n_sec))
+            cs = np.vstack([zero, np.cumsum(np.where(valid, base, 0.0), axis=0)])
+            cn = np.vstack([zero, np.cumsum(valid, axis=0, dtype=np.float64)])
+            self._cum[name] = (cs, cn)
+        cs, cn = self._cum[name]
+        lo = np.maximum(t + 1 - window, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if name == "adt":
+                return (cs[t + 1] - cs[lo]) / (t + 1 - lo)[:, None]
+            return (cs[t + 1] - cs[lo]) / (cn[t + 1] - cn[lo])
+
+
+_CACHE: dict[int, tuple[weakref.ref[Dataset], PreparedData]] = {}
+
+
+def _prepared(data: Dataset | PreparedData) -> PreparedData:
+    if isinstance(data, PreparedData):
+        return data
+    if not isinstance(data, Dataset):
+        raise DataError(f"build_index needs an indexlab.Dataset, got {type(data).__name__}")
+    hit = _CACHE.get(id(data))
+    if hit is not None and hit[0]() is data:
+        return hit[1]
+    prep = PreparedData(data)
+    key = id(data)
+    _CACHE[key] = (weakref.ref(data, lambda _: _CACHE.pop(key, None)), prep)
+    return prep
+
+
+def _first_weekday(year: int, month: int, weekday: int) -> np.datetime64:
+    first = pd.Timestamp(year=year, month=month, day=1)
+    return np.datetime64((first + pd.Timedelta(days=(weekday - first.weekday()) % 7)).date(), "D")
+
+
+def review_calendar(
+    dates: npt.NDArray[np.datetime64], rules: IndexRules, start: Any = None, end: Any = None
+) -> pd.DataFrame:
+    """The reviews a rule set holds over a trading calendar.
+
+    Returns a frame with ``cutoff`` (last trading day of each cut-off month), ``implementation``
+    (first ``weekday`` of the month ``months_to_implementation`` later, rolled forward to a
+    trading day) and ``effective`` (the next trading day; a weekday estimate past the data),
+    plus their day indices (``len(dates)`` when past the data). Only complete cut-off months
+    (a later month exists in the data) count; ``start``/``end`` bound the cut-off dates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from indexlab import rules
+    >>> days = np.arange(np.datetime64("2024-12-02"), np.datetime64("2025-03-15"))
+    >>> days = days[np.is_busday(days)]
+    >>> cal = rules.review_calendar(days, rules.HSTECH)
+    >>> [str(cal.implementation[0].date()), str(cal.effective[0].date())]
+    ['2025-03-07', '2025-03-10']
+    """
+    cal = rules.calendar
+    months = dates.astype("datetime64[M]")
+    last_of_month = np.flatnonzero(np.r_[months[1:] != months[:-1], False])
+    rows = []
+    t = len(dates)
+    for k in last_of_month:
+        m = months[k]
+        month_no = int(str(m)[5:7])
+        if month_no not in cal.cutoff_months:
+            continue
+        cut = dates[k]
+        if start is not None and cut < np.datetime64(pd.Timestamp(start).date(), "D"):
+            continue
+        if end is not None and cut > np.datetime64(pd.Timestamp(end).date(), "D"):
+            continue
+        target = m + np.timedelta64(cal.months_to_implementation, "M")
+        year, mon = int(str(target)[:4]), int(str(target)[5:7])
+        impl_day = _first_weekday(year, mon, cal.weekday)
+        i = int(np.searchsorted(dates, impl_day, side="left"))
+        if i + 1 >= t:
+            i = t
+            eff_day = np.busday_offset(impl_day, 1, roll="forward")
+            impl = impl_day
+        else:
+            impl, eff_day = dates[i], dates[i + 1]
+        rows.append((cut, impl, eff_day, k, i, min(i + 1, t) if i < t else t))
+    frame = pd.DataFrame(
+        rows,
+        columns=["cutoff", "implementation", "effective", "cutoff_idx", "impl_idx", "eff_idx"],
+    )
+    for c in ("cutoff", "implementation", "effective"):
+        frame[c] = pd.to_datetime(frame[c])
+    # Only the last review may be pending (implemented after the data ends).
+    pending = frame["impl_idx"] >= t
+    if pending.sum() > 1:
+        frame = frame.loc[~pending | (pending.cumsum() == 1)].reset_index(drop=True)
+    return frame
+
+
+def _universe_mask(sec: pd.DataFrame, rules: IndexRules) -> npt.NDArray[np.bool_]:
+    u = rules.universe
+    ok = np.ones(len(sec), dtype=bool)
+    if u.markets is not None:
+        ok &= sec["market"].isin(u.markets).to_numpy()
+    if u.industries is not None:
+        ok &= sec["industry"].isin(u.industries).to_numpy()
+    if u.listing_types is not None:
+        ok &= sec["listing_type"].isin(u.listing_types).to_numpy()
+    if u.connect_eligible_only:
+        ok &= sec["connect_eligible"].to_numpy(dtype=bool)
+    if u.ai_layers is not None:
+        ok &= sec["ai_layer"].isin(u.ai_layers).to_numpy()
+    if u.min_ai_score > 0:
+        ok &= sec["ai_score"].to_numpy(dtype=np.float64) >= u.min_ai_score
+    if u.tech_theme:
+        ok &= _tech_theme(sec)
+    return ok
+
+
+def _tech_theme(sec: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    if "tech_theme" in sec.columns:
+        return sec["tech_theme"].fillna(False).to_numpy(dtype=bool)
+    proxy = sec["ai_layer"].ne("none") | sec["industry"].isin(
+        ["Information Technology", "Consumer Discretionary"]
+    )
+    return proxy.to_numpy(dtype=bool)
+
+
+def _category(sec: pd.DataFrame, category: str) -> npt.NDArray[np.bool_]:
+    if category == "wvr":
+        return sec["wvr"].to_numpy(dtype=bool)
+    if category == "secondary":
+        return sec["listing_type"].eq("secondary").to_numpy(dtype=bool)
+    if category == "ai_application":
+        return sec["ai_layer"].eq("application").to_numpy(dtype=bool)
+    column = category.removeprefix("column:")
+    if column not in sec.columns:
+        raise DataError(f"category cap column {column!r} is not in the securities master")
+    return sec[column].fillna(False).to_numpy(dtype=bool)
+
+
+def _rank_key(prep: PreparedData, sleeve: Sleeve, cut: npt.NDArray[np.int64]) -> FloatArray:
+    sec = prep.dataset.securities
+    if sleeve.key.startswith("column:"):
+        column = sleeve.key.removeprefix("column:")
+        if column in PANEL_FIELDS:
+            return _ffill(np.array(prep.dataset.field(column)))[cut]
+        if column not in sec.columns:
+            raise DataError(
+                f"rank key column {column!r} is neither a panel field {list(PANEL_FIELDS)} "
+                "nor a securities column"
+            )
+        values = pd.to_numeric(sec[column], errors="coerce").to_numpy(dtype=np.float64)
+        return np.broadcast_to(values, (len(cut), prep.n_sec)).copy()
+    base_name = "mcap" if sleeve.key == "mcap" else "ff_mcap"
+    if sleeve.window_days > 0:
+        base = prep.trailing_mean(base_name, cut, sleeve.window_days)
+    else:
+        base = getattr(prep, base_name)[cut]
+    if sleeve.key == "ai_tilted":
+        score = sec["ai_score"].to_numpy(dtype=np.float64)
+        base = base * np.power(score, sleeve.alpha)
+    return np.ascontiguousarray(base)
+
+
+@dataclass
+class _Inputs:
+    calendar: pd.DataFrame
+    universe: npt.NDArray[np.bool_]
+    keys: list[FloatArray]
+    adt: FloatArray
+    days_since_trade: npt.NDArray[np.int64]
+    quota_flag: npt.NDArray[np.bool_]
+    quota_active: bool
+    name_cap: FloatArray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _inputs(prep: PreparedData, rules: IndexRules, start: Any, end: Any) -> _Inputs:
+    sec = prep.dataset.securities
+    cal = review_calendar(prep.dataset.dates, rules, start, end)
+    if cal.empty:
+        raise DataError(
+            f"no review cut-off between {start} and {end} in the data "
+            f"({prep.day_labels[0]}..{prep.day_labels[-1]}); cut-off months are "
+            f"{list(rules.calendar.cutoff_months)}"
+        )
+    cut = cal["cutoff_idx"].to_numpy(dtype=np.int64)
+    sel, el, wt = rules.selection, rules.eligibility, rules.weighting
+    keys = [_rank_key(prep, s, cut).ravel() for s in sel.sleeves]
+    if el.min_adt_hkd > 0:
+        adt = np.ascontiguousarray(prep.trailing_mean("adt", cut, el.adt_window_days)).ravel()
+    else:
+        adt = np.empty(0)
+    lt = prep.last_trade[cut]
+    since = np.where(lt < 0, _NONE // 2, cut[:, None] - lt).astype(np.int64).ravel()
+    quota_active = sel.quota_column is not None and sel.quota_column in sec.columns
+    if quota_active:
+        quota = sec[sel.quota_column].fillna(False).to_numpy(dtype=bool)
+    else:
+        quota = np.zeros(prep.n_sec, dtype=bool)
+    caps = np.full(prep.n_sec, wt.cap)
+    for cc in wt.category_caps:
+        caps = np.where(_category(sec, cc.category), np.minimum(caps, cc.cap), caps)
+    return _Inputs(cal, _universe_mask(sec, rules), keys, adt, since, quota, quota_active, caps)
+
+
+def build_index(
+    dataset: Dataset | PreparedData,
+    rules: IndexRules,
+    start: Any = None,
+    end: Any = None,
+) -> IndexHistory:
+    """Run ``rules`` over ``dataset``: every review in order, point in time.
+
+    Parameters
+    ----------
+    dataset
+        The market (or a :class:`PreparedData` built from it, to reuse arrays across variants).
+    rules
+        The methodology, e.g. ``indexlab.rules.HSTECH``.
+    start, end
+        Optional bounds on the review cut-off dates.
+
+    Returns
+    -------
+    IndexHistory
+        Constituents, weights and diagnostics per review and between-review event.
+
+    Raises
+    ------
+    InfeasibleError
+        When a review has no eligible names (the message names the review and how many names
+        each screen removed) or its caps cannot reach 100%.
+
+    Examples
+    --------
+    >>> import indexlab
+    >>> from indexlab import rules
+    >>> ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
+    >>> hist = indexlab.build_index(ds, rules.HSTECH)
+    >>> bool(hist.reviews.groupby("effective_date")["weight"].sum().round(12).eq(1).all())
+    True
+    """
+    if not isinstance(rules, IndexRules):
+        raise DataError(f"rules must be an IndexRules, got {type(rules).__name__}")
+    prep = _prepared(dataset)
+    inp = _inputs(prep, rules, start, end)
+    sec = prep.dataset.securities
+    el, sel, wt = rules.eligibility, rules.selection, rules.weighting
+    n_months, velocity = prep.velocity(el.velocity_method)
+    if wt.scheme == "tilted":
+        score = np.maximum(sec["ai_score"].to_numpy(dtype=np.float64), wt.min_score)
+        weight_base = np.power(score, wt.alpha)
+    else:
+        weight_base = np.ones(prep.n_sec)
+    cal = inp.calendar
+    cut = cal["cutoff_idx"].to_numpy(dtype=np.int64)
+    arrays = {
+        "ids": prep.ids,
+        "days": prep.day_labels,
+        "ff_mcap": prep.ff_mcap.ravel(),
+        "mcap": prep.mcap.ravel(),
+        "listing_day": prep.listing_day,
+        "first_idx": prep.first_idx,
+        "delisting_idx": prep.delisting_idx,
+        "universe": inp.universe,
+        "industry": prep.industry_codes.astype(np.int64),
+        "quota_flag": inp.quota_flag,
+        "name_cap": inp.name_cap,
+        "weight_base": np.ascontiguousarray(weight_base, dtype=np.float64),
+        "cutoff_idx": cut,
+        "impl_idx": cal["impl_idx"].to_numpy(dtype=np.int64),
+        "cutoff_day": prep.dataset.dates[cut].astype(np.int64),
+        "cutoff_month": prep.month[cut],
+        "velocity": velocity,
+        "days_since_trade": inp.days_since_trade,
+        "adt": inp.adt,
+        "keys": inp.keys,
+    }
+    quota_on = inp.quota_active
+    params = {
+        "n_days": prep.n_days,
+        "n_months": n_months,
+        "sleeve_sizes": [s.n for s in sel.sleeves],
+        "buffer": sel.buffer,
+        "min_listing_days": el.min_listing_days,
+        "velocity_threshold": el.velocity_threshold,
+        "velocity_window": el.velocity_window,
+        "velocity_required": el.velocity_required,
+        "velocity_recent": el.velocity_recent,
+        "incumbent_required": el.incumbent_required,
+        "incumbent_recent": el.incumbent_recent,
+        "min_ff_mcap": el.min_ff_mcap_hkd,
+        "min_adt": el.min_adt_hkd,
+        "max_suspension_days": el.max_suspension_days,
+        "fast_entry_top": sel.fast_entry_top,
+        "fast_entry_days": sel.fast_entry_days,
+        "max_per_industry": sel.max_per_industry,
+        "quota_min": sel.quota_min if quota_on else 0,
+        "quota_max": (sel.quota_max if sel.quota_max is not None else 2**62) if quota_on else 2**62,
+        "cap": wt.cap,
+        "equal_weight": wt.scheme == "equal",
+    }
+    out = _core.run_reviews(arrays, params)
+    return IndexHistory._from_core(prep, rules, inp, out)
+
+
+class IndexHistory:
+    """The result of :func:`build_index`.
+
+    ``reviews``: one row per constituent per set of weights (a review, or a fast entry or a
+    delisting between reviews), columns ``review_date`` (the cut-off of the review in force),
+    ``effective_date``, ``event``, ``id``, ``weight`` (summing to 1 per effective date),
+    ``capping_factor``, ``rank`` and ``reason``.
+    """
+
+    def __init__(
+        self,
+        rules: IndexRules,
+        reviews: pd.DataFrame,
+        calendar: pd.DataFrame,
+        ids: npt.NDArray[np.str_],
+        last_date: np.datetime64,
+        diagnostics: dict[str, Any],
+    ) -> None:
+        self.rules = rules
+        self.reviews = reviews
+        self.calendar = calendar
+        self.ids = ids
+        self.last_date = last_date
+        self._diag = diagnostics
+
+    @classmethod
+    def _from_core(
+        cls, prep: PreparedData, rules: IndexRules, inp: _Inputs, out: dict[str, Any]
+    ) -> IndexHistory:
+        cal = inp.calendar
+        dates = prep.dataset.dates
+        ev_ref = out["event_ref_idx"]
+        ev_review = out["event_review"]
+        ev_kind = out["event_kind"]
+        eff = []
+        for k, ref in enumerate(ev_ref):
+            r = int(ev_review[k])
+            if ev_kind[k] == 0:
+                eff.append(cal["effective"].iloc[r])
+            else:
+                eff.append(pd.Timestamp(dates[ref + 1]))
+        eff_dates = pd.to_datetime(pd.Series(eff))
+        e = out["row_event"]
+        ids = prep.dataset.ids
+        reviews = pd.DataFrame(
+            {
+                "review_date": cal["cutoff"].to_numpy()[ev_review[e]],
+                "effective_date": eff_dates.to_numpy()[e],
+                "event": np.array(EVENTS)[ev_kind[e]],
+                "id": ids[out["row_sec"]],
+                "weight": out["row_weight"],
+                "capping_factor": out["row_cf"],
+                "rank": out["row_rank"],
+                "reason": np.array(REASONS)[out["row_reason"]],
+            }
+        )
+        r_count = len(cal)
+        diag = {
+            "status": out["status"].reshape(r_count, prep.n_sec),
+            "rank": out["rank"].reshape(r_count, prep.n_sec),
+            "vel_pass": out["vel_pass"].reshape(r_count, prep.n_sec),
+            "vel_avail": out["vel_avail"].reshape(r_count, prep.n_sec),
+            "keys": [k.reshape(r_count, prep.n_sec) for k in inp.keys],
+            "universe": inp.universe,
+            "days_since_trade": inp.days_since_trade.reshape(r_count, prep.n_sec),
+            "adt": inp.adt.reshape(r_count, prep.n_sec) if inp.adt.size else None,
+            "ff_mcap": prep.ff_mcap[cal["cutoff_idx"].to_numpy()],
+            "listing_day": prep.listing_day,
+            "securities": prep.dataset.securities,
+            "quota_active": inp.quota_active,
+        }
+        return cls(rules, reviews, cal, ids, dates[-1], diag)
+
+    # ------------------------------------------------------------------ views
+
+    def weights_matrix(
+        self, include_pending: bool = False
+    ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.str_], FloatArray]:
+        """``(effective dates, ids, (R x N) weights)`` for the backtest engine.
+
+        Row ``j`` holds the weights in force from ``dates[j]`` (set at the previous trading
+        day's close). ``ids`` are all the dataset's ids (zero weight when out). Weights whose
+        effective date lies past the data are left out unless ``include_pending``.
+        """
+        frame = self.reviews
+        if not include_pending:
+            frame = frame[frame["effective_date"] <= pd.Timestamp(self.last_date)]
+        eff = np.unique(frame["effective_date"].to_numpy().astype("datetime64[D]"))
+        w = np.zeros((len(eff), len(self.ids)))
+        rows = np.searchsorted(eff, frame["effective_date"].to_numpy().astype("datetime64[D]"))
+        cols = pd.Index(self.ids).get_indexer(frame["id"])
+        w[rows, cols] = frame["weight"].to_numpy()
+        return eff, self.ids.copy(), w
+
+    def changes(self) -> pd.DataFrame:
+        """Adds and deletes per set of weights: ``effective_date``, ``review_date``, ``event``,
+        ``id``, ``change`` (``"add"``/``"delete"``)."""
+        out = []
+        prev: set[str] = set()
+        for (eff, rev, event), g in self.reviews.groupby(
+            ["effective_date", "review_date", "event"], sort=True
+        ):
+            now = set(g["id"])
+            for i in sorted(now - prev):
+                out.append((eff, rev, event, i, "add"))
+            for i in sorted(prev - now):
+                out.append((eff, rev, event, i, "delete"))
+            prev = now
+        return pd.DataFrame(out, columns=["effective_date", "review_date", "event", "id", "change"])
+
+    def explain(self, id: str, date: Any) -> str:
+        """Why ``id`` is in or out at the last review whose cut-off is on or before ``date``.
+
+        Names the first screen the security failed, its value and the threshold.
+        """
+        cal = self.calendar
+        day = pd.Timestamp(date)
+        r = int(np.searchsorted(cal["cutoff"].to_numpy(), np.datetime64(day), side="right")) - 1
+        if r < 0:
+            raise DataError(f"no review with a cut-off on or before {day.date()}")
+        pos = np.flatnonzero(self.ids == id)
+        if pos.size == 0:
+            raise DataError(f"unknown id {id!r}")
+        i = int(pos[0])
+        d = self._diag
+        rules = self.rules
+        el, sel = rules.eligibility, rules.selection
+        cut = cal["cutoff"].iloc[r]
+        head = f"{id} at the review with cut-off {cut.date()} (effective {cal['effective'].iloc[r].date()}): "
+        code = STATUS[int(d["status"][r, i])]
+        rank = int(d["rank"][r, i])
+        key = d["keys"][0][r, i]
+        if code == "selected":
+            row = self.reviews[
+                (self.reviews["review_date"] == cut)
+                & (self.reviews["id"] == id)
+                & (self.reviews["event"] == "review")
+            ]
+            reason = row["reason"].iloc[0] if len(row) else "rank"
+            return head + f"selected (reason {reason}), rank {rank} by {sel.key} ({key:.6g})"
+        if code == "out_of_universe":
+            return head + "outside the universe: " + self._universe_failure(i)
+        if code == "not_listed":
+            return head + "not listed at the cut-off (or delisted by the implementation day)"
+        if code == "suspended":
+            return head + (
+                f"suspended: {int(d['days_since_trade'][r, i])} trading days without a trade, "
+                f"more than max_suspension_days = {el.max_suspension_days}"
+            )
+        if code == "seasoning":
+            listed = int(np.datetime64(cut.date(), "D").astype(np.int64) - d["listing_day"][i])
+            return head + (
+                f"listing history {listed} days < min_listing_days = {el.min_listing_days}"
+            )
+        if code == "velocity":
+            p, a = int(d["vel_pass"][r, i]), int(d["vel_avail"][r, i])
+            return head + (
+                f"turnover velocity test failed: {p} of {a} available months at >= "
+                f"{el.velocity_threshold:.4%} (window {el.velocity_window}, at most "
+                f"{el.velocity_window - el.velocity_required} failures; newcomers must pass the "
+                f"latest {el.velocity_recent} months)"
+            )
+        if code == "min_ff_mcap":
+            return head + (
+                f"free-float market cap HK${d['ff_mcap'][r, i]:,.0f} < min_ff_mcap_hkd = "
+                f"HK${el.min_ff_mcap_hkd:,.0f}"
+            )
+        if code == "min_turnover":
+            return head + (
+                f"average daily turnover HK${d['adt'][r, i]:,.0f} over {el.adt_window_days} "
+                f"days < min_adt_hkd = HK${el.min_adt_hkd:,.0f}"
+            )
+        if code == "no_rank_key":
+            return head + f"no value of the rank key {sel.key!r} at the cut-off"
+        n = sel.n
+        upper, lower = round(n * (1 + sel.buffer)), max(round(n * (1 - sel.buffer)), 1)
+        if code == "industry_limit":
+            return head + f"rank {rank}, left out by max_per_industry = {sel.max_per_industry}"
+        if code == "quota_limit":
+            return head + f"rank {rank}, left out by quota_max = {sel.quota_max}"
+        return head + (
+            f"eligible but not selected: rank {rank} by {sel.key} ({key:.6g}); newcomers need "
+            f"rank <= {lower}, incumbents stay to rank {upper}, target {sel.target}"
+        )
+
+    def _universe_failure(self, i: int) -> str:
+        s = self._diag["securities"].iloc[i]
+        u = self.rules.universe
+        checks = [
+            (
+                u.markets is not None and s["market"] not in u.markets,
+                f"market {s['market']} not in {u.markets}",
+            ),
+            (
+                u.industries is not None and s["industry"] not in u.industries,
+                f"industry {s['industry']} not in {u.industries}",
+            ),
+            (
+                u.listing_types is not None and s["listing_type"] not in u.listing_types,
+                f"listing type {s['listing_type']} not in {u.listing_types}",
+            ),
+            (
+                u.connect_eligible_only and not bool(s["connect_eligible"]),
+                "not Stock Connect eligible",
+            ),
+            (
+                u.ai_layers is not None and s["ai_layer"] not in u.ai_layers,
+                f"AI layer {s['ai_layer']} not in {u.ai_layers}",
+            ),
+            (float(s["ai_score"]) < u.min_ai_score, f"ai_score {s['ai_score']} < {u.min_ai_score}"),
+        ]
+        for failed, msg in checks:
+            if failed:
+                return msg
+        return "not a technology-theme name (tech_theme proxy: ai_layer none and industry not IT/Consumer Discretionary)"
+
+    def to_rules_report(self) -> str:
+        """Markdown: the rules (TOML) and the review log (adds and deletes per event)."""
+        lines = [f"# {self.rules.name}", "", self.rules.description, "", "## Rules", "", "```toml"]
+        lines += [self.rules.to_toml().rstrip(), "```", ""]
+        if self.rules.selection.quota_column and not self._diag["quota_active"]:
+            lines += [
+                f"Note: quota column {self.rules.selection.quota_column!r} is not in the data; quota off.",
+                "",
+            ]
+        lines += [
+            "## Review log",
+            "",
+            "| effective | cut-off | event | names | added | deleted |",
+            "|---|---|---|---|---|---|",
+        ]
+        ch = self.changes()
+        for (eff, rev, event), g in self.reviews.groupby(
+            ["effective_date", "review_date", "event"], sort=True
+        ):
+            c = ch[ch["effective_date"] == eff]
+            add = (
+                ", ".join(c.loc[c["change"] == "add", "id"]) if len(c) < len(g) + 1 or True else ""
+            )
+            dele = ", ".join(c.loc[c["change"] == "delete", "id"])
+            lines.append(f"| {eff.date()} | {rev.date()} | {event} | {len(g)} | {add} | {dele} |")
+        return "\n".join(lines) + "\n"
