@@ -10,21 +10,26 @@ Examples
 >>> w = indexlab.cap_weights([5.0, 3.0, 1.0, 1.0], cap=0.4)
 """
 
-from indexlab import datasets
+from indexlab import datasets, rules
 from indexlab._core import __version__
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
 from indexlab.errors import DataError, IndexlabError, InfeasibleError, SolverError
+from indexlab.rules import IndexHistory, IndexRules, build_index
 
 __all__ = [
     "DataError",
     "Dataset",
+    "IndexHistory",
+    "IndexRules",
     "IndexlabError",
     "InfeasibleError",
     "SolverError",
     "__version__",
+    "build_index",
     "cap_weights",
     "capping_factors",
     "datasets",
     "load",
+    "rules",
 ]

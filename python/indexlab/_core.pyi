@@ -1,5 +1,7 @@
 """Type stubs of the private Rust extension module (kept in sync with rust/indexlab-py)."""
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -16,3 +18,13 @@ def capping_factors(
     caps: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def _panic_for_tests() -> None: ...
+
+# --- rules (rust/indexlab-py/src/rules.rs)
+def monthly_velocity(
+    turnover_shares: npt.NDArray[np.float64],
+    ff_shares: npt.NDArray[np.float64],
+    month: npt.NDArray[np.int64],
+    n: int,
+    method: str,
+) -> tuple[int, npt.NDArray[np.float64]]: ...
+def run_reviews(arrays: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]: ...

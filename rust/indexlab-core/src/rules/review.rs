@@ -735,7 +735,13 @@ impl Engine<'_> {
             base.push(b);
             caps.push(inp.name_cap[i]);
         }
-        let w = cap_weights(&base, p.cap, Some(&caps)).map_err(|e| match e {
+        // Without category caps, let the capping module phrase the error as `n x cap`.
+        let per_name = if caps.iter().all(|&c| c >= p.cap) {
+            None
+        } else {
+            Some(caps.as_slice())
+        };
+        let w = cap_weights(&base, p.cap, per_name).map_err(|e| match e {
             Error::Infeasible(msg) => Error::Infeasible(format!(
                 "review with cut-off {} ({} constituents selected): {msg}",
                 inp.days[cut as usize],
