@@ -56,15 +56,16 @@ pub fn monthly_velocity(
     for m in 1..=months {
         bounds[m] = bounds[m].max(bounds[m - 1]);
     }
-    // One column per task: each name's months are independent, so the result does not depend
-    // on the thread count.
-    let columns: Vec<Vec<f64>> = (0..n)
+    // One month per task: its rows are contiguous and small enough to stay in cache while each
+    // name's column is gathered. Months are independent, so the result does not depend on the
+    // thread count.
+    let rows: Vec<Vec<f64>> = (0..months)
         .into_par_iter()
-        .map(|i| {
-            let mut out = vec![f64::NAN; months];
-            let mut buf: Vec<f64> = Vec::with_capacity(32);
-            for (m, slot) in out.iter_mut().enumerate() {
-                let (a, b) = (bounds[m], bounds[m + 1]);
+        .map(|m| {
+            let (a, b) = (bounds[m], bounds[m + 1]);
+            let mut out = vec![f64::NAN; n];
+            let mut buf: Vec<f64> = Vec::with_capacity(b - a);
+            for (i, slot) in out.iter_mut().enumerate() {
                 let mut ffs = f64::NAN;
                 buf.clear();
                 for d in a..b {
@@ -89,12 +90,7 @@ pub fn monthly_velocity(
             out
         })
         .collect();
-    let mut flat = vec![f64::NAN; months * n];
-    for (i, col) in columns.iter().enumerate() {
-        for (m, v) in col.iter().enumerate() {
-            flat[m * n + i] = *v;
-        }
-    }
+    let flat: Vec<f64> = rows.concat();
     Ok((months, flat))
 }
 
@@ -104,11 +100,14 @@ fn median(v: &mut [f64]) -> f64 {
     if k == 0 {
         return 0.0;
     }
-    v.sort_unstable_by(|a, b| a.total_cmp(b));
+    let (below, mid, _) = v.select_nth_unstable_by(k / 2, |a, b| a.total_cmp(b));
+    let upper = *mid;
     if k % 2 == 1 {
-        v[k / 2]
+        upper
     } else {
-        0.5 * (v[k / 2 - 1] + v[k / 2])
+        // The lower middle value is the largest of the values below the upper one.
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        0.5 * (lower + upper)
     }
 }
 
