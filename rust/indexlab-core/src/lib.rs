@@ -5,7 +5,7 @@
 //! stage can be called and tested alone.
 
 pub mod capping;
-pub mod rules;
 pub mod error;
+pub mod rules;
 
 pub use error::{Error, Result};

@@ -15,7 +15,7 @@ fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
 }
 
 fn f64s<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<PyReadonlyArray1<'py, f64>> {
-    Ok(item(d, key)?.extract()?)
+    item(d, key)?.extract()
 }
 
 fn i64s(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Vec<i64>> {
@@ -54,9 +54,7 @@ fn monthly_velocity<'py>(
     let ts = slice1(&turnover_shares);
     let ff = slice1(&ff_shares);
     let month: Vec<i64> = month.as_array().to_vec();
-    let (months, v) = run_detached(py, || {
-        rules::monthly_velocity(&ts, &ff, &month, n, method)
-    })?;
+    let (months, v) = run_detached(py, || rules::monthly_velocity(&ts, &ff, &month, n, method))?;
     Ok((months, v.into_pyarray(py).into_any()))
 }
 

@@ -7,7 +7,5 @@
 mod review;
 pub mod velocity;
 
-pub use review::{
-    run_reviews, EventKind, Reason, ReviewInput, ReviewOutput, ReviewParams, Status,
-};
+pub use review::{run_reviews, EventKind, Reason, ReviewInput, ReviewOutput, ReviewParams, Status};
 pub use velocity::{monthly_velocity, VelocityMethod};

@@ -187,8 +187,7 @@ pub fn run_reviews(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<ReviewOutp
     let mut checks: Vec<(i64, usize)> = Vec::new();
     let mut delistings: Vec<(i64, usize)> = Vec::new();
     for i in 0..n {
-        if p.fast_entry_top > 0 && inp.universe[i] && inp.first_idx[i] > 0 && inp.first_idx[i] < t
-        {
+        if p.fast_entry_top > 0 && inp.universe[i] && inp.first_idx[i] > 0 && inp.first_idx[i] < t {
             checks.push((inp.first_idx[i], i));
         }
         if inp.delisting_idx[i] < t - 1 {
@@ -272,7 +271,9 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         }
     }
     if inp.cutoff_day.len() != r || inp.cutoff_month.len() != r {
-        return Err(Error::Data("cutoff_day and cutoff_month need one value per review".into()));
+        return Err(Error::Data(
+            "cutoff_day and cutoff_month need one value per review".into(),
+        ));
     }
     if !(inp.adt.is_empty() || inp.adt.len() == r * n) {
         return Err(Error::Data(format!(
@@ -289,7 +290,10 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         )));
     }
     if inp.keys.iter().any(|k| k.len() != r * n) {
-        return Err(Error::Data(format!("each rank key must have {} values", r * n)));
+        return Err(Error::Data(format!(
+            "each rank key must have {} values",
+            r * n
+        )));
     }
     for k in 0..r {
         let (c, i) = (inp.cutoff_idx[k], inp.impl_idx[k]);
@@ -313,13 +317,20 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         }
     }
     if inp.industry.iter().any(|&c| c < 0) || inp.cutoff_month.iter().any(|&m| m < 0) {
-        return Err(Error::Data("industry codes and month numbers must be >= 0".into()));
+        return Err(Error::Data(
+            "industry codes and month numbers must be >= 0".into(),
+        ));
     }
     if !(p.buffer >= 0.0 && p.buffer < 1.0) {
-        return Err(Error::Data(format!("buffer must be in [0, 1), got {}", p.buffer)));
+        return Err(Error::Data(format!(
+            "buffer must be in [0, 1), got {}",
+            p.buffer
+        )));
     }
-    if p.sleeve_sizes.iter().any(|&s| s == 0) {
-        return Err(Error::Data("every selection sleeve needs at least one name".into()));
+    if p.sleeve_sizes.contains(&0) {
+        return Err(Error::Data(
+            "every selection sleeve needs at least one name".into(),
+        ));
     }
     Ok(())
 }
@@ -346,10 +357,7 @@ impl Engine<'_> {
             let next_check = self.checks.get(self.next_check).map(|c| c.0);
             let next_del = self.delistings.get(self.next_delisting).map(|d| d.0);
             let next_add = self.adds.first().map(|a| a.0);
-            let day = [next_check, next_del, next_add]
-                .into_iter()
-                .flatten()
-                .min();
+            let day = [next_check, next_del, next_add].into_iter().flatten().min();
             let Some(day) = day else { return Ok(()) };
             if day >= until {
                 return Ok(());
@@ -363,13 +371,16 @@ impl Engine<'_> {
             }
             while self.adds.first().is_some_and(|a| a.0 == day) {
                 let (_, sec, rank) = self.adds.remove(0);
-                if self.members.iter().all(|m| m.sec != sec) && self.inp.delisting_idx[sec] > day
-                {
+                if self.members.iter().all(|m| m.sec != sec) && self.inp.delisting_idx[sec] > day {
                     self.add_fast_entry(day, sec, rank)?;
                     changed_add = true;
                 }
             }
-            while self.delistings.get(self.next_delisting).is_some_and(|d| d.0 == day) {
+            while self
+                .delistings
+                .get(self.next_delisting)
+                .is_some_and(|d| d.0 == day)
+            {
                 let sec = self.delistings[self.next_delisting].1;
                 self.next_delisting += 1;
                 let before = self.members.len();
@@ -474,7 +485,8 @@ impl Engine<'_> {
         }
         let mut vals = Vec::with_capacity(self.members.len());
         for m in &self.members {
-            let v = self.check_positive(self.ff(day, m.sec), m.sec, day, "free-float market cap")?;
+            let v =
+                self.check_positive(self.ff(day, m.sec), m.sec, day, "free-float market cap")?;
             vals.push(v * m.factor);
         }
         let total: f64 = vals.iter().sum();
@@ -562,11 +574,15 @@ impl Engine<'_> {
                 }
             }
             let ffm = inp.ff_mcap[cut as usize * n + i];
-            if !(ffm >= p.min_ff_mcap) {
+            // NaN fails the screen too.
+            if ffm.is_nan() || ffm < p.min_ff_mcap {
                 *s = Status::MinFfMcap;
                 continue;
             }
-            if p.min_adt > 0.0 && !inp.adt.is_empty() && !(inp.adt[row + i] >= p.min_adt) {
+            if p.min_adt > 0.0
+                && !inp.adt.is_empty()
+                && (inp.adt[row + i].is_nan() || inp.adt[row + i] < p.min_adt)
+            {
                 *s = Status::MinTurnover;
                 continue;
             }
@@ -606,8 +622,11 @@ impl Engine<'_> {
             cand.sort_by(|&a, &b| key[row + b].total_cmp(&key[row + a]).then(a.cmp(&b)));
             let upper = (size as f64 * (1.0 + p.buffer)).round() as i64;
             let lower = ((size as f64 * (1.0 - p.buffer)).round() as i64).max(1);
-            let ranked: Vec<(usize, i64)> =
-                cand.iter().enumerate().map(|(k, &i)| (i, k as i64 + 1)).collect();
+            let ranked: Vec<(usize, i64)> = cand
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| (i, k as i64 + 1))
+                .collect();
             if s == 0 {
                 for &(i, rk) in &ranked {
                     self.out.rank[row + i] = rk;
@@ -726,7 +745,8 @@ impl Engine<'_> {
         let mut base = Vec::with_capacity(chosen.len());
         let mut caps = Vec::with_capacity(chosen.len());
         for &(i, _, _) in &chosen {
-            let ff = self.check_positive(self.ff(reference, i), i, reference, "free-float market cap")?;
+            let ff =
+                self.check_positive(self.ff(reference, i), i, reference, "free-float market cap")?;
             let b = if p.equal_weight {
                 1.0
             } else {
@@ -767,5 +787,148 @@ impl Engine<'_> {
         self.last_review = r as i64;
         self.recent_adds.clear();
         self.emit(EventKind::Review, r as i64, reference)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Market {
+        ids: Vec<String>,
+        days: Vec<String>,
+        ff: Vec<f64>,
+        n_days: usize,
+        n: usize,
+    }
+
+    /// `caps[k]` is the (constant) cap of name k before day `switch`, `after[k]` from it on.
+    fn market(caps: &[f64], after: &[f64], n_days: usize, switch: usize) -> Market {
+        let n = caps.len();
+        let mut ff = vec![0.0; n_days * n];
+        for d in 0..n_days {
+            for i in 0..n {
+                ff[d * n + i] = if d < switch { caps[i] } else { after[i] };
+            }
+        }
+        Market {
+            ids: (0..n).map(|i| format!("S{i}")).collect(),
+            days: (0..n_days).map(|d| format!("day{d}")).collect(),
+            ff,
+            n_days,
+            n,
+        }
+    }
+
+    fn params(size: usize, buffer: f64, cap: f64) -> ReviewParams {
+        ReviewParams {
+            sleeve_sizes: vec![size],
+            buffer,
+            min_listing_days: 0,
+            velocity_threshold: 0.0,
+            velocity_window: 12,
+            velocity_required: 10,
+            velocity_recent: 3,
+            incumbent_required: 10,
+            incumbent_recent: 0,
+            min_ff_mcap: 0.0,
+            min_adt: 0.0,
+            max_suspension_days: 1000,
+            fast_entry_top: 0,
+            fast_entry_days: 10,
+            max_per_industry: 0,
+            quota_min: 0,
+            quota_max: usize::MAX,
+            cap,
+            equal_weight: false,
+        }
+    }
+
+    fn run(
+        m: &Market,
+        p: &ReviewParams,
+        cut: &[i64],
+        imp: &[i64],
+        keys: &[f64],
+    ) -> Result<ReviewOutput> {
+        let n = m.n;
+        let r = cut.len();
+        let zeros = vec![0i64; n];
+        let never = vec![i64::MAX; n];
+        let yes = vec![true; n];
+        let no = vec![false; n];
+        let ones = vec![1.0; n];
+        let caps = vec![p.cap; n];
+        let dst = vec![0i64; r * n];
+        let input = ReviewInput {
+            n_days: m.n_days,
+            n_sec: n,
+            ids: &m.ids,
+            days: &m.days,
+            ff_mcap: &m.ff,
+            mcap: &m.ff,
+            listing_day: &zeros,
+            first_idx: &zeros,
+            delisting_idx: &never,
+            universe: &yes,
+            industry: &zeros,
+            quota_flag: &no,
+            name_cap: &caps,
+            weight_base: &ones,
+            cutoff_idx: cut,
+            impl_idx: imp,
+            cutoff_day: cut,
+            cutoff_month: &vec![0; r],
+            velocity: &[],
+            n_months: 0,
+            days_since_trade: &dst,
+            adt: &[],
+            keys: vec![keys],
+        };
+        run_reviews(&input, p)
+    }
+
+    fn selected(out: &ReviewOutput, event: i64) -> Vec<i64> {
+        let mut v: Vec<i64> = (0..out.row_event.len())
+            .filter(|&k| out.row_event[k] == event)
+            .map(|k| out.row_sec[k])
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn buffer_keeps_incumbent_inside_band_and_weights_sum_to_one() {
+        // 2 names of 5, buffer 0.5: incumbents stay to rank 3, newcomers need rank 1.
+        // Review 0: S0, S1. Review 1: S2 overtakes S1 (S0 > S2 > S1): S1 ranks 3, kept.
+        let before = [50.0, 40.0, 30.0, 20.0, 10.0];
+        let after = [50.0, 35.0, 45.0, 20.0, 10.0];
+        let m = market(&before, &after, 10, 4);
+        let mut keys = before.to_vec();
+        keys.extend_from_slice(&after);
+        let out = run(&m, &params(2, 0.5, 1.0), &[2, 6], &[3, 7], &keys).unwrap();
+        assert_eq!(selected(&out, 0), vec![0, 1]);
+        assert_eq!(selected(&out, 1), vec![0, 1]);
+        // Review 1 weights at day 7: 50 / 85 and 35 / 85.
+        let w: Vec<f64> = (0..out.row_event.len())
+            .filter(|&k| out.row_event[k] == 1)
+            .map(|k| out.row_weight[k])
+            .collect();
+        assert!((w[0] - 50.0 / 85.0).abs() < 1e-15 && (w[1] - 35.0 / 85.0).abs() < 1e-15);
+        assert_eq!(out.row_reason[3], Reason::Buffer as u8);
+    }
+
+    #[test]
+    fn infeasible_cap_names_the_review() {
+        let caps = [4.0, 3.0, 2.0, 1.0];
+        let m = market(&caps, &caps, 5, 0);
+        let err = run(&m, &params(4, 0.0, 0.2), &[1], &[2], &caps).unwrap_err();
+        let Error::Infeasible(msg) = err else {
+            panic!("expected Infeasible")
+        };
+        assert!(
+            msg.contains("cut-off day1") && msg.contains("4 names x 20.0000% cap"),
+            "{msg}"
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! one: median daily traded shares x trading days in the month / free-float shares at month end.
 //! The alternative sums the daily traded shares instead.
 
-use crate::error::Result;
 use crate::data_err;
+use crate::error::Result;
 use rayon::prelude::*;
 
 /// How a month's traded shares are aggregated.
@@ -45,7 +45,9 @@ pub fn monthly_velocity(
         return Ok((0, Vec::new()));
     }
     if month[0] != 0 || month.windows(2).any(|w| w[1] < w[0] || w[1] > w[0] + 1) {
-        return data_err!("month numbers must start at 0 and rise by 0 or 1 from one day to the next");
+        return data_err!(
+            "month numbers must start at 0 and rise by 0 or 1 from one day to the next"
+        );
     }
     let months = (month[t - 1] + 1) as usize;
     // Day ranges of each month.
@@ -144,6 +146,8 @@ mod tests {
     #[test]
     fn bad_shapes_are_data_errors() {
         assert!(monthly_velocity(&[1.0], &[1.0, 2.0], &[0], 1, VelocityMethod::Sum).is_err());
-        assert!(monthly_velocity(&[1.0, 1.0], &[1.0, 1.0], &[0, 2], 1, VelocityMethod::Sum).is_err());
+        assert!(
+            monthly_velocity(&[1.0, 1.0], &[1.0, 1.0], &[0, 2], 1, VelocityMethod::Sum).is_err()
+        );
     }
 }
