@@ -16,11 +16,10 @@ import os
 import time
 from functools import lru_cache
 
+import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-
-import indexlab
 from indexlab import rules
 from indexlab.rules.engine import PreparedData, review_calendar
 
@@ -57,7 +56,7 @@ def pandas_rules(ds: indexlab.Dataset, r: rules.IndexRules) -> dict[pd.Timestamp
     tech = sec["ai_layer"].ne("none") | sec["industry"].isin(
         ["Information Technology", "Consumer Discretionary"]
     )
-    universe = (sec["market"].isin(u.markets) & sec["industry"].isin(u.industries) & tech)
+    universe = sec["market"].isin(u.markets) & sec["industry"].isin(u.industries) & tech
     universe = pd.Series(universe.to_numpy(), index=ids)
     first_trade = close.notna().idxmax().where(close.notna().any())
     delisted = pd.to_datetime(sec["delisting_date"]).set_axis(ids)
@@ -100,8 +99,8 @@ def pandas_rules(ds: indexlab.Dataset, r: rules.IndexRules) -> dict[pd.Timestamp
         ) & mcap.loc[cut].notna()
         key = mcap.loc[cut][eligible].sort_values(ascending=False, kind="stable")
         ranked = pd.DataFrame({"key": key, "pos": np.arange(1, len(key) + 1)})
-        ranked["order"] = pd.Series(ids, index=ids).reindex(ranked.index).map(
-            {i: k for k, i in enumerate(ids)}
+        ranked["order"] = (
+            pd.Series(ids, index=ids).reindex(ranked.index).map({i: k for k, i in enumerate(ids)})
         )
         ranked = ranked.sort_values(["key", "order"], ascending=[False, True])
         ranked["pos"] = np.arange(1, len(ranked) + 1)

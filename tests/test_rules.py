@@ -20,11 +20,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-
-import indexlab
 from indexlab import rules
 from indexlab.errors import DataError, InfeasibleError
 
@@ -240,9 +239,7 @@ def test_buffer_drops_incumbent_just_outside_the_band() -> None:
 def test_newcomer_must_clear_the_inner_band() -> None:
     # After April: A B E C D F. Newcomer E ranks 3 (<= 3) and enters; that makes five names in
     # the bands (A, B, E, C, D), so the worst-ranked incumbent, D (rank 5), leaves.
-    ds = market(
-        {"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": [10.0, 45.0], "F": 5.0}
-    )
+    ds = market({"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": [10.0, 45.0], "F": 5.0})
     hist = indexlab.build_index(ds, BASE)
     assert set(members(hist, "2024-06-28")) == {"A", "B", "C", "E"}
     # Same market, but E only reaches rank 4 (C 40 > E 35 > D 30): not enough for a newcomer.
@@ -270,7 +267,7 @@ def test_fast_entry_on_day_ten() -> None:
     w = dict(zip(rows["id"], rows["weight"], strict=True))
     for i in ("A", "B", "C", "D", "G"):
         assert w[i] == pytest.approx(caps[i] / 235.0, rel=1e-12)
-    eff, ids, mat = hist.weights_matrix()
+    eff, _ids, mat = hist.weights_matrix()
     assert np.datetime64("2024-07-15") in eff
     np.testing.assert_allclose(mat.sum(axis=1), 1.0, rtol=1e-12)
 

@@ -45,11 +45,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-
-import indexlab
 from indexlab import rules
 
 

@@ -536,7 +536,8 @@ class IndexHistory:
         rules = self.rules
         el, sel = rules.eligibility, rules.selection
         cut = cal["cutoff"].iloc[r]
-        head = f"{id} at the review with cut-off {cut.date()} (effective {cal['effective'].iloc[r].date()}): "
+        eff = cal["effective"].iloc[r].date()
+        head = f"{id} at the review with cut-off {cut.date()} (effective {eff}): "
         code = STATUS[int(d["status"][r, i])]
         rank = int(d["rank"][r, i])
         key = d["keys"][0][r, i]
@@ -622,7 +623,10 @@ class IndexHistory:
         for failed, msg in checks:
             if failed:
                 return msg
-        return "not a technology-theme name (tech_theme proxy: ai_layer none and industry not IT/Consumer Discretionary)"
+        return (
+            "not a technology-theme name (tech_theme column false, or proxy: ai_layer none and "
+            "industry not IT/Consumer Discretionary)"
+        )
 
     def to_rules_report(self) -> str:
         """Markdown: the rules (TOML) and the review log (adds and deletes per event)."""
@@ -630,7 +634,8 @@ class IndexHistory:
         lines += [self.rules.to_toml().rstrip(), "```", ""]
         if self.rules.selection.quota_column and not self._diag["quota_active"]:
             lines += [
-                f"Note: quota column {self.rules.selection.quota_column!r} is not in the data; quota off.",
+                f"Note: quota column {self.rules.selection.quota_column!r} is not in the data: "
+                "quota off.",
                 "",
             ]
         lines += [
@@ -644,9 +649,7 @@ class IndexHistory:
             ["effective_date", "review_date", "event"], sort=True
         ):
             c = ch[ch["effective_date"] == eff]
-            add = (
-                ", ".join(c.loc[c["change"] == "add", "id"]) if len(c) < len(g) + 1 or True else ""
-            )
+            add = ", ".join(c.loc[c["change"] == "add", "id"])
             dele = ", ".join(c.loc[c["change"] == "delete", "id"])
             lines.append(f"| {eff.date()} | {rev.date()} | {event} | {len(g)} | {add} | {dele} |")
         return "\n".join(lines) + "\n"

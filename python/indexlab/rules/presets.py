@@ -39,8 +39,8 @@ HSTECH = IndexRules(
         "cut-off; buffer +/-20% (24th/36th), inferred from sibling indices; velocity 0.1% in 10 "
         "of 12 months and the latest 3 (UNVERIFIED); 60-day listing history at the cut-off "
         "(UNVERIFIED; Horizon Robotics, listed 24 Oct 2024, entered at the 31 Dec 2024 review "
-        "68 days later, so HSI's 3 months cannot apply); WVR shares and depositary-held shares are excluded from the free float by "
-        "the dataset's free_float_factor."
+        "68 days later, so HSI's 3 months cannot apply); WVR shares and depositary-held shares "
+        "are excluded from the free float by the dataset's free_float_factor."
     ),
     universe=Universe(markets=("HK",), industries=HSTECH_INDUSTRIES, tech_theme=True),
     eligibility=Eligibility(min_listing_days=60),
