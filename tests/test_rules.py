@@ -435,3 +435,57 @@ def test_deterministic_across_runs_and_threads() -> None:
         )
         out.add(res.stdout.strip())
     assert len(out) == 1
+
+
+def test_weights_matrix_set_dates_are_implementation_closes() -> None:
+    ds = market({"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": 10.0})
+    eff, _, w = indexlab.build_index(ds, BASE).weights_matrix(when="set")
+    assert [str(e) for e in eff] == ["2024-06-07", "2024-09-06", "2024-12-06"]
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_trailing_average_rank_key() -> None:
+    # E jumps from 10 to 70 on 1 Apr (day 65). At the June cut-off (day 129) its cap ranks 1st
+    # and it enters as a newcomer; averaged over 126 days (days 4..129: 61 days at 10, 65 at
+    # 70) it is (61 x 10 + 65 x 70) / 126 = 40.95, 5th behind A 60, B 55, C 50, D 45: out.
+    caps = {"A": 60.0, "B": 55.0, "C": 50.0, "D": 45.0, "E": [10.0, 70.0], "F": 5.0}
+    ds = market(caps)
+    assert (61 * 10 + 65 * 70) / 126 < 45
+    spot = indexlab.build_index(ds, BASE)
+    assert "E" in members(spot, "2024-06-28")
+    avg = indexlab.build_index(ds, BASE.replace(**{"selection.window_days": 126}))
+    assert "E" not in members(avg, "2024-06-28")
+    assert "rank 5 by mcap (40.95" in avg.explain("E", "2024-06-28")
+
+
+def test_composite_selection() -> None:
+    # Two by market cap, then one more by the securities column `growth` among the rest.
+    caps = {"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": 10.0}
+    ds = market(caps, extra={"growth": {"A": 9.0, "B": 8.0, "C": 1.0, "D": 2.0, "E": 5.0}})
+    r = BASE.replace(
+        **{
+            "selection.n": 2,
+            "selection.extra": (rules.Sleeve(key="column:growth", n=1),),
+        }
+    )
+    hist = indexlab.build_index(ds, r)
+    assert set(members(hist, "2024-03-29")) == {"A", "B", "E"}
+    assert rules.IndexRules.from_toml(r.to_toml()) == r
+
+
+@pytest.mark.parametrize("preset", [rules.HSI, rules.HSTECH, rules.AI_CHAIN, rules.AI_CHAIN_AH])
+def test_presets_build_on_synthetic(preset: rules.IndexRules) -> None:
+    ds = indexlab.datasets.synthetic(n_securities=1000, years=3, seed=5)
+    hist = indexlab.build_index(ds, preset)
+    rev = hist.reviews[hist.reviews["event"] == "review"]
+    sums = rev.groupby("effective_date")["weight"].sum()
+    np.testing.assert_allclose(sums, 1.0, rtol=1e-12)
+    assert rev["weight"].max() <= preset.weighting.cap + 1e-12
+    sec = ds.securities.set_index("id").loc[rev["id"]]
+    assert set(sec["market"]) <= set(preset.universe.markets or ("HK", "SH", "SZ"))
+    if preset.universe.ai_layers is not None:
+        assert set(sec["ai_layer"]) <= set(preset.universe.ai_layers)
+        app = rev[sec["ai_layer"].to_numpy() == "application"]
+        assert app["weight"].max() <= 0.05 + 1e-12
+    if preset.universe.connect_eligible_only:
+        assert sec["connect_eligible"].all()

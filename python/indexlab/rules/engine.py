@@ -130,7 +130,12 @@ def _prepared(data: Dataset | PreparedData) -> PreparedData:
         return hit[1]
     prep = PreparedData(data)
     key = id(data)
-    _CACHE[key] = (weakref.ref(data, lambda _: _CACHE.pop(key, None)), prep)
+    cache = _CACHE  # bound now: module globals may be gone when the callback runs at exit
+
+    def forget(_: object, k: int = key) -> None:
+        cache.pop(k, None)
+
+    _CACHE[key] = (weakref.ref(data, forget), prep)
     return prep
 
 
@@ -478,20 +483,33 @@ class IndexHistory:
             "listing_day": prep.listing_day,
             "securities": prep.dataset.securities,
             "quota_active": inp.quota_active,
+            "dates": dates,
         }
         return cls(rules, reviews, cal, ids, dates[-1], diag)
 
     # ------------------------------------------------------------------ views
 
     def weights_matrix(
-        self, include_pending: bool = False
+        self, include_pending: bool = False, when: str = "effective"
     ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.str_], FloatArray]:
         """``(effective dates, ids, (R x N) weights)`` for the backtest engine.
 
-        Row ``j`` holds the weights in force from ``dates[j]`` (set at the previous trading
-        day's close). ``ids`` are all the dataset's ids (zero weight when out). Weights whose
-        effective date lies past the data are left out unless ``include_pending``.
+        Row ``j`` holds the weights in force from ``dates[j]``: they are set at the previous
+        trading day's close (the implementation day of a review). ``when="set"`` returns those
+        closes instead (the rebalance days of the backtest convention, DESIGN section 5).
+        ``ids`` are all the dataset's ids (zero weight when out). Weights whose effective date
+        lies past the data are left out unless ``include_pending``.
+
+        Examples
+        --------
+        >>> import indexlab
+        >>> ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
+        >>> eff, ids, w = indexlab.build_index(ds, indexlab.rules.HSTECH).weights_matrix()
+        >>> bool(abs(w.sum(axis=1) - 1).max() < 1e-12)
+        True
         """
+        if when not in ("effective", "set"):
+            raise DataError(f"when must be 'effective' or 'set', got {when!r}")
         frame = self.reviews
         if not include_pending:
             frame = frame[frame["effective_date"] <= pd.Timestamp(self.last_date)]
@@ -500,6 +518,10 @@ class IndexHistory:
         rows = np.searchsorted(eff, frame["effective_date"].to_numpy().astype("datetime64[D]"))
         cols = pd.Index(self.ids).get_indexer(frame["id"])
         w[rows, cols] = frame["weight"].to_numpy()
+        if when == "set":
+            dates = self._diag["dates"]
+            prev = np.searchsorted(dates, eff, side="left") - 1
+            eff = np.where(prev < len(dates) - 1, dates[np.maximum(prev, 0)], eff)
         return eff, self.ids.copy(), w
 
     def changes(self) -> pd.DataFrame:
