@@ -22,9 +22,21 @@ def _panic_for_tests() -> None: ...
 # --- rules (rust/indexlab-py/src/rules.rs)
 def monthly_velocity(
     turnover_shares: npt.NDArray[np.float64],
-    ff_shares: npt.NDArray[np.float64],
+    shares: npt.NDArray[np.float64],
+    ff: npt.NDArray[np.float64],
     month: npt.NDArray[np.int64],
     n: int,
     method: str,
 ) -> tuple[int, npt.NDArray[np.float64]]: ...
 def run_reviews(arrays: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]: ...
+def market_arrays(
+    close: npt.NDArray[np.float64],
+    shares: npt.NDArray[np.float64],
+    ff: npt.NDArray[np.float64],
+    fx: npt.NDArray[np.float64],
+    n_currencies: int,
+    currency: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def last_trade_at(
+    close: npt.NDArray[np.float64], n: int, at: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]: ...

@@ -63,14 +63,24 @@ class PreparedData:
         self.n_days, self.n_sec = len(ds.dates), len(ds.ids)
         self.ids: list[str] = [str(x) for x in ds.ids]
         self.day_labels: list[str] = [str(d) for d in ds.dates]
-        close = ds.field("close")
-        self.ff_mcap = _ffill(ds.market_cap(free_float=True, hkd=True))
-        self.mcap = _ffill(ds.market_cap(free_float=False, hkd=True))
-        traded = ~np.isnan(close)
-        self.first_idx = np.where(traded.any(axis=0), np.argmax(traded, axis=0), self.n_days)
-        self.first_idx = self.first_idx.astype(np.int64)
-        steps = np.where(traded, np.arange(self.n_days)[:, None], -1)
-        self.last_trade = np.maximum.accumulate(steps, axis=0)
+        fx = np.ascontiguousarray(ds.fx.to_numpy(dtype=np.float64))
+        columns = {str(c): k for k, c in enumerate(ds.fx.columns)}
+        currency = np.array(
+            [-1 if c == "HKD" else columns.get(str(c), -2) for c in ds.securities["currency"]],
+            dtype=np.int64,
+        )
+        ff_mcap, mcap, first_idx = _core.market_arrays(
+            ds.field("close").ravel(),
+            ds.field("shares_outstanding").ravel(),
+            ds.field("free_float_factor").ravel(),
+            fx.ravel(),
+            fx.shape[1],
+            currency,
+        )
+        self.ff_mcap = ff_mcap.reshape(self.n_days, self.n_sec)
+        self.mcap = mcap.reshape(self.n_days, self.n_sec)
+        self.first_idx = first_idx
+        self._last_trade: dict[tuple[int, ...], npt.NDArray[np.int64]] = {}
         sec = ds.securities
         self.listing_day = sec["listing_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
         delist = sec["delisting_date"].to_numpy().astype("datetime64[D]")
@@ -86,15 +96,23 @@ class PreparedData:
         """``(months, (months x N) velocity)`` for a method ('median' or 'sum')."""
         if method not in self._velocity:
             ds = self.dataset
-            ff_shares = ds.field("shares_outstanding") * ds.field("free_float_factor")
             self._velocity[method] = _core.monthly_velocity(
-                np.ascontiguousarray(ds.field("turnover_shares")).ravel(),
-                np.ascontiguousarray(ff_shares).ravel(),
+                ds.field("turnover_shares").ravel(),
+                ds.field("shares_outstanding").ravel(),
+                ds.field("free_float_factor").ravel(),
                 self.month,
                 self.n_sec,
                 method,
             )
         return self._velocity[method]
+
+    def last_trade(self, at: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """``(R x N)`` last day with a close on or before each day in ``at`` (-1 if none)."""
+        key = tuple(int(x) for x in at)
+        if key not in self._last_trade:
+            flat = _core.last_trade_at(self.dataset.field("close").ravel(), self.n_sec, at)
+            self._last_trade[key] = flat.reshape(len(at), self.n_sec)
+        return self._last_trade[key]
 
     def trailing_mean(self, name: str, t: npt.NDArray[np.int64], window: int) -> FloatArray:
         """Mean of a (forward-filled) array over the ``window`` days up to each day in ``t``."""
@@ -299,7 +317,7 @@ def _inputs(prep: PreparedData, rules: IndexRules, start: Any, end: Any) -> _Inp
         adt = np.ascontiguousarray(prep.trailing_mean("adt", cut, el.adt_window_days)).ravel()
     else:
         adt = np.empty(0)
-    lt = prep.last_trade[cut]
+    lt = prep.last_trade(cut)
     since = np.where(lt < 0, _NONE // 2, cut[:, None] - lt).astype(np.int64).ravel()
     quota_active = sel.quota_column is not None and sel.quota_column in sec.columns
     if quota_active:

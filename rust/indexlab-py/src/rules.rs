@@ -33,11 +33,13 @@ fn get<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyR
 }
 
 #[pyfunction]
-#[pyo3(signature = (turnover_shares, ff_shares, month, n, method))]
+#[pyo3(signature = (turnover_shares, shares, ff, month, n, method))]
+#[allow(clippy::too_many_arguments)]
 fn monthly_velocity<'py>(
     py: Python<'py>,
     turnover_shares: PyReadonlyArray1<'py, f64>,
-    ff_shares: PyReadonlyArray1<'py, f64>,
+    shares: PyReadonlyArray1<'py, f64>,
+    ff: PyReadonlyArray1<'py, f64>,
     month: PyReadonlyArray1<'py, i64>,
     n: usize,
     method: &str,
@@ -52,10 +54,49 @@ fn monthly_velocity<'py>(
         }
     };
     let ts = slice1(&turnover_shares);
-    let ff = slice1(&ff_shares);
+    let (shares, ff) = (slice1(&shares), slice1(&ff));
     let month: Vec<i64> = month.as_array().to_vec();
-    let (months, v) = run_detached(py, || rules::monthly_velocity(&ts, &ff, &month, n, method))?;
+    let (months, v) = run_detached(py, || {
+        rules::monthly_velocity(&ts, &shares, &ff, &month, n, method)
+    })?;
     Ok((months, v.into_pyarray(py).into_any()))
+}
+
+/// `(ff_mcap, mcap, first_idx)`: HKD market caps forward-filled, first day with a close.
+#[pyfunction]
+fn market_arrays<'py>(
+    py: Python<'py>,
+    close: PyReadonlyArray1<'py, f64>,
+    shares: PyReadonlyArray1<'py, f64>,
+    ff: PyReadonlyArray1<'py, f64>,
+    fx: PyReadonlyArray1<'py, f64>,
+    n_currencies: usize,
+    currency: PyReadonlyArray1<'py, i64>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let (close, shares, ff, fx) = (slice1(&close), slice1(&shares), slice1(&ff), slice1(&fx));
+    let currency: Vec<i64> = currency.as_array().to_vec();
+    let m = run_detached(py, || {
+        rules::market_arrays(&close, &shares, &ff, &fx, n_currencies, &currency)
+    })?;
+    Ok((
+        m.ff_mcap.into_pyarray(py).into_any(),
+        m.mcap.into_pyarray(py).into_any(),
+        m.first_idx.into_pyarray(py).into_any(),
+    ))
+}
+
+/// `(R x N)` flattened: the last day with a close on or before each day in `at`.
+#[pyfunction]
+fn last_trade_at<'py>(
+    py: Python<'py>,
+    close: PyReadonlyArray1<'py, f64>,
+    n: usize,
+    at: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let close = slice1(&close);
+    let at: Vec<i64> = at.as_array().to_vec();
+    let out = run_detached(py, || rules::last_trade_at(&close, n, &at))?;
+    Ok(out.into_pyarray(py).into_any())
 }
 
 #[pyfunction]
@@ -164,6 +205,8 @@ fn run_reviews<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(monthly_velocity, m)?)?;
+    m.add_function(wrap_pyfunction!(market_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(last_trade_at, m)?)?;
     m.add_function(wrap_pyfunction!(run_reviews, m)?)?;
     Ok(())
 }

@@ -20,25 +20,28 @@ pub enum VelocityMethod {
 
 /// Monthly velocity, `(months x n)` row-major.
 ///
-/// `turnover_shares` and `ff_shares` are `(T x n)` row-major (NaN = no data); `month` gives each
+/// `turnover_shares`, `shares` and `ff` (free-float factor) are `(T x n)` row-major (NaN = no
+/// data); free-float shares are `shares x ff`. `month` gives each
 /// day's month number (0-based, non-decreasing). A month where the name has no free-float share
 /// count (not yet listed, or delisted) is NaN ("not available"); a listed name that did not trade
 /// all month has velocity 0.
 pub fn monthly_velocity(
     turnover_shares: &[f64],
-    ff_shares: &[f64],
+    shares: &[f64],
+    ff: &[f64],
     month: &[i64],
     n: usize,
     method: VelocityMethod,
 ) -> Result<(usize, Vec<f64>)> {
     let t = month.len();
-    if turnover_shares.len() != t * n || ff_shares.len() != t * n {
+    if turnover_shares.len() != t * n || shares.len() != t * n || ff.len() != t * n {
         return data_err!(
-            "velocity inputs must be {t} days x {n} names = {} values, got {} (turnover_shares) \
-             and {} (ff_shares)",
+            "velocity inputs must be {t} days x {n} names = {} values, got {} (turnover_shares), \
+             {} (shares) and {} (free float)",
             t * n,
             turnover_shares.len(),
-            ff_shares.len()
+            shares.len(),
+            ff.len()
         );
     }
     if t == 0 {
@@ -71,7 +74,7 @@ pub fn monthly_velocity(
                 let mut ffs = f64::NAN;
                 buf.clear();
                 for d in a..b {
-                    let f = ff_shares[d * n + i];
+                    let f = shares[d * n + i] * ff[d * n + i];
                     if f.is_finite() {
                         ffs = f;
                     }
@@ -124,12 +127,13 @@ mod tests {
         let ts = [10.0, f64::NAN, 30.0, 4.0, 6.0];
         let ff = [1000.0, 1000.0, 1000.0, 1000.0, 2000.0];
         let month = [0, 0, 0, 1, 1];
+        let ones = [1.0; 5];
         let (m, v) =
-            monthly_velocity(&ts, &ff, &month, 1, VelocityMethod::MedianTimesDays).unwrap();
+            monthly_velocity(&ts, &ff, &ones, &month, 1, VelocityMethod::MedianTimesDays).unwrap();
         assert_eq!(m, 2);
         // Month 0: median(10, 30) = 20 x 3 days / 1000 = 0.06; month 1: 5 x 2 / 2000 = 0.005.
         assert!((v[0] - 0.06).abs() < 1e-15 && (v[1] - 0.005).abs() < 1e-15);
-        let (_, s) = monthly_velocity(&ts, &ff, &month, 1, VelocityMethod::Sum).unwrap();
+        let (_, s) = monthly_velocity(&ts, &ff, &ones, &month, 1, VelocityMethod::Sum).unwrap();
         assert!((s[0] - 0.04).abs() < 1e-15 && (s[1] - 0.005).abs() < 1e-15);
     }
 
@@ -137,17 +141,32 @@ mod tests {
     fn unlisted_is_nan_and_untraded_is_zero() {
         let ts = [f64::NAN, f64::NAN, f64::NAN, f64::NAN];
         let ff = [f64::NAN, 100.0, f64::NAN, f64::NAN];
-        let (_, v) =
-            monthly_velocity(&ts, &ff, &[0, 0, 1, 1], 1, VelocityMethod::MedianTimesDays).unwrap();
+        let (_, v) = monthly_velocity(
+            &ts,
+            &ff,
+            &[1.0; 4],
+            &[0, 0, 1, 1],
+            1,
+            VelocityMethod::MedianTimesDays,
+        )
+        .unwrap();
         assert_eq!(v[0], 0.0);
         assert!(v[1].is_nan());
     }
 
     #[test]
     fn bad_shapes_are_data_errors() {
-        assert!(monthly_velocity(&[1.0], &[1.0, 2.0], &[0], 1, VelocityMethod::Sum).is_err());
         assert!(
-            monthly_velocity(&[1.0, 1.0], &[1.0, 1.0], &[0, 2], 1, VelocityMethod::Sum).is_err()
+            monthly_velocity(&[1.0], &[1.0, 2.0], &[1.0], &[0], 1, VelocityMethod::Sum).is_err()
         );
+        assert!(monthly_velocity(
+            &[1.0, 1.0],
+            &[1.0, 1.0],
+            &[1.0, 1.0],
+            &[0, 2],
+            1,
+            VelocityMethod::Sum
+        )
+        .is_err());
     }
 }
