@@ -489,3 +489,58 @@ def test_presets_build_on_synthetic(preset: rules.IndexRules) -> None:
         assert app["weight"].max() <= 0.05 + 1e-12
     if preset.universe.connect_eligible_only:
         assert sec["connect_eligible"].all()
+
+
+def test_ai_tilted_rank_key() -> None:
+    # Key = ff cap x ai_score ** 2: A 60 x 0.1^2 = 0.6, B 50 x 0.5^2 = 12.5, C 40 x 0.9^2 =
+    # 32.4, D 30 x 0.5^2 = 7.5, E 20 x 0.8^2 = 12.8. Top 2: C, E.
+    ds = market({"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": 20.0})
+    sec = ds.securities.copy()
+    sec["ai_score"] = [0.1, 0.5, 0.9, 0.5, 0.8]
+    ds = indexlab.Dataset.from_arrays(sec, DATES, ds.fields)
+    r = BASE.replace(**{"selection.n": 2, "selection.key": "ai_tilted", "selection.alpha": 2.0})
+    assert set(members(indexlab.build_index(ds, r), "2024-03-29")) == {"C", "E"}
+
+
+def test_velocity_sum_method() -> None:
+    # X trades 0.01 shares a day on 100 free-float shares; with constant volume both
+    # definitions (median x trading days, and the sum) give 21 x 0.01 / 100 = 0.0021 in March.
+    vol = np.full(T, 0.01)
+    ds = market({"X": 100.0, "A": 50.0, "B": 40.0, "C": 30.0, "D": 20.0}, turnover={"X": vol})
+    el = dict(
+        min_listing_days=0,
+        velocity_threshold=0.0025,
+        velocity_window=1,
+        velocity_required=1,
+        velocity_recent=1,
+        incumbent_required=1,
+    )
+    # March has 21 business days: 21 x 0.01 / 100 = 0.0021 < 0.0025, both methods fail X.
+    for method in ("median", "sum"):
+        r = BASE.replace(eligibility=rules.Eligibility(velocity_method=method, **el))
+        assert "X" not in members(indexlab.build_index(ds, r), "2024-03-29")
+    el["velocity_threshold"] = 0.002
+    for method in ("median", "sum"):
+        r = BASE.replace(eligibility=rules.Eligibility(velocity_method=method, **el))
+        assert "X" in members(indexlab.build_index(ds, r), "2024-03-29")
+
+
+def test_velocity_median_vs_sum_on_one_busy_day() -> None:
+    # March: 20 days at 0.01 shares and one day at 1.0 on 100 free-float shares. Median x days
+    # = 0.01 x 21 / 100 = 0.0021; sum = (20 x 0.01 + 1.0) / 100 = 0.012. Threshold 0.005:
+    # "median" fails X, "sum" passes it.
+    vol = np.full(T, 0.01)
+    vol[int(np.searchsorted(DATES, np.datetime64("2024-03-15")))] = 1.0
+    ds = market({"X": 100.0, "A": 50.0, "B": 40.0, "C": 30.0, "D": 20.0}, turnover={"X": vol})
+    el = dict(
+        min_listing_days=0,
+        velocity_threshold=0.005,
+        velocity_window=1,
+        velocity_required=1,
+        velocity_recent=1,
+        incumbent_required=1,
+    )
+    median = BASE.replace(eligibility=rules.Eligibility(velocity_method="median", **el))
+    total = BASE.replace(eligibility=rules.Eligibility(velocity_method="sum", **el))
+    assert "X" not in members(indexlab.build_index(ds, median), "2024-03-29")
+    assert "X" in members(indexlab.build_index(ds, total), "2024-03-29")
