@@ -115,8 +115,8 @@ def _to_days(values: Any, column: str, what: str) -> npt.NDArray[np.datetime64]:
         raise DataError(f"{what} column '{column}' has values that are not dates: {exc}") from None
 
 
-def _day(d: np.datetime64) -> str:
-    return str(np.datetime64(d, "D"))
+def _day(d: Any) -> str:
+    return str(np.asarray(d).astype("datetime64[D]"))
 
 
 def _check_member(frame: pd.DataFrame, column: str, allowed: Iterable[str]) -> None:
