@@ -14,7 +14,7 @@
 //! candidate is then `T x (names held)` multiply-adds, independent of the universe size.
 
 use crate::data_err;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use rayon::prelude::*;
 
 /// Weights sum to 1 within this tolerance.
@@ -472,6 +472,7 @@ pub fn backtest_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     /// Straight transcription of DESIGN section 5 over dense weights, day by day.
     fn reference(
