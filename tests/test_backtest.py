@@ -3,12 +3,11 @@ example, properties, error messages, and the high-level ``backtest`` on datasets
 
 from __future__ import annotations
 
+import indexlab
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-import indexlab
 from indexlab.errors import DataError
 
 
@@ -60,7 +59,7 @@ def random_market(rng, t=120, n=25):
 
 def random_weights(rng, tr, reb, k, held=6):
     """Candidates holding ``held`` random names listed at each rebalance."""
-    t, n = tr.shape
+    n = tr.shape[1]
     listed_at = ~np.isnan(pd.DataFrame(tr).ffill().to_numpy())
     w = np.zeros((k, len(reb), n))
     for c in range(k):
@@ -307,7 +306,9 @@ def test_backtest_benchmark_schedule_and_unknown_id() -> None:
     assert list(res.levels.columns) == ["schedule_0", "benchmark"]
     assert np.isfinite(res.metrics.loc["schedule_0", "tracking_error"])
     bad = indexlab.Schedule([ds.dates[0]], ["NOPE.HK"], [[1.0]])
-    with pytest.raises(DataError, match=r"schedule 'x' holds ids not in the dataset: \['NOPE.HK'\]"):
+    with pytest.raises(
+        DataError, match=r"schedule 'x' holds ids not in the dataset: \['NOPE.HK'\]"
+    ):
         indexlab.backtest(ds, {"x": bad}, benchmark=None)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-
-import indexlab
 from indexlab.errors import DataError
 
 
@@ -43,9 +42,7 @@ def test_matches_numpy(rf: float) -> None:
     rng = np.random.default_rng(7)
     t = 300
     bench = 1000 * np.exp(np.cumsum(rng.normal(0, 0.01, t)))
-    levels = np.stack(
-        [1000 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, t))) for _ in range(5)]
-    )
+    levels = np.stack([1000 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, t))) for _ in range(5)])
     levels[:, 0] = 1000.0
     bench[0] = 1000.0
     turnover = rng.random((5, 6))

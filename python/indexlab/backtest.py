@@ -123,7 +123,7 @@ def backtest_batch(
     tr_a = np.ascontiguousarray(tr, dtype=np.float64)
     if tr_a.ndim != 2:
         raise DataError(f"tr must be a (T, N) array, got shape {tr_a.shape}")
-    t, n = tr_a.shape
+    n = tr_a.shape[1]
     reb = np.ascontiguousarray(rebalance, dtype=np.int64)
     if reb.ndim != 1:
         raise DataError(f"rebalance must be one-dimensional, got shape {reb.shape}")
@@ -437,9 +437,7 @@ def _align(
     return col[keep].astype(np.int64), w[:, keep]
 
 
-def _benchmark_series(
-    dataset: Dataset, name: str, t0: int, t1: int
-) -> tuple[FloatArray, int]:
+def _benchmark_series(dataset: Dataset, name: str, t0: int, t1: int) -> tuple[FloatArray, int]:
     """Benchmark levels over the window rebased to 1000, and the number of days it covers.
 
     The dataset carries index levels forward past their last value; a flat tail of more than
@@ -568,9 +566,7 @@ def backtest(
     to.index.name = "date"
     stats = metrics(lv[list(named)], turnover=to)
     if bench_levels is not None and covered >= 2:
-        rel = metrics(
-            lv[list(named)].iloc[:covered], benchmark=bench_levels[:covered]
-        )
+        rel = metrics(lv[list(named)].iloc[:covered], benchmark=bench_levels[:covered])
         for col in ("tracking_error", "information_ratio", "beta", "correlation"):
             stats[col] = rel[col]
     ai = pd.DataFrame({k: exposure[k] for k in named}, index=index)
