@@ -131,7 +131,7 @@ fn _metrics<'py>(
     let out = run_detached(py, || {
         metrics_batch(&lv, t, bench.as_deref(), rf, periods_per_year)
     })?;
-    Ok(out.into_pyarray(py).reshape([k, METRIC_NAMES.len()])?)
+    out.into_pyarray(py).reshape([k, METRIC_NAMES.len()])
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
