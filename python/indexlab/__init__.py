@@ -12,19 +12,35 @@ Examples
 
 from indexlab import datasets
 from indexlab._core import __version__
+from indexlab.backtest import (
+    BacktestResult,
+    BatchBacktest,
+    HKCosts,
+    Schedule,
+    backtest,
+    backtest_batch,
+    metrics,
+)
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
 from indexlab.errors import DataError, IndexlabError, InfeasibleError, SolverError
 
 __all__ = [
+    "BacktestResult",
+    "BatchBacktest",
     "DataError",
     "Dataset",
+    "HKCosts",
     "IndexlabError",
     "InfeasibleError",
+    "Schedule",
     "SolverError",
     "__version__",
+    "backtest",
+    "backtest_batch",
     "cap_weights",
     "capping_factors",
     "datasets",
     "load",
+    "metrics",
 ]

@@ -4,7 +4,9 @@
 //! batch backtests, metrics and search. Everything is plain slices in, plain vectors out, so each
 //! stage can be called and tested alone.
 
+pub mod backtest;
 pub mod capping;
 pub mod error;
+pub mod metrics;
 
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@
 //! panic guard and converts the result back. Logic belongs in the core, not here.
 
 mod arrays;
+mod backtest;
 mod capping;
 mod errors;
 
@@ -13,5 +14,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     capping::register(m)?;
+    backtest::register(m)?;
     Ok(())
 }
