@@ -440,8 +440,8 @@ def _align(
 def _benchmark_series(dataset: Dataset, name: str, t0: int, t1: int) -> tuple[FloatArray, int]:
     """Benchmark levels over the window rebased to 1000, and the number of days it covers.
 
-    The dataset carries index levels forward past their last value; a flat tail of more than
-    five trading days is taken as the end of the data, not a real index path.
+    The dataset leaves index levels NaN after a series' last observation, so the covered span
+    ends at the first NaN after the start.
     """
     if name not in dataset.benchmarks.columns:
         raise DataError(
@@ -450,10 +450,8 @@ def _benchmark_series(dataset: Dataset, name: str, t0: int, t1: int) -> tuple[Fl
     b = dataset.benchmarks[name].to_numpy(dtype=np.float64)[t0 : t1 + 1]
     if np.isnan(b[0]):
         raise DataError(f"benchmark {name!r} has no level on the start date")
-    changes = np.flatnonzero(np.diff(b) != 0)
-    covered = len(b)
-    if changes.size and len(b) - 1 - (changes[-1] + 1) > 5:
-        covered = int(changes[-1]) + 2
+    gaps = np.flatnonzero(np.isnan(b))
+    covered = int(gaps[0]) if gaps.size else len(b)
     out = b / b[0] * 1000.0
     out[covered:] = np.nan
     return out, covered
