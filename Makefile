@@ -20,6 +20,7 @@ lint:
 	$(PYTHON) -m ruff check python tests benches scripts
 	$(PYTHON) -m ruff format --check python tests benches scripts
 	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest indexlab._core --allowlist .ci/stubtest-allowlist.txt
 
 demo:
 	$(PYTHON) -m pip install --quiet . && indexlab demo

@@ -227,3 +227,15 @@ def test_misaligned_array_shapes(securities: pd.DataFrame) -> None:
 def test_not_a_frame() -> None:
     with pytest.raises(DataError, match="must be a pandas or polars DataFrame"):
         Dataset.from_frames([1, 2], [3])
+
+
+def test_benchmark_levels_stop_at_their_last_value(
+    securities: pd.DataFrame, panel: pd.DataFrame, fx: pd.DataFrame
+) -> None:
+    bench = pd.DataFrame(
+        {"date": ["2025-01-02", "2025-01-03"], "index": "HSI", "level": [19623.3, 19760.3]}
+    )
+    ds = Dataset.from_frames(securities, panel, fx=fx, benchmarks=bench)
+    hsi = ds.benchmarks["HSI"].to_numpy()
+    assert hsi[1] == 19760.3 and np.isnan(hsi[2])  # unknown after the last level, not flat
+    assert ds.fx["CNY"].notna().all()  # an FX rate is the last known fix: it does carry

@@ -12,24 +12,40 @@ Examples
 
 from indexlab import datasets, rules
 from indexlab._core import __version__
+from indexlab.backtest import (
+    BacktestResult,
+    BatchBacktest,
+    HKCosts,
+    Schedule,
+    backtest,
+    backtest_batch,
+    metrics,
+)
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
 from indexlab.errors import DataError, IndexlabError, InfeasibleError, SolverError
 from indexlab.rules import IndexHistory, IndexRules, build_index
 
 __all__ = [
+    "BacktestResult",
+    "BatchBacktest",
     "DataError",
     "Dataset",
+    "HKCosts",
     "IndexHistory",
     "IndexRules",
     "IndexlabError",
     "InfeasibleError",
+    "Schedule",
     "SolverError",
     "__version__",
+    "backtest",
+    "backtest_batch",
     "build_index",
     "cap_weights",
     "capping_factors",
     "datasets",
     "load",
+    "metrics",
     "rules",
 ]

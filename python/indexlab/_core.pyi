@@ -19,6 +19,29 @@ def capping_factors(
 ) -> npt.NDArray[np.float64]: ...
 def _panic_for_tests() -> None: ...
 
+# ---- backtest (rust/indexlab-py/src/backtest.rs)
+METRIC_NAMES: list[str]
+
+def _backtest_batch(
+    tr: npt.NDArray[np.float64],
+    rebalance: npt.NDArray[np.int64],
+    dense: npt.NDArray[np.float64] | None,
+    indptr: npt.NDArray[np.int64] | None,
+    indices: npt.NDArray[np.int64] | None,
+    data: npt.NDArray[np.float64] | None,
+    cost_rate: float,
+    cost_rates: npt.NDArray[np.float64] | None,
+    base: float,
+    allow_short: bool,
+    threads: int | None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def _metrics(
+    levels: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64] | None,
+    rf: float,
+    periods_per_year: float,
+) -> npt.NDArray[np.float64]: ...
+
 # --- rules (rust/indexlab-py/src/rules.rs)
 def monthly_velocity(
     turnover_shares: npt.NDArray[np.float64],

@@ -115,8 +115,8 @@ def _to_days(values: Any, column: str, what: str) -> npt.NDArray[np.datetime64]:
         raise DataError(f"{what} column '{column}' has values that are not dates: {exc}") from None
 
 
-def _day(d: np.datetime64) -> str:
-    return str(np.datetime64(d, "D"))
+def _day(d: Any) -> str:
+    return str(np.asarray(d).astype("datetime64[D]"))
 
 
 def _check_member(frame: pd.DataFrame, column: str, allowed: Iterable[str]) -> None:
@@ -257,8 +257,12 @@ def _wide_series(
     value: str,
     what: str,
     dates: npt.NDArray[np.datetime64],
+    carry_past_end: bool,
 ) -> pd.DataFrame:
-    """Long (date, key, value) -> wide (dates x keys), forward-filled from the past only."""
+    """Long (date, key, value) -> wide (dates x keys), forward-filled from the past only.
+
+    FX rates carry forward past their last fix (the last known rate); index levels do not.
+    """
     if frame is None:
         return pd.DataFrame(index=pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date"))
     frame = _to_pandas(frame, what)
@@ -279,6 +283,10 @@ def _wide_series(
     wide = wide.sort_index()
     target = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
     aligned = wide.reindex(wide.index.union(target)).ffill().reindex(target)
+    if not carry_past_end:
+        # An index level after the series' last observation is unknown, not unchanged.
+        for column in aligned.columns:
+            aligned.loc[aligned.index > wide[column].last_valid_index(), column] = np.nan
     aligned.columns.name = None
     return aligned
 
@@ -335,9 +343,11 @@ class Dataset:
             arr.setflags(write=False)
             arrays[name] = arr
         _validate_fields(sec, day_index, arrays)
-        fx_wide = _wide_series(fx, "currency", "to_hkd", "fx", day_index)
+        fx_wide = _wide_series(fx, "currency", "to_hkd", "fx", day_index, carry_past_end=True)
         _check_fx_covers(sec, day_index, arrays, fx_wide)
-        bench = _wide_series(benchmarks, "index", "level", "benchmarks", day_index)
+        bench = _wide_series(
+            benchmarks, "index", "level", "benchmarks", day_index, carry_past_end=False
+        )
         return cls(sec, day_index, arrays, fx_wide, bench)
 
     @classmethod

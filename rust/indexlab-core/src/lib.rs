@@ -4,8 +4,10 @@
 //! batch backtests, metrics and search. Everything is plain slices in, plain vectors out, so each
 //! stage can be called and tested alone.
 
+pub mod backtest;
 pub mod capping;
 pub mod error;
+pub mod metrics;
 pub mod rules;
 
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@
 //! panic guard and converts the result back. Logic belongs in the core, not here.
 
 mod arrays;
+mod backtest;
 mod capping;
 mod errors;
 mod rules;
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     capping::register(m)?;
     rules::register(m)?;
+    backtest::register(m)?;
     Ok(())
 }

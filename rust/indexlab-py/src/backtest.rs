@@ -1,0 +1,142 @@
+//! Bindings for the batch backtest and the batch metrics.
+
+use crate::arrays::slice1;
+use crate::errors::run_detached;
+use indexlab_core::backtest::{CostRate, Prepared, Weights};
+use indexlab_core::metrics::{metrics_batch, METRIC_NAMES};
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use std::borrow::Cow;
+
+/// Level values per chunk of candidates between two Ctrl-C checks (tens of milliseconds).
+const CHUNK_VALUES: usize = 1 << 22;
+
+fn slice2<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> Cow<'a, [f64]> {
+    match a.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+fn slice1_i64<'a>(a: &'a PyReadonlyArray1<'_, i64>) -> Cow<'a, [i64]> {
+    match a.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
+    match threads {
+        None => Ok(None),
+        Some(0) => Err(pyo3::exceptions::PyValueError::new_err(
+            "threads must be >= 1 (or None for all cores)",
+        )),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map(Some)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string())),
+    }
+}
+
+type Pair<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
+
+/// `weights` is either `dense` (K*R*N values, row-major) or CSR (`indptr`, `indices`, `data`).
+#[pyfunction]
+#[pyo3(signature = (tr, rebalance, dense, indptr, indices, data, cost_rate, cost_rates, base, allow_short, threads))]
+#[allow(clippy::too_many_arguments)]
+fn _backtest_batch<'py>(
+    py: Python<'py>,
+    tr: PyReadonlyArray2<'py, f64>,
+    rebalance: PyReadonlyArray1<'py, i64>,
+    dense: Option<PyReadonlyArray1<'py, f64>>,
+    indptr: Option<PyReadonlyArray1<'py, i64>>,
+    indices: Option<PyReadonlyArray1<'py, i64>>,
+    data: Option<PyReadonlyArray1<'py, f64>>,
+    cost_rate: f64,
+    cost_rates: Option<PyReadonlyArray1<'py, f64>>,
+    base: f64,
+    allow_short: bool,
+    threads: Option<usize>,
+) -> PyResult<Pair<'py>> {
+    let shape = tr.as_array().shape().to_vec();
+    let (t, n) = (shape[0], shape[1]);
+    let tr_s = slice2(&tr);
+    let reb = slice1_i64(&rebalance);
+    let rates = cost_rates.as_ref().map(slice1);
+    let dense_s = dense.as_ref().map(slice1);
+    let (ip, ix, dv) = (
+        indptr.as_ref().map(slice1_i64),
+        indices.as_ref().map(slice1_i64),
+        data.as_ref().map(slice1),
+    );
+    let weights = match (&dense_s, &ip, &ix, &dv) {
+        (Some(d), None, None, None) => Weights::Dense(d),
+        (None, Some(p), Some(i), Some(v)) => Weights::Csr {
+            indptr: p,
+            indices: i,
+            data: v,
+        },
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "give either dense weights or all of indptr, indices, data",
+            ))
+        }
+    };
+    let cost = match &rates {
+        Some(r) => CostRate::PerName(r),
+        None => CostRate::Scalar(cost_rate),
+    };
+    let pool = pool(threads)?;
+    let prep = run_detached(py, || {
+        Prepared::new(&tr_s, t, n, &reb, cost, base, allow_short)
+    })?;
+    let k = prep
+        .candidates(&weights)
+        .map_err(|e| crate::errors::to_py(py, e))?;
+    let r = prep.rebalances();
+    let mut levels = vec![0.0; k * t];
+    let mut turnover = vec![0.0; k * r];
+    let per_chunk = (CHUNK_VALUES / t.max(1)).max(1);
+    for (c, (lv, to)) in levels
+        .chunks_mut(per_chunk * t)
+        .zip(turnover.chunks_mut(per_chunk * r))
+        .enumerate()
+    {
+        let first = c * per_chunk;
+        run_detached(py, || match &pool {
+            Some(p) => p.install(|| prep.run(&weights, first, lv, to)),
+            None => prep.run(&weights, first, lv, to),
+        })?;
+        py.check_signals()?;
+    }
+    let levels = levels.into_pyarray(py).reshape([k, t])?;
+    let turnover = turnover.into_pyarray(py).reshape([k, r])?;
+    Ok((levels, turnover))
+}
+
+#[pyfunction]
+#[pyo3(signature = (levels, benchmark, rf, periods_per_year))]
+fn _metrics<'py>(
+    py: Python<'py>,
+    levels: PyReadonlyArray2<'py, f64>,
+    benchmark: Option<PyReadonlyArray1<'py, f64>>,
+    rf: f64,
+    periods_per_year: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let shape = levels.as_array().shape().to_vec();
+    let (k, t) = (shape[0], shape[1]);
+    let lv = slice2(&levels);
+    let bench = benchmark.as_ref().map(slice1);
+    let out = run_detached(py, || {
+        metrics_batch(&lv, t, bench.as_deref(), rf, periods_per_year)
+    })?;
+    out.into_pyarray(py).reshape([k, METRIC_NAMES.len()])
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_backtest_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(_metrics, m)?)?;
+    m.add("METRIC_NAMES", METRIC_NAMES.to_vec())?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+"""`indexlab demo` end to end, checked against an independent numpy computation."""
+
+from __future__ import annotations
+
+import re
+
+import indexlab
+import numpy as np
+import pytest
+from indexlab.cli import main
+
+
+def reference_capped(m: np.ndarray, cap: float) -> np.ndarray:
+    fixed = np.zeros(len(m), dtype=bool)
+    while True:
+        w = np.where(fixed, cap, m / m[~fixed].sum() * (1.0 - cap * fixed.sum()))
+        if not (~fixed & (w > cap)).any():
+            return w
+        fixed |= w > cap
+
+
+def test_demo_prints_a_capped_30_name_index(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\s*\d+\s+(\S+\.HK)\s.*?([\d.]+)%$", out, flags=re.M)
+    assert len(rows) == 30
+    weights = np.array([float(w) for _, w in rows]) / 100
+    assert weights.sum() == pytest.approx(1.0, abs=1e-3)
+    assert weights.max() <= 0.08 + 1e-9
+    assert "Weight per AI layer" in out
+
+    # Independent: top 30 HK names by ff mcap at the last date from the raw arrays.
+    ds = indexlab.datasets.hk_tech()
+    t = len(ds.dates) - 1
+    mcap = (ds.field("close") * ds.field("shares_outstanding") * ds.field("free_float_factor"))[t]
+    hk = (ds.securities["market"] == "HK").to_numpy() & ~np.isnan(mcap)
+    order = np.argsort(-np.where(hk, mcap, -np.inf))[:30]
+    expected = dict(zip(ds.ids[order], reference_capped(mcap[order], 0.08), strict=True))
+    for name, w in rows:
+        assert float(w) / 100 == pytest.approx(expected[name], abs=5e-5)
+
+
+def test_bad_cap_exits_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--cap", "0.02"]) == 1
+    err = capsys.readouterr().err
+    assert "InfeasibleError" in err and "30 names x 2.0000% cap" in err
