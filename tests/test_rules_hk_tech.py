@@ -97,3 +97,13 @@ def test_count_and_cap_at_every_review(history: rules.IndexHistory) -> None:
     mar = r[r["review_date"] == pd.Timestamp("2024-12-31")].set_index("id")["weight"]
     for big in ("0700.HK", "9988.HK", "1810.HK", "3690.HK"):
         assert mar[big] == pytest.approx(0.08, abs=1e-12)
+
+
+def test_backtest_of_the_preset_tracks_published_hstech_levels() -> None:
+    # The preset's schedule goes straight into the backtest engine; its daily returns should
+    # track the published HSTECH levels (an independent series, Investing.com) closely.
+    ds = indexlab.datasets.hk_tech()
+    hist = indexlab.build_index(ds, rules.HSTECH, start="2021-01-01")
+    levels = indexlab.backtest(ds, hist).levels.loc[:"2024-11-12"]
+    corr = levels.pct_change().dropna().corr().iloc[0, 1]
+    assert corr > 0.95
