@@ -8,8 +8,9 @@ R&D and revenue data the dataset lacks; the HSI-only names in the sample are not
 published change        preset                  explanation of the difference
 ======================  ======================  ==============================================
 Mar 2025 +TME 1698      Mar 2025 +1698          match
-Mar 2025 -ZhongAn 6060  Mar 2025 -6060          match (rank 33, below the 36 band only after
-                                                the drop that TME's entry forces)
+Mar 2025 -ZhongAn 6060  Mar 2025 -6060          match (rank 33 is inside the 36 band, but
+                                                TME's entry leaves 31 qualifying names and the
+                                                worst-ranked incumbent, ZhongAn, makes way)
 Mar 2025 +Horizon 9660  Jun 2025 +9660          data gap: the sample has one share-count
                                                 snapshot per name (2025) and PROVENANCE lists
                                                 Horizon among the names whose count changed a
