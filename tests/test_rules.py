@@ -242,6 +242,7 @@ def test_newcomer_must_clear_the_inner_band() -> None:
     ds = market({"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": [10.0, 45.0], "F": 5.0})
     hist = indexlab.build_index(ds, BASE)
     assert set(members(hist, "2024-06-28")) == {"A", "B", "C", "E"}
+    assert "incumbent inside the buffer band (rank 5 <= 5" in hist.explain("D", "2024-06-28")
     # Same market, but E only reaches rank 4 (C 40 > E 35 > D 30): not enough for a newcomer.
     ds = market({"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": [10.0, 35.0], "F": 5.0})
     assert set(members(indexlab.build_index(ds, BASE), "2024-06-28")) == {"A", "B", "C", "D"}

@@ -8,7 +8,7 @@ R&D and revenue data the dataset lacks; the HSI-only names in the sample are not
 published change        preset                  explanation of the difference
 ======================  ======================  ==============================================
 Mar 2025 +TME 1698      Mar 2025 +1698          match
-Mar 2025 -ZhongAn 6060  Mar 2025 -6060          match (rank 33 is inside the 36 band, but
+Mar 2025 -ZhongAn 6060  Mar 2025 -6060          match (rank 34 is inside the 36 band, but
                                                 TME's entry leaves 31 qualifying names and the
                                                 worst-ranked incumbent, ZhongAn, makes way)
 Mar 2025 +Horizon 9660  Jun 2025 +9660          data gap: the sample has one share-count
@@ -20,7 +20,7 @@ Mar 2025 +Horizon 9660  Jun 2025 +9660          data gap: the sample has one sha
                                                 it be considered at all (68 days listed).
 Mar 2025 -East Buy 1797 never a member          path/data gap: East Buy entered HSTECH in Sep
                                                 2023 on a cap our approximate share counts put
-                                                at rank ~34-45, so the simulated index (run from
+                                                at rank ~35-45, so the simulated index (run from
                                                 2019) never holds it and cannot delete it.
 Jun 2025 +BYD 1211      member since 2020       data gap: BYD only became HSTECH-eligible in
                                                 2025 (HSIL's theme screen); the tech_theme flag

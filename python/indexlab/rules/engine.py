@@ -629,6 +629,14 @@ class IndexHistory:
             return head + f"rank {rank}, left out by max_per_industry = {sel.max_per_industry}"
         if code == "quota_limit":
             return head + f"rank {rank}, left out by quota_max = {sel.quota_max}"
+        before = self.reviews[self.reviews["effective_date"] <= cut]
+        last = before[before["effective_date"] == before["effective_date"].max()]
+        if id in set(last["id"]) and 0 < rank <= upper:
+            return head + (
+                f"incumbent inside the buffer band (rank {rank} <= {upper} by {sel.key}, "
+                f"{key:.6g}) but more names qualified than the target {sel.target}: the "
+                "worst-ranked made way"
+            )
         return head + (
             f"eligible but not selected: rank {rank} by {sel.key} ({key:.6g}); newcomers need "
             f"rank <= {lower}, incumbents stay to rank {upper}, target {sel.target}"
