@@ -268,7 +268,7 @@ def test_fast_entry_on_day_ten() -> None:
     w = dict(zip(rows["id"], rows["weight"], strict=True))
     for i in ("A", "B", "C", "D", "G"):
         assert w[i] == pytest.approx(caps[i] / 235.0, rel=1e-12)
-    eff, _ids, mat = hist.weights_matrix()
+    eff, _ids, mat = hist.weights_matrix(when="effective")
     assert np.datetime64("2024-07-15") in eff
     np.testing.assert_allclose(mat.sum(axis=1), 1.0, rtol=1e-12)
 
@@ -408,7 +408,7 @@ def test_replace_forms_and_grid() -> None:
 def test_report_and_weights_matrix_shape() -> None:
     ds = market({"A": 60.0, "B": 50.0, "C": 40.0, "D": 30.0, "E": 10.0})
     hist = indexlab.build_index(ds, BASE)
-    eff, ids, w = hist.weights_matrix()
+    eff, ids, w = hist.weights_matrix(when="effective")
     assert list(ids) == list(ds.ids) and w.shape == (len(eff), len(ids))
     assert [str(e) for e in eff] == ["2024-06-10", "2024-09-09", "2024-12-09"]
     text = hist.to_rules_report()

@@ -6,7 +6,7 @@ Examples
 >>> from indexlab import rules
 >>> ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
 >>> hist = rules.build_index(ds, rules.HSTECH.replace(n=20))
->>> eff, ids, w = hist.weights_matrix()
+>>> dates, ids, w = hist.weights_matrix()
 >>> w.shape[1] == len(ds.ids)
 True
 """

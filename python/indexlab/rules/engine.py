@@ -508,21 +508,22 @@ class IndexHistory:
     # ------------------------------------------------------------------ views
 
     def weights_matrix(
-        self, include_pending: bool = False, when: str = "effective"
+        self, include_pending: bool = False, when: str = "set"
     ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.str_], FloatArray]:
-        """``(effective dates, ids, (R x N) weights)`` for the backtest engine.
+        """``(rebalance dates, ids, (R x N) weights)``, ready for :func:`indexlab.backtest`.
 
-        Row ``j`` holds the weights in force from ``dates[j]``: they are set at the previous
-        trading day's close (the implementation day of a review). ``when="set"`` returns those
-        closes instead (the rebalance days of the backtest convention, DESIGN section 5).
-        ``ids`` are all the dataset's ids (zero weight when out). Weights whose effective date
-        lies past the data are left out unless ``include_pending``.
+        Row ``j`` holds the weights set at the close of ``dates[j]``: a review's implementation
+        day (HSIL rebalances after that day's close), which is the backtest's rebalance-day
+        convention (DESIGN section 5). They are in force from the next trading day, the
+        effective date; ``when="effective"`` returns those dates instead. ``ids`` are all the
+        dataset's ids (zero weight when out). Weights whose effective date lies past the data
+        are left out unless ``include_pending``.
 
         Examples
         --------
         >>> import indexlab
         >>> ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
-        >>> eff, ids, w = indexlab.build_index(ds, indexlab.rules.HSTECH).weights_matrix()
+        >>> dates, ids, w = indexlab.build_index(ds, indexlab.rules.HSTECH).weights_matrix()
         >>> bool(abs(w.sum(axis=1) - 1).max() < 1e-12)
         True
         """
