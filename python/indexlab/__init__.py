@@ -10,7 +10,7 @@ Examples
 >>> w = indexlab.cap_weights([5.0, 3.0, 1.0, 1.0], cap=0.4)
 """
 
-from indexlab import datasets
+from indexlab import datasets, optimise
 from indexlab._core import __version__
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
@@ -27,4 +27,5 @@ __all__ = [
     "capping_factors",
     "datasets",
     "load",
+    "optimise",
 ]

@@ -303,7 +303,7 @@ def _csr(m: Any, n_theta: int, what: str) -> tuple[Any, Any, Any]:
     )
 
 
-def compile(problem: cp.Problem) -> CompiledProblem:  # noqa: A001 - the verb users expect
+def compile(problem: cp.Problem) -> CompiledProblem:
     """Compile a DPP cvxpy problem once for fast batch solves.
 
     Parameters
@@ -333,7 +333,7 @@ def compile(problem: cp.Problem) -> CompiledProblem:  # noqa: A001 - the verb us
     """
     if not isinstance(problem, cp.Problem):
         raise DataError(f"compile: expected a cvxpy.Problem, found {type(problem).__name__}")
-    if not problem.is_dcp(dpp=True):
+    if not problem.is_dcp(dpp=True):  # type: ignore[call-arg]
         parts = [("objective", problem.objective)] + [
             (f"constraint {i}", c) for i, c in enumerate(problem.constraints)
         ]

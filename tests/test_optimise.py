@@ -1,0 +1,411 @@
+"""indexlab.optimise: batch solves of compiled cvxpy problems against cvxpy's own Clarabel solve.
+
+Every expected number comes from cvxpy (``problem.solve(solver=cp.CLARABEL)`` or
+``get_problem_data``) or plain numpy, instance by instance.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import indexlab
+from indexlab.errors import DataError
+from indexlab.optimise import (
+    RiskModel,
+    ai_chain_model,
+    compile,
+    group_bounds,
+    liquidity_cap,
+    min_weight_if_held,
+    tracking_error,
+    turnover,
+    weight_cap,
+)
+
+Case = tuple[cp.Problem, dict[str, np.ndarray], bool]  # problem, batch params, unique solution
+
+
+def _cvxpy_solve(problem: cp.Problem, params: dict[str, np.ndarray], i: int) -> None:
+    by_name = {p.name(): p for p in problem.parameters()}
+    for name, values in params.items():
+        by_name[name].value = values[i]
+    # A fresh Clarabel solver per instance: with warm_start cvxpy updates the previous solver
+    # in place and keeps its equilibration, so its answer depends on the instance before.
+    with warnings.catch_warnings():  # "may be inaccurate": the status is what we compare
+        warnings.simplefilter("ignore", UserWarning)
+        problem.solve(solver=cp.CLARABEL, warm_start=False)
+
+
+def _assert_matches_cvxpy(case: Case, presolve: bool = True) -> indexlab.optimise.BatchSolution:
+    problem, params, unique = case
+    sol = compile(problem).solve_batch(params, presolve=presolve)
+    b = next(iter(params.values())).shape[0]
+    assert len(sol) == b
+    for i in range(b):
+        _cvxpy_solve(problem, params, i)
+        assert sol.status[i] == problem.status, f"instance {i}"
+        if problem.status == "optimal":
+            assert sol.objective[i] == pytest.approx(problem.value, rel=1e-7, abs=1e-9)
+            if unique:
+                for v in problem.variables():
+                    np.testing.assert_allclose(
+                        sol.values[v.name()][i], v.value, atol=1e-6, err_msg=f"instance {i}"
+                    )
+        elif problem.status.startswith(("infeasible", "unbounded")):
+            assert sol.objective[i] == problem.value  # +/- inf, as cvxpy reports it
+            assert np.isnan(sol.values[problem.variables()[0].name()][i]).all()
+    return sol
+
+
+def qp_case(seed: int, n: int = 12, b: int = 8) -> Case:
+    """Masked capped least squares; some masks too small for the cap (infeasible)."""
+    rng = np.random.default_rng(seed)
+    w = cp.Variable(n, name="w")
+    target = cp.Parameter(n, name="target")
+    mask = cp.Parameter(n, nonneg=True, name="mask")
+    scale = cp.Parameter(nonneg=True, name="scale")
+    prob = cp.Problem(
+        cp.Minimize(cp.sum_squares(w - target) + scale * cp.sum(w)),
+        [cp.sum(w) == 1, w >= 0, w <= 0.3 * mask],
+    )
+    masks = (rng.random((b, n)) < 0.6).astype(float)
+    masks[0, :3] = 0.0
+    masks[1] = 0.0
+    masks[1, :2] = 1.0  # 2 names x 0.3 cap < 1: infeasible
+    params = {
+        "target": rng.normal(0.1, 0.2, (b, n)),
+        "mask": masks,
+        "scale": rng.random(b),
+    }
+    return prob, params, True
+
+
+def socp_case(seed: int, n: int = 10, b: int = 6) -> Case:
+    """Norm-constrained portfolio with a matrix parameter; a too-small radius is infeasible."""
+    rng = np.random.default_rng(seed)
+    w = cp.Variable(n, name="w")
+    mu = cp.Parameter(n, name="mu")
+    expo = cp.Parameter((3, n), name="expo")
+    radius = cp.Parameter(nonneg=True, name="radius")
+    prob = cp.Problem(
+        cp.Maximize(mu @ w - 0.5 * cp.sum_squares(w)),
+        [cp.sum(w) == 1, cp.norm(expo @ w, 2) <= 1.0, cp.norm(w, 2) <= radius, w >= -0.2],
+    )
+    radii = rng.uniform(0.5, 1.5, b)
+    radii[2] = 0.1  # ||w|| >= 1/sqrt(n) > 0.1 when sum(w) = 1
+    params = {
+        "mu": rng.normal(0, 1, (b, n)),
+        "expo": rng.normal(0, 0.3, (b, 3, n)),
+        "radius": radii,
+    }
+    return prob, params, True
+
+
+def turnover_case(seed: int, n: int = 15, b: int = 6) -> Case:
+    """L1 turnover penalty vs previous weights (parameter), plus a quadratic term."""
+    rng = np.random.default_rng(seed)
+    w = cp.Variable(n, name="w")
+    prev = cp.Parameter(n, nonneg=True, name="prev")
+    alpha = cp.Parameter(n, name="alpha")
+    prob = cp.Problem(
+        cp.Maximize(alpha @ w - cp.sum_squares(w) - 0.05 * turnover(w, prev)),
+        [cp.sum(w) == 1, w >= 0],
+    )
+    prevs = rng.dirichlet(np.ones(n), b)
+    return prob, {"prev": prevs, "alpha": rng.normal(0, 0.1, (b, n))}, True
+
+
+def groups_case(seed: int, n: int = 12, b: int = 6) -> Case:
+    """Equality group totals from a parameter; inconsistent totals are infeasible."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    member = np.array([(labels == g).astype(float) for g in range(3)])
+    w = cp.Variable(n, name="w")
+    totals = cp.Parameter(3, nonneg=True, name="totals")
+    center = cp.Parameter(n, name="center")
+    prob = cp.Problem(
+        cp.Minimize(cp.sum_squares(w - center)),
+        [member @ w == totals, cp.sum(w) == 1, w >= 0],
+    )
+    tot = rng.dirichlet(np.ones(3), b)
+    tot[3] = [0.5, 0.5, 0.5]  # sums to 1.5: infeasible
+    return prob, {"totals": tot, "center": rng.normal(0, 0.1, (b, n))}, True
+
+
+def lp_case(seed: int, n: int = 8, b: int = 6) -> Case:
+    """An LP that is unbounded when some cost is negative."""
+    rng = np.random.default_rng(seed)
+    x = cp.Variable(n, name="x")
+    c = cp.Parameter(n, name="c")
+    prob = cp.Problem(cp.Minimize(c @ x), [x >= 0, cp.sum(x) >= 1])
+    costs = rng.uniform(0.1, 1.0, (b, n))
+    costs[1, 3] = -0.5
+    costs[4, 0] = -0.1
+    return prob, {"c": costs}, False
+
+
+def exp_case(seed: int, n: int = 6, b: int = 5) -> Case:
+    """Entropy-regularised allocation (exponential cones)."""
+    rng = np.random.default_rng(seed)
+    w = cp.Variable(n, name="w")
+    mu = cp.Parameter(n, name="mu")
+    prob = cp.Problem(cp.Maximize(mu @ w + 0.1 * cp.sum(cp.entr(w))), [cp.sum(w) == 1])
+    return prob, {"mu": rng.normal(0, 0.2, (b, n))}, True
+
+
+CASES: list[Callable[[int], Case]] = [
+    qp_case,
+    socp_case,
+    turnover_case,
+    groups_case,
+    lp_case,
+    exp_case,
+]
+
+
+@pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("presolve", [True, False])
+def test_matches_cvxpy(make: Callable[[int], Case], seed: int, presolve: bool) -> None:
+    _assert_matches_cvxpy(make(seed), presolve=presolve)
+
+
+def test_statuses_cover_infeasible_and_unbounded() -> None:
+    assert "infeasible" in _assert_matches_cvxpy(qp_case(0)).status
+    assert "unbounded" in _assert_matches_cvxpy(lp_case(0)).status
+    assert "infeasible_inaccurate" in _assert_matches_cvxpy(groups_case(0)).status
+
+
+@pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__)
+def test_golden_canonical_data(make: Callable[[int], Case]) -> None:
+    """The Rust-built (P, q, A, b) equals cvxpy's get_problem_data for the same values."""
+    problem, params, _ = make(3)
+    compiled = compile(problem)
+    for i in range(2):
+        instance = {k: v[i] for k, v in params.items()}
+        ours = compiled._canonical(instance)
+        _cvxpy_solve(problem, params, i)  # sets the parameter values
+        data, _, inverse = problem.get_problem_data(cp.CLARABEL)
+        p_ref = sp.triu(data["P"]) if "P" in data else sp.csc_array(ours["P"].shape)
+        np.testing.assert_allclose(ours["P"].toarray(), p_ref.toarray(), atol=1e-12)
+        np.testing.assert_allclose(ours["q"], data["c"], atol=1e-12)
+        np.testing.assert_allclose(ours["A"].toarray(), data["A"].toarray(), atol=1e-12)
+        np.testing.assert_allclose(ours["b"], data["b"], atol=1e-12)
+        assert ours["offset"] == pytest.approx(inverse[-1]["offset"], abs=1e-12)
+
+
+def test_presolve_removes_masked_names_and_still_matches() -> None:
+    problem, params, _ = qp_case(5, n=20, b=6)
+    params["mask"][:] = 1.0
+    params["mask"][2, 10:] = 0.0  # 10 names out
+    params["mask"][3, 5:] = 0.0  # 15 names out
+    sol = _assert_matches_cvxpy((problem, params, True), presolve=True)
+    full = compile(problem).solve_batch(params, presolve=False)
+    assert (full.n_variables == full.n_variables[0]).all()
+    assert sol.n_variables[0] == full.n_variables[0]
+    assert sol.n_variables[2] == full.n_variables[2] - 10
+    assert sol.n_variables[3] == full.n_variables[3] - 15
+    np.testing.assert_allclose(sol.values["w"][3, 5:], 0.0)
+
+
+def test_single_instance_solve() -> None:
+    problem, params, _ = qp_case(2)
+    one = compile(problem).solve(**{k: v[0] for k, v in params.items()})
+    _cvxpy_solve(problem, params, 0)
+    assert one.status == problem.status
+    assert one.objective == pytest.approx(problem.value, rel=1e-7)
+    assert one.values["w"].shape == (12,)
+
+
+def test_variable_shapes_follow_fortran_order() -> None:
+    rng = np.random.default_rng(0)
+    x = cp.Variable((3, 2), name="X")
+    t = cp.Parameter((3, 2), name="T")
+    y = cp.Variable(nonneg=True, name="y")
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(x - t) + cp.square(y - 1)), [cp.sum(x) <= y])
+    params = {"T": rng.normal(size=(4, 3, 2))}
+    sol = _assert_matches_cvxpy((prob, params, True))
+    assert sol.values["X"].shape == (4, 3, 2)
+    assert sol.values["y"].shape == (4,)
+
+
+def test_threads_do_not_change_results() -> None:
+    problem, params, _ = socp_case(7, b=24)
+    compiled = compile(problem)
+    ref = compiled.solve_batch(params, threads=1)
+    for threads in (2, 3, None):
+        other = compiled.solve_batch(params, threads=threads)
+        np.testing.assert_array_equal(other.values["w"], ref.values["w"])
+        np.testing.assert_array_equal(other.objective, ref.objective)
+        assert other.status == ref.status
+
+
+def test_four_python_threads_at_once() -> None:
+    problem, params, _ = qp_case(8, n=30, b=40)
+    compiled = compile(problem)
+    ref = compiled.solve_batch(params, threads=1)
+    out: list[Any] = [None] * 4
+
+    def work(k: int) -> None:
+        out[k] = compiled.solve_batch(params, threads=2)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got in out:
+        np.testing.assert_array_equal(got.values["w"], ref.values["w"])
+        assert got.status == ref.status
+
+
+def test_parameter_errors_name_parameter_and_instance() -> None:
+    problem, params, _ = qp_case(0)
+    compiled = compile(problem)
+    with pytest.raises(DataError, match="missing.*scale"):
+        compiled.solve_batch({k: v for k, v in params.items() if k != "scale"})
+    with pytest.raises(DataError, match="unknown parameters.*'bogus'"):
+        compiled.solve_batch({**params, "bogus": params["scale"]})
+    with pytest.raises(DataError, match=r"'target'.*expected shape \(B, 12\).*\(8, 11\)"):
+        compiled.solve_batch({**params, "target": params["target"][:, :11]})
+    bad = params["target"].copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(DataError, match="'target' instance 5: expected finite"):
+        compiled.solve_batch({**params, "target": bad})
+    neg = params["mask"].copy()
+    neg[6, 4] = -1.0
+    with pytest.raises(DataError, match=r"'mask' instance 6: expected nonnegative.*-1\.0"):
+        compiled.solve_batch({**params, "mask": neg})
+    with pytest.raises(DataError, match="'scale'.*expected 8 instances"):
+        compiled.solve_batch({**params, "scale": params["scale"][:5]})
+
+
+def test_non_dpp_problem_names_the_expression() -> None:
+    w = cp.Variable(3)
+    a = cp.Parameter(name="a")
+    s = cp.Parameter(3, name="s")
+    prob = cp.Problem(cp.Maximize(a * (s @ w)), [cp.sum(w) == 1, w >= 0])
+    with pytest.raises(DataError, match=r"not DPP.*objective.*a @ s @ var|not DPP.*objective"):
+        compile(prob)
+    try:
+        compile(prob)
+    except DataError as e:
+        assert "a" in str(e) and "s" in str(e)
+
+
+def test_unsupported_cone_is_rejected() -> None:
+    x = cp.Variable((2, 2), name="X")
+    t = cp.Parameter((2, 2), name="T")
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(x - t)), [x >> 0])
+    with pytest.raises(DataError, match="psd"):
+        compile(prob)
+
+
+# Building blocks and the AI-chain model -----------------------------------------------------
+
+
+def _risk_model(n: int, k: int, seed: int) -> RiskModel:
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0, 0.01, (300, k)) @ rng.normal(0, 1, (k, n)) + rng.normal(
+        0, 0.01, (300, n)
+    )
+    return RiskModel.from_returns(returns, n_factors=k, halflife=60)
+
+
+def test_tracking_error_equals_quadratic_form() -> None:
+    n = 15
+    rm = _risk_model(n, 3, 0)
+    rng = np.random.default_rng(1)
+    w0, b0 = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    w, bench = cp.Variable(n), cp.Parameter(n, value=b0)
+    te, cons = tracking_error(w, bench, rm)
+    prob = cp.Problem(cp.Minimize(te), [*cons, w == w0])
+    prob.solve(solver=cp.CLARABEL)
+    a = w0 - b0
+    assert prob.value == pytest.approx(a @ rm.covariance() @ a, rel=1e-6)
+
+
+def test_risk_model_from_returns_against_numpy() -> None:
+    rng = np.random.default_rng(2)
+    r = rng.normal(0, 0.02, (120, 6))
+    rm = RiskModel.from_returns(r, n_factors=6, halflife=30, shrinkage=0.0)
+    wt = 0.5 ** (np.arange(119, -1, -1) / 30)
+    wt /= wt.sum()
+    x = r - wt @ r
+    cov = (x.T * wt) @ x
+    np.testing.assert_allclose(rm.covariance(), cov, atol=1e-10)
+    shrunk = RiskModel.from_returns(r, n_factors=2, shrinkage=1.0)
+    assert np.ptp(shrunk.specific_var) < 1e-15
+    with pytest.raises(DataError, match="n_factors"):
+        RiskModel.from_returns(r, n_factors=7)
+
+
+def test_blocks_hold_at_cvxpy_optimum() -> None:
+    n = 8
+    rng = np.random.default_rng(3)
+    w = cp.Variable(n)
+    adv = rng.uniform(1e6, 1e8, n)
+    held = np.zeros(n)
+    held[:2] = 1.0
+    layers = ["up", "mid", "down", "up", "mid", "down", "up", "mid"]
+    cons = [
+        cp.sum(w) == 1,
+        w >= 0,
+        *weight_cap(w, 0.3),
+        *liquidity_cap(w, aum=2e8, adv=adv, participation=0.5, days=3.0),
+        *group_bounds(w, layers, lo={"down": 0.2}, hi=0.5),
+        *min_weight_if_held(w, held, 0.05),
+    ]
+    prob = cp.Problem(cp.Maximize(rng.normal(size=n) @ w - cp.sum_squares(w)), cons)
+    prob.solve(solver=cp.CLARABEL)
+    v = w.value
+    tol = 1e-7
+    assert (v <= 0.3 + tol).all()
+    assert (v * 2e8 <= 0.5 * adv * 3.0 * (1 + 1e-6) + tol).all()
+    for g in ("up", "mid"):
+        assert v[[i for i, x in enumerate(layers) if x == g]].sum() <= 0.5 + tol
+    assert v[[2, 5]].sum() >= 0.2 - tol
+    assert (v[:2] >= 0.05 - tol).all()
+
+
+def test_ai_chain_model_batch_matches_cvxpy() -> None:
+    n, b = 40, 6
+    rng = np.random.default_rng(4)
+    rm = _risk_model(n, 4, 5)
+    parent = rng.dirichlet(np.ones(n))
+    scores = rng.random(n)
+    prob, w = ai_chain_model(
+        [f"id{i}" for i in range(n)],
+        parent,
+        scores,
+        rm,
+        te_weight=5.0,
+        turnover_weight=0.01,
+        adv=rng.uniform(5e6, 5e7, n),
+        aum=1e8,
+        layers=np.arange(n) % 3,
+        layer_lo=0.1,
+        layer_hi=0.6,
+    )
+    assert {p.name() for p in prob.parameters()} == {"mask", "scores", "bench", "prev"}
+    masks = np.zeros((b, n))
+    for i in range(b):
+        masks[i, rng.choice(n, 20, replace=False)] = 1.0
+    params = {
+        "mask": masks,
+        "scores": rng.random((b, n)),
+        "bench": np.tile(parent, (b, 1)),
+        "prev": rng.dirichlet(np.ones(n), b),
+    }
+    sol = _assert_matches_cvxpy((prob, params, True))
+    assert (sol.n_variables < compile(prob).n_variables).all()
+    ok = [s == "optimal" for s in sol.status]
+    np.testing.assert_allclose(sol.values["w"][ok].sum(axis=1), 1.0, atol=1e-7)
