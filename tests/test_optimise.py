@@ -12,11 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import cvxpy as cp
+import indexlab
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-import indexlab
 from indexlab.errors import DataError
 from indexlab.optimise import (
     RiskModel,
@@ -382,7 +381,7 @@ def test_ai_chain_model_batch_matches_cvxpy() -> None:
     rm = _risk_model(n, 4, 5)
     parent = rng.dirichlet(np.ones(n))
     scores = rng.random(n)
-    prob, w = ai_chain_model(
+    prob, _w = ai_chain_model(
         [f"id{i}" for i in range(n)],
         parent,
         scores,

@@ -98,7 +98,9 @@ impl ConicProgram {
                 cones,
             )
         };
-        build().map(|inner| Self { inner }).map_err(|e| to_py(py, e))
+        build()
+            .map(|inner| Self { inner })
+            .map_err(|e| to_py(py, e))
     }
 
     #[getter]

@@ -22,8 +22,7 @@
 use crate::{data_err, Error, Result};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus,
-    SupportedConeT,
+    DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
 };
 use rayon::prelude::*;
 
@@ -144,9 +143,7 @@ impl Pattern {
                 self.colptr.len()
             );
         }
-        if self.colptr.windows(2).any(|w| w[0] > w[1])
-            || self.colptr[self.n] != self.rowval.len()
-        {
+        if self.colptr.windows(2).any(|w| w[0] > w[1]) || self.colptr[self.n] != self.rowval.len() {
             return data_err!("{what} pattern: column pointers are not a valid CSC layout");
         }
         if let Some(&bad) = self.rowval.iter().find(|&&r| r >= self.m) {
@@ -267,7 +264,10 @@ impl ConicTemplate {
         p_pattern.check("P")?;
         a_pattern.check("A")?;
         if p_pattern.m != n {
-            return data_err!("P pattern: expected a square matrix, found {}x{n}", p_pattern.m);
+            return data_err!(
+                "P pattern: expected a square matrix, found {}x{n}",
+                p_pattern.m
+            );
         }
         if a_pattern.n != n + 1 {
             return data_err!(
@@ -376,7 +376,11 @@ impl ConicTemplate {
     /// Solve one instance.
     pub fn solve_one(&self, theta: &[f64], presolve: bool) -> Result<InstanceResult> {
         let full = self.instantiate(theta)?;
-        let reduced = if presolve { presolve_zero_fixed(&full) } else { None };
+        let reduced = if presolve {
+            presolve_zero_fixed(&full)
+        } else {
+            None
+        };
         Ok(match reduced {
             None => solve_canonical(&full, None),
             Some(red) => solve_canonical(&red.problem, Some((&red.kept_cols, self.n))),
@@ -543,7 +547,11 @@ fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
     let mut keep_row = vec![true; m];
     for r in 0..n_zero + n_nonneg {
         if left[r] == 0 {
-            let holds = if r < n_zero { c.b[r] == 0.0 } else { c.b[r] >= 0.0 };
+            let holds = if r < n_zero {
+                c.b[r] == 0.0
+            } else {
+                c.b[r] >= 0.0
+            };
             if !holds {
                 return None; // infeasible: let Clarabel say so on the full problem
             }
