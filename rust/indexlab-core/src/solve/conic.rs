@@ -13,11 +13,17 @@
 //! sparse x dense product followed by a Clarabel solve. Instances are independent, so a batch is
 //! solved in parallel and the results do not depend on the number of threads.
 //!
-//! Presolve (optional, per instance): a variable `x_j` with both bound rows `x_j <= 0` and
-//! `-x_j <= 0` in the nonnegative cone (one nonzero coefficient, right-hand side exactly 0) is
-//! fixed at zero and its column removed; rows left without any nonzero are dropped when they hold
-//! at `x = 0` (zero-cone rows need `b = 0`, nonnegative rows `b >= 0`). If a dropped row would be
-//! violated, or nothing would remain, the instance is solved unreduced, so statuses are unchanged.
+//! Presolve (optional, per instance), two passes:
+//! 1. a variable `x_j` with both bound rows `x_j <= 0` and `-x_j <= 0` in the nonnegative cone
+//!    (one nonzero coefficient, right-hand side exactly 0) is fixed at zero (`w <= mask * cap`
+//!    with `mask_j = 0`, plus `w >= 0`);
+//! 2. then a zero-cone row left with a single nonzero `a x_k = b` fixes `x_k = b / a` (the
+//!    auxiliary residual variables cvxpy creates for `sum_squares(w - bench)` of removed names).
+//!
+//! Fixed values are substituted into `b`, `q` and the objective offset, their columns removed,
+//! and zero-cone or nonnegative rows left without a nonzero dropped when they hold (to 1e-12
+//! relative). If one would be violated, or nothing would remain, the instance is solved
+//! unreduced, so statuses are those of the full problem.
 
 use crate::{data_err, Error, Result};
 use clarabel::algebra::CscMatrix;
@@ -377,13 +383,13 @@ impl ConicTemplate {
     pub fn solve_one(&self, theta: &[f64], presolve: bool) -> Result<InstanceResult> {
         let full = self.instantiate(theta)?;
         let reduced = if presolve {
-            presolve_zero_fixed(&full)
+            self::presolve(&full)
         } else {
             None
         };
         Ok(match reduced {
             None => solve_canonical(&full, None),
-            Some(red) => solve_canonical(&red.problem, Some((&red.kept_cols, self.n))),
+            Some(red) => solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value))),
         })
     }
 
@@ -436,9 +442,11 @@ fn settings() -> DefaultSettings<f64> {
         .unwrap_or_default()
 }
 
-fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], usize)>) -> InstanceResult {
+/// Solve with Clarabel; `scatter` = (kept columns, values of all columns) maps a presolved
+/// solution back to the full variable vector.
+fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], &[f64])>) -> InstanceResult {
     let cones: Vec<SupportedConeT<f64>> = c.cones.iter().map(|k| k.to_clarabel()).collect();
-    let n_full = scatter.map_or(c.q.len(), |(_, n)| n);
+    let n_full = scatter.map_or(c.q.len(), |(_, v)| v.len());
     let failed = |secs: f64, iters: u32| InstanceResult {
         x: vec![f64::NAN; n_full],
         status: Status::SolverError,
@@ -462,8 +470,8 @@ fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], usize)>) -> Instanc
     }
     let x = match scatter {
         None => sol.x.clone(),
-        Some((kept, n)) => {
-            let mut x = vec![0.0; n];
+        Some((kept, fixed_value)) => {
+            let mut x = fixed_value.to_vec();
             for (&j, &v) in kept.iter().zip(&sol.x) {
                 x[j] = v;
             }
@@ -483,11 +491,15 @@ fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], usize)>) -> Instanc
 struct Reduced {
     problem: Canonical,
     kept_cols: Vec<usize>,
+    /// Value of every canonical variable that was eliminated (kept ones: unused).
+    fixed_value: Vec<f64>,
 }
 
-/// Remove variables fixed at zero by a pair of nonnegative-cone bound rows (see the module docs).
-/// `None` when nothing is removed or when reducing could change the outcome.
-fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
+/// Presolve one instance (see the module docs): fix variables at zero from pairs of zero bound
+/// rows, then fix variables of zero-cone rows left with a single nonzero, substitute the fixed
+/// values and drop rows left empty. `None` when nothing is removed or when an emptied row would
+/// be violated (the unreduced problem then reports the infeasibility).
+fn presolve(c: &Canonical) -> Option<Reduced> {
     let (n, m) = (c.a.n, c.a.m);
     let n_zero: usize = c
         .cones
@@ -502,9 +514,9 @@ fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
         .take_while(|k| matches!(k, Cone::Nonneg(_)))
         .map(Cone::dim)
         .sum();
-    let nonneg = n_zero..n_zero + n_nonneg;
+    let n_lin = n_zero + n_nonneg;
 
-    // Nonzero count per row and, for singleton rows, the column and coefficient.
+    // Pass 1: x_j <= 0 and -x_j <= 0 as singleton nonnegative rows with b = 0 fix x_j = 0.
     let mut count = vec![0usize; m];
     let mut single = vec![(0usize, 0.0f64); m];
     for j in 0..n {
@@ -519,7 +531,7 @@ fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
     }
     let mut upper0 = vec![false; n];
     let mut lower0 = vec![false; n];
-    for r in nonneg.clone() {
+    for r in n_zero..n_lin {
         if count[r] == 1 && c.b[r] == 0.0 {
             let (j, v) = single[r];
             if v > 0.0 {
@@ -529,31 +541,82 @@ fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
             }
         }
     }
-    let fixed: Vec<bool> = (0..n).map(|j| upper0[j] && lower0[j]).collect();
+    let mut fixed: Vec<bool> = (0..n).map(|j| upper0[j] && lower0[j]).collect();
+    let mut value = vec![0.0; n];
+
+    // Pass 2: zero-cone rows left with one nonzero (a x_k = b) fix x_k = b / a. One pass.
+    let mut left = vec![0usize; m];
+    let mut single_left = vec![(0usize, 0.0f64); m];
+    for j in (0..n).filter(|&j| !fixed[j]) {
+        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
+            let v = c.a.nzval[k];
+            if v != 0.0 {
+                let r = c.a.rowval[k];
+                left[r] += 1;
+                single_left[r] = (j, v);
+            }
+        }
+    }
+    let mut defining_row = vec![false; m];
+    for r in 0..n_zero {
+        if left[r] == 1 {
+            let (j, a) = single_left[r];
+            if !fixed[j] {
+                fixed[j] = true;
+                value[j] = c.b[r] / a;
+                defining_row[r] = true;
+            }
+        }
+    }
     let kept_cols: Vec<usize> = (0..n).filter(|&j| !fixed[j]).collect();
     if kept_cols.len() == n || kept_cols.is_empty() {
         return None;
     }
 
-    // Rows with no nonzero left: droppable when they hold at x = 0.
+    // Substitute the fixed values: b -= A[:, fixed] v; q_kept += P[kept, fixed] v;
+    // offset += q_fixed' v + 1/2 v' P[fixed, fixed] v (P is the upper triangle).
+    let mut b = c.b.clone();
+    let mut q = c.q.clone();
+    let mut offset = c.offset;
     let mut left = vec![0usize; m];
-    for &j in &kept_cols {
+    for j in 0..n {
         for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            if c.a.nzval[k] != 0.0 {
-                left[c.a.rowval[k]] += 1;
+            let r = c.a.rowval[k];
+            if fixed[j] {
+                b[r] -= c.a.nzval[k] * value[j];
+            } else if c.a.nzval[k] != 0.0 {
+                left[r] += 1;
+            }
+        }
+        if fixed[j] {
+            offset += c.q[j] * value[j];
+        }
+        for k in c.p.colptr[j]..c.p.colptr[j + 1] {
+            let i = c.p.rowval[k];
+            let pij = c.p.nzval[k];
+            match (fixed[i], fixed[j]) {
+                (true, true) if i == j => offset += 0.5 * pij * value[j] * value[j],
+                (true, true) => offset += pij * value[i] * value[j],
+                (false, true) => q[i] += pij * value[j],
+                (true, false) => q[j] += pij * value[i],
+                (false, false) => {}
             }
         }
     }
+
+    // Rows with no nonzero left must hold at the fixed values; then they are dropped.
     let mut keep_row = vec![true; m];
-    for r in 0..n_zero + n_nonneg {
+    for r in 0..n_lin {
         if left[r] == 0 {
-            let holds = if r < n_zero {
-                c.b[r] == 0.0
-            } else {
-                c.b[r] >= 0.0
-            };
+            let tol = 1e-12 * (1.0 + c.b[r].abs());
+            let holds = defining_row[r]
+                || if r < n_zero {
+                    b[r].abs() <= tol
+                } else {
+                    b[r] >= -tol
+                };
             if !holds {
-                return None; // infeasible: let Clarabel say so on the full problem
+                return None;
             }
             keep_row[r] = false;
         }
@@ -601,7 +664,7 @@ fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
     }
     let n_new = kept_cols.len();
     let zero_left = (0..n_zero).filter(|&r| keep_row[r]).count();
-    let nonneg_left = nonneg.filter(|&r| keep_row[r]).count();
+    let nonneg_left = (n_zero..n_lin).filter(|&r| keep_row[r]).count();
     let mut cones = Vec::with_capacity(c.cones.len());
     if zero_left > 0 {
         cones.push(Cone::Zero(zero_left));
@@ -617,13 +680,14 @@ fn presolve_zero_fixed(c: &Canonical) -> Option<Reduced> {
     Some(Reduced {
         problem: Canonical {
             p: CscMatrix::new(n_new, n_new, p_colptr, p_rowval, p_nzval),
-            q: kept_cols.iter().map(|&j| c.q[j]).collect(),
+            q: kept_cols.iter().map(|&j| q[j]).collect(),
             a: CscMatrix::new(m_new, n_new, a_colptr, a_rowval, a_nzval),
-            b: (0..m).filter(|&r| keep_row[r]).map(|r| c.b[r]).collect(),
-            offset: c.offset,
+            b: (0..m).filter(|&r| keep_row[r]).map(|r| b[r]).collect(),
+            offset,
             cones,
         },
         kept_cols,
+        fixed_value: value,
     })
 }
 
@@ -691,13 +755,52 @@ mod tests {
     fn presolve_removes_variable_fixed_at_zero() {
         let t = template();
         let theta = [0.3, 0.7, 0.0, 1.0];
-        let full = t.solve_one(&theta, false).unwrap();
-        let red = t.solve_one(&theta, true).unwrap();
-        assert_eq!(full.n_variables, 2);
-        assert_eq!(red.n_variables, 1);
-        assert_eq!(red.status, Status::Optimal);
-        assert!((red.x[0] - 1.0).abs() < 1e-7 && red.x[1] == 0.0);
-        assert!((red.objective - full.objective).abs() < 1e-7);
+        let full = t.full_canonical_for_tests(&theta);
+        // x1 is fixed at 0, which leaves x0 + x1 = 1 as the singleton x0 = 1.
+        let red = presolve(&full).map(|r| (r.kept_cols, r.fixed_value));
+        assert_eq!(red, None, "everything fixed: solved unreduced");
+        let r = t.solve_one(&theta, true).unwrap();
+        assert_eq!(r.n_variables, 2);
+        assert!((r.x[0] - 1.0).abs() < 1e-7 && r.x[1].abs() < 1e-7);
+    }
+
+    impl ConicTemplate {
+        fn full_canonical_for_tests(&self, theta: &[f64]) -> Canonical {
+            self.instantiate(theta).unwrap()
+        }
+    }
+
+    #[test]
+    fn presolve_substitutes_singleton_equalities() {
+        // min x0^2 + x1^2 + x2^2 s.t. x0 + x1 + x2 = 1, x1 - x2 = 0 (zero rows), 0 <= x2 <= 0.
+        // x2 = 0 (pass 1), then x1 = 0 (pass 2), leaving x0 = 1 from the sum: all fixed.
+        // Instead keep x0 free by relaxing the sum: x0 + x1 + x2 >= 1 (nonneg row).
+        let p = CscMatrix::new(3, 3, vec![0, 1, 2, 3], vec![0, 1, 2], vec![2.0, 2.0, 2.0]);
+        // Rows: 0: x1 - x2 = 0.5 (zero); 1: -(x0 + x1 + x2) <= -1; 2: x2 <= 0; 3: -x2 <= 0.
+        let a = CscMatrix::new(
+            4,
+            3,
+            vec![0, 1, 3, 7],
+            vec![1, 0, 1, 0, 1, 2, 3],
+            vec![-1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0],
+        );
+        let c = Canonical {
+            p,
+            q: vec![0.0, 1.0, 0.0],
+            a,
+            b: vec![0.5, -1.0, 0.0, 0.0],
+            offset: 0.25,
+            cones: vec![Cone::Zero(1), Cone::Nonneg(3)],
+        };
+        let red = presolve(&c).unwrap();
+        assert_eq!(red.kept_cols, vec![0]);
+        assert_eq!(red.fixed_value, vec![0.0, 0.5, 0.0]);
+        // Left: min x0^2 + (0.25 + 0.5) + 0.25 s.t. x0 >= 0.5 -> x0 = 0.5, objective 1.25.
+        assert_eq!(red.problem.b, vec![-0.5]);
+        let r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
+        let f = solve_canonical(&c, None);
+        assert!((r.objective - 1.25).abs() < 1e-7 && (f.objective - 1.25).abs() < 1e-7);
+        assert!((r.x[0] - 0.5).abs() < 1e-7 && r.x[1] == 0.5 && r.x[2] == 0.0);
     }
 
     #[test]
