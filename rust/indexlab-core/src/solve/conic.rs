@@ -20,6 +20,10 @@
 //! 2. then a zero-cone row left with a single nonzero `a x_k = b` fixes `x_k = b / a` (the
 //!    auxiliary residual variables cvxpy creates for `sum_squares(w - bench)` of removed names).
 //!
+//! 3. then a zero-cone row `a_t x_t + a_w x_w = b` whose `x_t` appears in no other row and only
+//!    on the diagonal of P (the residual variable of `sum_squares` for a kept name) lets
+//!    `x_t = (b - a_w x_w) / a_t` be substituted into the objective.
+//!
 //! Fixed values are substituted into `b`, `q` and the objective offset, their columns removed,
 //! and zero-cone or nonnegative rows left without a nonzero dropped when they hold (to 1e-12
 //! relative). If one would be violated, or nothing would remain, the instance is solved
@@ -389,7 +393,15 @@ impl ConicTemplate {
         };
         Ok(match reduced {
             None => solve_canonical(&full, None),
-            Some(red) => solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value))),
+            Some(red) => {
+                let mut r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
+                if r.status.has_solution() {
+                    for &(t, w, alpha, beta) in &red.substituted {
+                        r.x[t] = beta - alpha * r.x[w];
+                    }
+                }
+                r
+            }
         })
     }
 
@@ -491,8 +503,10 @@ fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], &[f64])>) -> Instan
 struct Reduced {
     problem: Canonical,
     kept_cols: Vec<usize>,
-    /// Value of every canonical variable that was eliminated (kept ones: unused).
+    /// Value of every canonical variable fixed by passes 1 and 2 (others: unused).
     fixed_value: Vec<f64>,
+    /// Pass 3: (t, w, alpha, beta) with x_t = beta - alpha x_w.
+    substituted: Vec<(usize, usize, f64, f64)>,
 }
 
 /// Presolve one instance (see the module docs): fix variables at zero from pairs of zero bound
@@ -568,11 +582,6 @@ fn presolve(c: &Canonical) -> Option<Reduced> {
             }
         }
     }
-    let kept_cols: Vec<usize> = (0..n).filter(|&j| !fixed[j]).collect();
-    if kept_cols.len() == n || kept_cols.is_empty() {
-        return None;
-    }
-
     // Substitute the fixed values: b -= A[:, fixed] v; q_kept += P[kept, fixed] v;
     // offset += q_fixed' v + 1/2 v' P[fixed, fixed] v (P is the upper triangle).
     let mut b = c.b.clone();
@@ -604,8 +613,66 @@ fn presolve(c: &Canonical) -> Option<Reduced> {
         }
     }
 
-    // Rows with no nonzero left must hold at the fixed values; then they are dropped.
+    // Pass 3: a zero-cone row a_t x_t + a_w x_w = b where x_t has no other nonzero in A and only
+    // a diagonal entry in P (cvxpy's residual variable of a sum_squares): substitute
+    // x_t = beta - alpha x_w into the objective, then drop x_t and the row.
     let mut keep_row = vec![true; m];
+    let mut p_diag = vec![0.0; n];
+    let mut p_offdiag = vec![false; n];
+    for j in 0..n {
+        for k in c.p.colptr[j]..c.p.colptr[j + 1] {
+            let i = c.p.rowval[k];
+            if i == j {
+                p_diag[j] += c.p.nzval[k];
+            } else if c.p.nzval[k] != 0.0 {
+                p_offdiag[i] = true;
+                p_offdiag[j] = true;
+            }
+        }
+    }
+    let mut col_nnz = vec![0usize; n];
+    let mut pairs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_zero];
+    for j in 0..n {
+        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
+            let (r, v) = (c.a.rowval[k], c.a.nzval[k]);
+            if v != 0.0 {
+                col_nnz[j] += 1;
+                if !fixed[j] && r < n_zero && left[r] == 2 && !defining_row[r] {
+                    pairs[r].push((j, v));
+                }
+            }
+        }
+    }
+    let mut eliminated = vec![false; n];
+    let mut is_base = vec![false; n];
+    let mut diag_add = vec![0.0; n];
+    let mut substituted = Vec::new();
+    for (r, pair) in pairs.iter().enumerate() {
+        if pair.len() != 2 {
+            continue;
+        }
+        for (t_idx, w_idx) in [(0, 1), (1, 0)] {
+            let ((t, a_t), (w, a_w)) = (pair[t_idx], pair[w_idx]);
+            if col_nnz[t] == 1 && !p_offdiag[t] && !is_base[t] && !eliminated[w] {
+                let alpha = a_w / a_t;
+                let beta = b[r] / a_t;
+                diag_add[w] += p_diag[t] * alpha * alpha;
+                q[w] -= alpha * (p_diag[t] * beta + q[t]);
+                offset += 0.5 * p_diag[t] * beta * beta + q[t] * beta;
+                eliminated[t] = true;
+                is_base[w] = true;
+                keep_row[r] = false;
+                substituted.push((t, w, alpha, beta));
+                break;
+            }
+        }
+    }
+    let kept_cols: Vec<usize> = (0..n).filter(|&j| !fixed[j] && !eliminated[j]).collect();
+    if kept_cols.len() == n || kept_cols.is_empty() {
+        return None;
+    }
+
+    // Rows with no nonzero left must hold at the fixed values; then they are dropped.
     for r in 0..n_lin {
         if left[r] == 0 {
             let tol = 1e-12 * (1.0 + c.b[r].abs());
@@ -653,12 +720,19 @@ fn presolve(c: &Canonical) -> Option<Reduced> {
             }
         }
         a_colptr.push(a_rowval.len());
+        let mut has_diag = false;
         for k in c.p.colptr[j]..c.p.colptr[j + 1] {
             let i = c.p.rowval[k];
-            if !fixed[i] {
+            if !fixed[i] && !eliminated[i] {
                 p_rowval.push(new_col[i]);
-                p_nzval.push(c.p.nzval[k]);
+                p_nzval.push(c.p.nzval[k] + if i == j { diag_add[j] } else { 0.0 });
+                has_diag |= i == j;
             }
+        }
+        if !has_diag && diag_add[j] != 0.0 {
+            // Upper triangle, rows sorted: the diagonal is the last entry of its column.
+            p_rowval.push(new_col[j]);
+            p_nzval.push(diag_add[j]);
         }
         p_colptr.push(p_rowval.len());
     }
@@ -688,6 +762,7 @@ fn presolve(c: &Canonical) -> Option<Reduced> {
         },
         kept_cols,
         fixed_value: value,
+        substituted,
     })
 }
 
