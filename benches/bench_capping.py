@@ -28,7 +28,11 @@ def bench_cap_weights(benchmark, n: int, role: str) -> None:
     rng = np.random.default_rng(n)
     m = rng.lognormal(mean=2.0, sigma=2.0, size=n)  # heavy-tailed: many names hit the cap
     cap = 5.0 / n
-    fn = (lambda: indexlab.cap_weights(m, cap)) if role == "indexlab" else (lambda: numpy_capped(m, cap))
+    fn = (
+        (lambda: indexlab.cap_weights(m, cap))
+        if role == "indexlab"
+        else (lambda: numpy_capped(m, cap))
+    )
     benchmark.group = f"cap_weights n={n}"
     benchmark.extra_info.update(role=role, baseline="numpy iterative")
     w = benchmark(fn)

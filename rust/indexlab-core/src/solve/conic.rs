@@ -879,6 +879,40 @@ mod tests {
     }
 
     #[test]
+    fn presolve_substitutes_residual_variables() {
+        // min t^2 + x0 s.t. t - 2 x0 = -1 (zero row), x0 >= 0, x0 <= 5: t = 2 x0 - 1 gives
+        // min (2 x0 - 1)^2 + x0 -> x0 = 3/8, objective 1/16 + 3/8 = 7/16.
+        let p = CscMatrix::new(2, 2, vec![0, 0, 1], vec![1], vec![2.0]);
+        let a = CscMatrix::new(
+            3,
+            2,
+            vec![0, 3, 4],
+            vec![0, 1, 2, 0],
+            vec![-2.0, -1.0, 1.0, 1.0],
+        );
+        let c = Canonical {
+            p,
+            q: vec![1.0, 0.0],
+            a,
+            b: vec![-1.0, 0.0, 5.0],
+            offset: 0.0,
+            cones: vec![Cone::Zero(1), Cone::Nonneg(2)],
+        };
+        let red = presolve(&c).unwrap();
+        assert_eq!(red.kept_cols, vec![0]);
+        assert_eq!(red.substituted.len(), 1);
+        assert_eq!(red.problem.p.nzval, vec![8.0]);
+        let t = red.substituted[0];
+        let r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
+        assert!((r.objective - 7.0 / 16.0).abs() < 1e-7);
+        assert!((r.x[0] - 0.375).abs() < 1e-7);
+        assert!(
+            (t.3 - t.2 * r.x[0] + 0.25).abs() < 1e-7,
+            "t = 2 x0 - 1 = -1/4"
+        );
+    }
+
+    #[test]
     fn infeasible_instance_does_not_stop_batch() {
         let t = template();
         // x1 <= -1 with x1 >= 0: infeasible.
