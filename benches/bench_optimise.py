@@ -17,7 +17,6 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 import pytest
-
 from indexlab.optimise import RiskModel, ai_chain_model, compile
 
 N_NAMES, N_FACTORS, N_HELD, CAP = 300, 10, 30, 0.08
