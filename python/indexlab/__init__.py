@@ -10,7 +10,9 @@ Examples
 >>> w = indexlab.cap_weights([5.0, 3.0, 1.0, 1.0], cap=0.4)
 """
 
-from indexlab import datasets, optimise
+from typing import Any
+
+from indexlab import datasets
 from indexlab._core import __version__
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
@@ -29,3 +31,12 @@ __all__ = [
     "load",
     "optimise",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # indexlab.optimise needs cvxpy (slow to import, optional): load it on first use.
+    if name == "optimise":
+        import importlib
+
+        return importlib.import_module("indexlab.optimise")
+    raise AttributeError(f"module 'indexlab' has no attribute {name!r}")
