@@ -333,6 +333,11 @@ def compile(problem: cp.Problem) -> CompiledProblem:
     """
     if not isinstance(problem, cp.Problem):
         raise DataError(f"compile: expected a cvxpy.Problem, found {type(problem).__name__}")
+    if not problem.is_dcp():
+        raise DataError(
+            "problem is not DCP (cvxpy cannot solve it as a convex program): check the "
+            "objective's curvature and each constraint with .is_dcp()"
+        )
     if not problem.is_dcp(dpp=True):  # type: ignore[call-arg]
         parts = [("objective", problem.objective)] + [
             (f"constraint {i}", c) for i, c in enumerate(problem.constraints)
