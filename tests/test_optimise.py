@@ -32,7 +32,8 @@ from indexlab.optimise import (
 Case = tuple[cp.Problem, dict[str, np.ndarray], bool]  # problem, batch params, unique solution
 
 
-def _cvxpy_solve(problem: cp.Problem, params: dict[str, np.ndarray], i: int) -> None:
+def _cvxpy_solve(problem: cp.Problem, params: dict[str, np.ndarray], i: int) -> str:
+    """Solve instance i with cvxpy + Clarabel; return cvxpy's status."""
     by_name = {p.name(): p for p in problem.parameters()}
     for name, values in params.items():
         by_name[name].value = values[i]
@@ -40,25 +41,34 @@ def _cvxpy_solve(problem: cp.Problem, params: dict[str, np.ndarray], i: int) -> 
     # in place and keeps its equilibration, so its answer depends on the instance before.
     with warnings.catch_warnings():  # "may be inaccurate": the status is what we compare
         warnings.simplefilter("ignore", UserWarning)
-        problem.solve(solver=cp.CLARABEL, warm_start=False)
+        try:
+            problem.solve(solver=cp.CLARABEL, warm_start=False)
+        except cp.error.SolverError:
+            return "solver_error"  # cvxpy raises instead of setting the status
+    return str(problem.status)
 
 
 def _assert_matches_cvxpy(case: Case, presolve: bool = True) -> indexlab.optimise.BatchSolution:
+    """Same status as cvxpy, objective within 1e-7 relative, variables within 1e-6 (unreduced:
+    the same data as cvxpy hands Clarabel) or 5e-5 (presolved: a smaller but equivalent problem,
+    so the interior point stops at a different point within Clarabel's 1e-8 gap tolerance;
+    variables near a bound with a small multiplier move the most)."""
     problem, params, unique = case
+    atol = 5e-5 if presolve else 1e-6
     sol = compile(problem).solve_batch(params, presolve=presolve)
     b = next(iter(params.values())).shape[0]
     assert len(sol) == b
     for i in range(b):
-        _cvxpy_solve(problem, params, i)
-        assert sol.status[i] == problem.status, f"instance {i}"
-        if problem.status == "optimal":
+        status = _cvxpy_solve(problem, params, i)
+        assert sol.status[i] == status, f"instance {i}"
+        if status == "optimal":
             assert sol.objective[i] == pytest.approx(problem.value, rel=1e-7, abs=1e-9)
             if unique:
                 for v in problem.variables():
                     np.testing.assert_allclose(
-                        sol.values[v.name()][i], v.value, atol=1e-6, err_msg=f"instance {i}"
+                        sol.values[v.name()][i], v.value, atol=atol, err_msg=f"instance {i}"
                     )
-        elif problem.status.startswith(("infeasible", "unbounded")):
+        elif status.startswith(("infeasible", "unbounded")):
             assert sol.objective[i] == problem.value  # +/- inf, as cvxpy reports it
             assert np.isnan(sol.values[problem.variables()[0].name()][i]).all()
     return sol
@@ -160,9 +170,28 @@ def exp_case(seed: int, n: int = 6, b: int = 5) -> Case:
     return prob, {"mu": rng.normal(0, 0.2, (b, n))}, True
 
 
+def masked_socp_case(seed: int, n: int = 14, b: int = 6) -> Case:
+    """Masked long-only weights under a second-order risk budget (presolve + SOC rows)."""
+    rng = np.random.default_rng(seed)
+    w = cp.Variable(n, name="w")
+    mask = cp.Parameter(n, nonneg=True, name="mask")
+    alpha = cp.Parameter(n, name="alpha")
+    expo = rng.normal(0, 0.5, (4, n))
+    prob = cp.Problem(
+        cp.Maximize(alpha @ w - cp.sum_squares(w)),
+        [cp.sum(w) == 1, w >= 0, w <= 0.25 * mask, cp.norm(expo @ w, 2) <= 0.6],
+    )
+    masks = (rng.random((b, n)) < 0.7).astype(float)
+    masks[0] = 1.0
+    masks[3] = 0.0
+    masks[3, :3] = 1.0  # 3 names x 0.25 < 1: infeasible
+    return prob, {"mask": masks, "alpha": rng.normal(0, 0.2, (b, n))}, True
+
+
 CASES: list[Callable[[int], Case]] = [
     qp_case,
     socp_case,
+    masked_socp_case,
     turnover_case,
     groups_case,
     lp_case,
@@ -171,7 +200,7 @@ CASES: list[Callable[[int], Case]] = [
 
 
 @pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("presolve", [True, False])
 def test_matches_cvxpy(make: Callable[[int], Case], seed: int, presolve: bool) -> None:
     _assert_matches_cvxpy(make(seed), presolve=presolve)
@@ -410,6 +439,9 @@ def test_ai_chain_model_batch_matches_cvxpy() -> None:
         "prev": rng.dirichlet(np.ones(n), b),
     }
     sol = _assert_matches_cvxpy((prob, params, True))
-    assert (sol.n_variables < compile(prob).n_variables).all()
-    ok = [s == "optimal" for s in sol.status]
+    ok = np.array([s == "optimal" for s in sol.status])
+    assert ok.sum() >= 3
+    # Presolved where optimal; other outcomes are confirmed on the unreduced problem.
+    assert (sol.n_variables[ok] < compile(prob).n_variables).all()
+    assert (sol.n_variables[~ok] == compile(prob).n_variables).all()
     np.testing.assert_allclose(sol.values["w"][ok].sum(axis=1), 1.0, atol=1e-7)

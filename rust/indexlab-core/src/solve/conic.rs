@@ -26,8 +26,9 @@
 //!
 //! Fixed values are substituted into `b`, `q` and the objective offset, their columns removed,
 //! and zero-cone or nonnegative rows left without a nonzero dropped when they hold (to 1e-12
-//! relative). If one would be violated, or nothing would remain, the instance is solved
-//! unreduced, so statuses are those of the full problem.
+//! relative). If one would be violated, or nothing would remain, or the reduced problem does
+//! not end "optimal", the instance is solved unreduced, so statuses are those of the full
+//! problem (the data cvxpy hands Clarabel).
 
 use crate::{data_err, Error, Result};
 use clarabel::algebra::CscMatrix;
@@ -395,12 +396,18 @@ impl ConicTemplate {
             None => solve_canonical(&full, None),
             Some(red) => {
                 let mut r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
-                if r.status.has_solution() {
+                if r.status == Status::Optimal {
                     for &(t, w, alpha, beta) in &red.substituted {
                         r.x[t] = beta - alpha * r.x[w];
                     }
+                    r
+                } else {
+                    // Any other outcome is confirmed on the unreduced problem: presolve can
+                    // change how Clarabel ends on a degenerate instance (e.g. "infeasible"
+                    // where the full problem ends in a numerical error), and statuses must be
+                    // those of cvxpy's solve.
+                    solve_canonical(&full, None)
                 }
-                r
             }
         })
     }
