@@ -142,7 +142,7 @@ class CompiledProblem:
                 raise DataError(f"parameter {name!r}: expected numbers, found {e}") from None
             if a.ndim != len(p.shape) + 1 or a.shape[1:] != p.shape:
                 raise DataError(
-                    f"parameter {name!r}: expected shape (B, {', '.join(map(str, p.shape))}) "
+                    f"parameter {name!r}: expected shape {_batch_shape(p.shape)} "
                     f"(a batch of {p.shape}), found {a.shape}"
                 )
             if batch is None:
@@ -152,7 +152,7 @@ class CompiledProblem:
                     f"parameter {name!r}: expected {batch} instances like the parameters "
                     f"before it, found {a.shape[0]}"
                 )
-            flat = a.reshape(a.shape[0], -1)
+            flat = a.reshape(a.shape[0], p.size)
             bad = ~np.isfinite(flat)
             if bad.any():
                 i, k = np.argwhere(bad)[0]
@@ -176,7 +176,7 @@ class CompiledProblem:
         for name, a in arrays.items():
             col = self._param_cols[name]
             # Fortran order per instance = C order of the instance with its axes reversed.
-            f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(b, -1)
+            f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(b, self.parameters[name].size)
             theta[:, col : col + f.shape[1]] = f
         return theta
 
@@ -281,6 +281,10 @@ class CompiledProblem:
             "b": d["b"],
             "offset": d["offset"],
         }
+
+
+def _batch_shape(shape: tuple[int, ...]) -> str:
+    return "(B,)" if not shape else f"(B, {', '.join(map(str, shape))})"
 
 
 def _first_non_dpp(expr: Any) -> Any:
