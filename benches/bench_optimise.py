@@ -42,7 +42,7 @@ def flagship() -> tuple[cp.Problem, Any, dict[str, np.ndarray]]:
         "scores": np.clip(scores + rng.normal(0, 0.05, (BATCH, N_NAMES)), 0, 1),
         "bench": np.tile(parent, (BATCH, 1)),
     }
-    return prob, compile(prob), params
+    return prob, compile(prob, fast_path=False), params  # the generic path
 
 
 def cvxpy_loop(prob: cp.Problem, params: dict[str, np.ndarray], count: int) -> np.ndarray:

@@ -6,7 +6,9 @@ Every expected number comes from cvxpy (``problem.solve(solver=cp.CLARABEL)`` or
 
 from __future__ import annotations
 
+import sys
 import threading
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -445,3 +447,100 @@ def test_ai_chain_model_batch_matches_cvxpy() -> None:
     assert (sol.n_variables[ok] < compile(prob).n_variables).all()
     assert (sol.n_variables[~ok] == compile(prob).n_variables).all()
     np.testing.assert_allclose(sol.values["w"][ok].sum(axis=1), 1.0, atol=1e-7)
+
+
+# Fast-path hand-off ----------------------------------------------------------------------------
+
+
+def _reference_fastpath() -> types.ModuleType:
+    """A stand-in for indexlab.optimise.fastpath with its documented contract, solved with
+    cvxpy: minimise gamma/2 (w-b)' Sigma (w-b) - s'w, sum w = 1, lo <= w <= hi, groups."""
+
+    def capped_qp_batch(scores: Any, bench: Any = None, **kw: Any) -> Any:
+        sigma = kw["loadings"] @ kw["factor_cov"] @ kw["loadings"].T + np.diag(kw["specific_var"])
+        weights, objective, status = [], [], []
+        for i, s in enumerate(scores):
+            w = cp.Variable(len(s))
+            hi = np.broadcast_to(kw["hi"], scores.shape)[i]
+            cons = [cp.sum(w) == 1, w >= kw["lo"], w <= hi]
+            if kw["groups"] is not None:
+                cons += [kw["groups"] @ w >= kw["group_lo"], kw["groups"] @ w <= kw["group_hi"]]
+            a = w - bench[i]
+            obj = kw["gamma"] / 2 * cp.quad_form(a, cp.psd_wrap(sigma)) - s @ w
+            prob = cp.Problem(cp.Minimize(obj), cons)
+            prob.solve(solver=cp.CLARABEL)
+            ok = prob.status == "optimal"
+            status.append("optimal" if ok else "infeasible")
+            weights.append(w.value if ok else np.full(len(s), np.nan))
+            objective.append(prob.value if ok else np.nan)
+        return types.SimpleNamespace(
+            weights=np.array(weights),
+            objective=np.array(objective),
+            status=status,
+            iterations=np.zeros(len(status), dtype=np.uint32),
+        )
+
+    module = types.ModuleType("indexlab.optimise.fastpath")
+    module.capped_qp_batch = capped_qp_batch  # type: ignore[attr-defined]
+    return module
+
+
+def _flagship_like(seed: int, b: int = 5) -> tuple[cp.Problem, dict[str, np.ndarray]]:
+    n = 30
+    rng = np.random.default_rng(seed)
+    parent = rng.dirichlet(np.ones(n))
+    prob, _w = ai_chain_model(
+        range(n),
+        parent,
+        rng.random(n),
+        _risk_model(n, 3, seed),
+        cap=0.1,
+        te_weight=3.0,
+        adv=rng.uniform(1e7, 5e7, n),
+        aum=1e8,
+        layers=np.arange(n) % 3,
+        layer_lo=0.1,
+        layer_hi=0.6,
+    )
+    masks = np.zeros((b, n))
+    for i in range(b):
+        masks[i, rng.choice(n, 15, replace=False)] = 1.0
+    masks[2] = 0.0
+    masks[2, :5] = 1.0  # 5 names x 10% cap < 100%: infeasible
+    params = {"mask": masks, "scores": rng.random((b, n)), "bench": np.tile(parent, (b, 1))}
+    return prob, params
+
+
+def test_fast_path_hand_off_matches_generic_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "indexlab.optimise.fastpath", _reference_fastpath())
+    prob, params = _flagship_like(0)
+    fast = compile(prob, fast_path=True)
+    generic = compile(prob, fast_path=False)
+    assert fast.uses_fast_path and not generic.uses_fast_path
+    got, ref = fast.solve_batch(params), generic.solve_batch(params)
+    assert got.status == ref.status
+    assert "infeasible" in got.status
+    np.testing.assert_allclose(got.objective, ref.objective, rtol=1e-6)
+    for name, values in ref.values.items():
+        np.testing.assert_allclose(got.values[name], values, atol=2e-5, err_msg=name)
+
+
+def test_fast_path_needs_structure_and_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "indexlab.optimise.fastpath", None)  # import fails
+    prob, _ = _flagship_like(1)
+    assert not compile(prob).uses_fast_path
+    with pytest.raises(DataError, match="no fastpath module"):
+        compile(prob, fast_path=True)
+    monkeypatch.setitem(sys.modules, "indexlab.optimise.fastpath", _reference_fastpath())
+    with pytest.raises(DataError, match="no fast-path structure"):
+        compile(qp_case(0)[0], fast_path=True)
+
+
+def test_real_fast_path_agrees_with_generic_path() -> None:
+    """Runs where the fast path is built (indexlab.optimise.fastpath)."""
+    pytest.importorskip("indexlab.optimise.fastpath")
+    prob, params = _flagship_like(2, b=8)
+    got = compile(prob, fast_path=True).solve_batch(params)
+    ref = compile(prob, fast_path=False).solve_batch(params)
+    assert got.status == ref.status
+    np.testing.assert_allclose(got.objective, ref.objective, rtol=1e-6)

@@ -174,6 +174,18 @@ def group_bounds(
     2
     """
     n = _n(w)
+    member, lo_v, hi_v = group_matrix(n, groups, lo, hi)
+    s = member @ w
+    return [s >= lo_v, s <= hi_v]
+
+
+def group_matrix(
+    n: int,
+    groups: Sequence[Any],
+    lo: float | Mapping[Any, float] = 0.0,
+    hi: float | Mapping[Any, float] = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 0/1 membership matrix (groups sorted by label) and bounds of :func:`group_bounds`."""
     labels = list(groups)
     if len(labels) != n:
         raise DataError(f"groups: expected {n} labels (one per name), found {len(labels)}")
@@ -193,8 +205,7 @@ def group_bounds(
     if bad.size:
         k = keys[bad[0]]
         raise DataError(f"group {k!r}: lower bound {lo_v[bad[0]]} above upper {hi_v[bad[0]]}")
-    s = member @ w
-    return [s >= lo_v, s <= hi_v]
+    return member, lo_v, hi_v
 
 
 def turnover(w: cp.Expression, prev: Any) -> cp.Expression:

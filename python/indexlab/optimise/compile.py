@@ -18,6 +18,8 @@ status is the one cvxpy reports.
 
 from __future__ import annotations
 
+import importlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +105,12 @@ class CompiledProblem:
     _param_cols: dict[str, int] = field(repr=False)
     _variables: list[_VarSlot] = field(repr=False)
     _maximize: bool = field(repr=False)
+    _structure: Any = field(default=None, repr=False)
+
+    @property
+    def uses_fast_path(self) -> bool:
+        """Whether :meth:`solve_batch` hands instances to ``indexlab.optimise.fastpath``."""
+        return self._structure is not None
 
     @property
     def n_variables(self) -> int:
@@ -213,6 +221,8 @@ class CompiledProblem:
         [[0.2, 0.8], [0.5, 0.5]]
         """
         theta = self.theta(params)
+        if self._structure is not None:
+            return self._solve_fast(params, theta.shape[0], threads)
         x, status, obj, iters, secs, nvar = self._program.solve_batch(theta, presolve, threads)
         status = list(status)
         objective = np.asarray(obj, dtype=np.float64)
@@ -240,6 +250,54 @@ class CompiledProblem:
             iterations=np.asarray(iters, dtype=np.int64),
             solve_seconds=np.asarray(secs, dtype=np.float64),
             n_variables=np.asarray(nvar, dtype=np.int64),
+        )
+
+    def _solve_fast(self, params: Mapping[str, Any], b: int, threads: int | None) -> BatchSolution:
+        """The AI-chain structure on the pure-Rust fast path (values already validated)."""
+        fast = _fastpath()
+        if fast is None:  # pragma: no cover - checked at compile time
+            raise DataError("indexlab.optimise.fastpath is not available")
+        st = self._structure
+        mask, scores, bench = (
+            np.asarray(params[k], dtype=np.float64) for k in ("mask", "scores", "bench")
+        )
+        hi = st.cap * mask
+        if st.name_cap is not None:
+            hi = np.minimum(hi, st.name_cap)
+        rm = st.risk_model
+        start = time.perf_counter()
+        fs = fast.capped_qp_batch(
+            scores,
+            bench=bench,
+            loadings=rm.loadings,
+            factor_cov=rm.factor_cov,
+            specific_var=rm.specific_var,
+            gamma=2.0 * st.te_weight,  # fast path: gamma/2 TE^2 - s'w, minimised
+            lo=0.0,
+            hi=hi,
+            groups=st.groups,
+            group_lo=st.group_lo,
+            group_hi=st.group_hi,
+            threads=threads,
+        )
+        seconds = (time.perf_counter() - start) / max(b, 1)
+        status = [str(x) for x in fs.status]
+        weights = np.asarray(fs.weights, dtype=np.float64)
+        objective = -np.asarray(fs.objective, dtype=np.float64)
+        for i, x in enumerate(status):
+            if x != "optimal":
+                objective[i] = -np.inf if x.startswith("infeasible") else np.nan
+                weights[i] = np.nan
+        return BatchSolution(
+            values={
+                st.weights: weights,
+                st.factors: (weights - bench) @ rm.factor_root().T,
+            },
+            status=status,
+            objective=objective,
+            iterations=np.asarray(fs.iterations, dtype=np.int64),
+            solve_seconds=np.full(b, seconds),
+            n_variables=(hi > 0).sum(axis=1).astype(np.int64),
         )
 
     def solve(self, presolve: bool = True, **params: Any) -> Solution:
@@ -307,7 +365,14 @@ def _csr(m: Any, n_theta: int, what: str) -> tuple[Any, Any, Any]:
     )
 
 
-def compile(problem: cp.Problem) -> CompiledProblem:
+def _fastpath() -> Any:
+    try:
+        return importlib.import_module("indexlab.optimise.fastpath")
+    except ImportError:
+        return None
+
+
+def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProblem:
     """Compile a DPP cvxpy problem once for fast batch solves.
 
     Parameters
@@ -315,6 +380,12 @@ def compile(problem: cp.Problem) -> CompiledProblem:
     problem : cvxpy.Problem
         A problem that follows the DPP rules (``problem.is_dcp(dpp=True)``), with uniquely named
         parameters. Supported cones: zero, nonnegative, second-order, exponential.
+
+    fast_path : bool, optional
+        Problems built by :func:`indexlab.optimise.ai_chain_model` without turnover can be
+        solved by the pure-Rust fast path ``indexlab.optimise.fastpath`` (no conic solver).
+        ``None`` (default): use it when that module is installed; ``True``: require it;
+        ``False``: always use the generic Clarabel path.
 
     Returns
     -------
@@ -469,6 +540,15 @@ def compile(problem: cp.Problem) -> CompiledProblem:
         )
     if n == 0:
         raise DataError("problem has no variables")
+    structure = getattr(problem, "_indexlab_structure", None) if fast_path is not False else None
+    if structure is not None and _fastpath() is None:
+        structure = None
+    if fast_path and structure is None:
+        raise DataError(
+            "fast_path=True: expected a problem built by ai_chain_model without turnover and "
+            "the indexlab.optimise.fastpath module; found "
+            + ("no fast-path structure" if _fastpath() is not None else "no fastpath module")
+        )
     return CompiledProblem(
         problem=problem,
         parameters=names,
@@ -476,4 +556,5 @@ def compile(problem: cp.Problem) -> CompiledProblem:
         _param_cols=param_cols,
         _variables=slots,
         _maximize=isinstance(problem.objective, cp.Maximize),
+        _structure=structure,
     )

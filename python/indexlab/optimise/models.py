@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
@@ -13,6 +14,7 @@ from indexlab.errors import DataError
 from indexlab.optimise.blocks import (
     ai_exposure,
     group_bounds,
+    group_matrix,
     liquidity_cap,
     tracking_error,
     turnover,
@@ -20,7 +22,25 @@ from indexlab.optimise.blocks import (
 )
 from indexlab.optimise.risk import RiskModel
 
-__all__ = ["ai_chain_model"]
+__all__ = ["CappedFactorStructure", "ai_chain_model"]
+
+
+@dataclass(frozen=True)
+class CappedFactorStructure:
+    """What :func:`ai_chain_model` built, for :func:`indexlab.optimise.compile` to hand the
+    problem to the pure-Rust fast path (``indexlab.optimise.fastpath``) when it is installed:
+    ``max scores @ w - te_weight (w - bench)' Sigma (w - bench)`` over ``sum w = 1``,
+    ``0 <= w <= min(cap * mask, name_cap)``, ``group_lo <= groups @ w <= group_hi``."""
+
+    cap: float
+    te_weight: float
+    risk_model: RiskModel
+    name_cap: npt.NDArray[np.float64] | None
+    groups: npt.NDArray[np.float64] | None
+    group_lo: npt.NDArray[np.float64] | None
+    group_hi: npt.NDArray[np.float64] | None
+    weights: str
+    factors: str
 
 
 def ai_chain_model(
@@ -101,10 +121,28 @@ def ai_chain_model(
     if turnover_weight > 0:
         prev = cp.Parameter(n, name="prev", value=pw)
         objective = objective - turnover_weight * turnover(w, prev)
+    name_cap = None
     if adv is not None:
         if aum is None:
             raise DataError("liquidity caps need aum together with adv")
         constraints += liquidity_cap(w, aum, adv, participation, days)
+        name_cap = participation * days * np.asarray(adv, dtype=np.float64) / aum
+    groups = group_lo = group_hi = None
     if layers is not None:
         constraints += group_bounds(w, layers, layer_lo, layer_hi)
-    return cp.Problem(cp.Maximize(objective), constraints), w
+        groups, group_lo, group_hi = group_matrix(n, layers, layer_lo, layer_hi)
+    problem = cp.Problem(cp.Maximize(objective), constraints)
+    if turnover_weight == 0:
+        factors = next(v for v in te_cons[0].variables() if v.name().startswith("te_factors"))
+        problem._indexlab_structure = CappedFactorStructure(  # type: ignore[attr-defined]
+            cap=cap,
+            te_weight=te_weight,
+            risk_model=risk_model,
+            name_cap=name_cap,
+            groups=groups,
+            group_lo=group_lo,
+            group_hi=group_hi,
+            weights=w.name(),
+            factors=factors.name(),
+        )
+    return problem, w
