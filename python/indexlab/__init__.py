@@ -10,6 +10,8 @@ Examples
 >>> w = indexlab.cap_weights([5.0, 3.0, 1.0, 1.0], cap=0.4)
 """
 
+from typing import Any
+
 from indexlab import datasets, rules
 from indexlab._core import __version__
 from indexlab.backtest import (
@@ -48,4 +50,14 @@ __all__ = [
     "load",
     "metrics",
     "rules",
+    "optimise",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # indexlab.optimise needs cvxpy (slow to import, optional): load it on first use.
+    if name == "optimise":
+        import importlib
+
+        return importlib.import_module("indexlab.optimise")
+    raise AttributeError(f"module 'indexlab' has no attribute {name!r}")

@@ -9,5 +9,6 @@ pub mod capping;
 pub mod error;
 pub mod metrics;
 pub mod rules;
+pub mod solve;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ mod backtest;
 mod capping;
 mod errors;
 mod rules;
+mod optimise;
 
 use pyo3::prelude::*;
 
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     capping::register(m)?;
     rules::register(m)?;
     backtest::register(m)?;
+    optimise::register(m)?;
     Ok(())
 }

@@ -1,0 +1,214 @@
+//! Bindings for the generic batch conic solver (`indexlab.optimise.compile`).
+
+use crate::errors::{run_detached, to_py};
+use indexlab_core::solve::conic::{self, AffineMap, Cone, ConicTemplate, Pattern};
+use indexlab_core::Error;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Instances per detached call; Ctrl-C is checked between chunks.
+const CHUNK: usize = 256;
+
+fn indices(what: &str, a: &PyReadonlyArray1<'_, i64>) -> Result<Vec<usize>, Error> {
+    a.as_array()
+        .iter()
+        .map(|&v| {
+            usize::try_from(v).map_err(|_| Error::Data(format!("{what}: negative index {v}")))
+        })
+        .collect()
+}
+
+fn values(a: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
+    a.as_array().iter().copied().collect()
+}
+
+type Csr<'py> = (
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, f64>,
+);
+type Csc<'py> = (
+    usize,
+    usize,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i64>,
+);
+
+fn affine(what: &str, n_theta: usize, m: &Csr<'_>) -> Result<AffineMap, Error> {
+    AffineMap::new(
+        what,
+        n_theta,
+        indices(what, &m.0)?,
+        indices(what, &m.1)?,
+        values(&m.2),
+    )
+}
+
+fn pattern(what: &str, p: &Csc<'_>) -> Result<Pattern, Error> {
+    Ok(Pattern {
+        m: p.0,
+        n: p.1,
+        colptr: indices(what, &p.2)?,
+        rowval: indices(what, &p.3)?,
+    })
+}
+
+/// The parameter-affine conic program of a compiled cvxpy problem (see
+/// `indexlab_core::solve::conic`). Immutable, so any number of threads may solve with it.
+#[pyclass(frozen, module = "indexlab._core")]
+struct ConicProgram {
+    inner: ConicTemplate,
+}
+
+#[pymethods]
+impl ConicProgram {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        n_theta: usize,
+        p_pattern: Csc<'_>,
+        p_map: Csr<'_>,
+        a_pattern: Csc<'_>,
+        a_map: Csr<'_>,
+        q_map: Csr<'_>,
+        cones: Vec<(String, usize)>,
+    ) -> PyResult<Self> {
+        let build = || -> Result<ConicTemplate, Error> {
+            let cones = cones
+                .iter()
+                .map(|(kind, dim)| match kind.as_str() {
+                    "zero" => Ok(Cone::Zero(*dim)),
+                    "nonneg" => Ok(Cone::Nonneg(*dim)),
+                    "soc" => Ok(Cone::Soc(*dim)),
+                    "exp" => Ok(Cone::Exp),
+                    other => Err(Error::Data(format!(
+                        "cones: expected zero, nonneg, soc or exp, found {other:?}"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            ConicTemplate::new(
+                n_theta,
+                pattern("P", &p_pattern)?,
+                affine("P", n_theta, &p_map)?,
+                pattern("A", &a_pattern)?,
+                affine("A", n_theta, &a_map)?,
+                affine("q", n_theta, &q_map)?,
+                cones,
+            )
+        };
+        build()
+            .map(|inner| Self { inner })
+            .map_err(|e| to_py(py, e))
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n()
+    }
+
+    #[getter]
+    fn m(&self) -> usize {
+        self.inner.m()
+    }
+
+    #[getter]
+    fn n_theta(&self) -> usize {
+        self.inner.n_theta()
+    }
+
+    /// Solve every row of `thetas` (B x n_theta). Returns (x (B x n), statuses, objectives,
+    /// iterations, solve seconds, variables after presolve).
+    #[pyo3(signature = (thetas, presolve=true, threads=None))]
+    #[allow(clippy::type_complexity)]
+    fn solve_batch<'py>(
+        &self,
+        py: Python<'py>,
+        thetas: PyReadonlyArray2<'py, f64>,
+        presolve: bool,
+        threads: Option<usize>,
+    ) -> PyResult<(
+        Bound<'py, PyArray2<f64>>,
+        Vec<&'static str>,
+        Bound<'py, PyArray1<f64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<f64>>,
+        Bound<'py, PyArray1<i64>>,
+    )> {
+        let (b, k) = thetas.as_array().dim();
+        let n = self.inner.n();
+        if k != self.inner.n_theta() {
+            return Err(to_py(
+                py,
+                Error::Data(format!(
+                    "thetas: expected {} columns, found {k}",
+                    self.inner.n_theta()
+                )),
+            ));
+        }
+        let flat: Vec<f64> = match thetas.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => thetas.as_array().iter().copied().collect(),
+        };
+        let pool = conic::thread_pool(threads).map_err(|e| to_py(py, e))?;
+        let mut x = Vec::with_capacity(b * n);
+        let mut status = Vec::with_capacity(b);
+        let mut obj = Vec::with_capacity(b);
+        let mut iters = Vec::with_capacity(b);
+        let mut secs = Vec::with_capacity(b);
+        let mut nvar = Vec::with_capacity(b);
+        for chunk in flat.chunks((CHUNK * k).max(1)) {
+            let rs = run_detached(py, || {
+                self.inner.solve_batch(chunk, presolve, pool.as_ref())
+            })?;
+            for r in rs {
+                x.extend_from_slice(&r.x);
+                status.push(r.status.as_str());
+                obj.push(r.objective);
+                iters.push(i64::from(r.iterations));
+                secs.push(r.solve_seconds);
+                nvar.push(r.n_variables as i64);
+            }
+            py.check_signals()?;
+        }
+        let x = numpy::ndarray::Array2::from_shape_vec((b, n), x)
+            .map_err(|e| to_py(py, Error::Solver(format!("solution layout: {e}"))))?;
+        Ok((
+            x.into_pyarray(py),
+            status,
+            obj.into_pyarray(py),
+            iters.into_pyarray(py),
+            secs.into_pyarray(py),
+            nvar.into_pyarray(py),
+        ))
+    }
+
+    /// The instance's conic program as CSC arrays (debugging and the golden test).
+    fn canonical<'py>(
+        &self,
+        py: Python<'py>,
+        theta: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let theta = values(&theta);
+        let c = run_detached(py, || self.inner.instantiate(&theta))?;
+        let d = PyDict::new(py);
+        let as_i64 = |v: &[usize]| v.iter().map(|&u| u as i64).collect::<Vec<i64>>();
+        d.set_item("P_colptr", as_i64(&c.p.colptr).into_pyarray(py))?;
+        d.set_item("P_rowval", as_i64(&c.p.rowval).into_pyarray(py))?;
+        d.set_item("P_nzval", c.p.nzval.clone().into_pyarray(py))?;
+        d.set_item("A_colptr", as_i64(&c.a.colptr).into_pyarray(py))?;
+        d.set_item("A_rowval", as_i64(&c.a.rowval).into_pyarray(py))?;
+        d.set_item("A_nzval", c.a.nzval.clone().into_pyarray(py))?;
+        d.set_item("q", c.q.into_pyarray(py))?;
+        d.set_item("b", c.b.into_pyarray(py))?;
+        d.set_item("offset", c.offset)?;
+        d.set_item("shape", (c.a.m, c.a.n))?;
+        Ok(d)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ConicProgram>()?;
+    Ok(())
+}
