@@ -6,5 +6,6 @@
 
 pub mod capping;
 pub mod error;
+pub mod solve;
 
 pub use error::{Error, Result};

@@ -1,0 +1,420 @@
+//! A small dense primal active-set method for convex QPs with box bounds and a few general rows:
+//!
+//! ```text
+//! minimise 0.5 x'Qx - c'x   s.t.  lo <= x <= hi,  rlo <= A x <= rhi
+//! ```
+//!
+//! `Q` is only required to be positive *semi*definite (a linear objective is `Q = 0`). The method
+//! is inertia-controlling (Fletcher's scheme): the working set always has full row rank and a
+//! positive definite reduced Hessian, so every KKT system it solves is nonsingular. It starts at
+//! a vertex (where the reduced Hessian is empty); when a constraint with a wrong-signed
+//! multiplier is dropped it moves along the direction that leaves exactly that constraint, which
+//! is Q-conjugate to the old null space, either to the minimiser along it or, when the curvature
+//! is zero, to the first blocking constraint. Steps are exact linear algebra, so the method
+//! terminates at the exact optimum (up to rounding) after finitely many working-set changes.
+
+/// Which bound of a variable or row is in the working set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Active {
+    /// Not in the working set (a free variable, an inactive row).
+    No,
+    Lower,
+    Upper,
+}
+
+/// A dense convex QP; `q` and `a` are row-major.
+pub(crate) struct Qp {
+    pub n: usize,
+    pub q: Vec<f64>,
+    pub c: Vec<f64>,
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+    pub m: usize,
+    pub a: Vec<f64>,
+    pub rlo: Vec<f64>,
+    pub rhi: Vec<f64>,
+}
+
+/// Point and working set; the caller supplies a vertex with a nonsingular KKT system.
+pub(crate) struct State {
+    pub x: Vec<f64>,
+    pub var: Vec<Active>,
+    pub row: Vec<Active>,
+    /// Multipliers of the rows at the end (sign: Lagrangian `f + sum l_i (a_i x - b_i)`).
+    pub row_mult: Vec<f64>,
+    pub iterations: u32,
+}
+
+/// Why the method stopped without an optimum (a bug or extreme ill-conditioning, never bad data).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Singular,
+    MaxIterations,
+    Unbounded,
+}
+
+impl Qp {
+    fn scale(&self) -> f64 {
+        let mut s = 1.0f64;
+        for &v in &self.c {
+            s = s.max(v.abs());
+        }
+        for i in 0..self.n {
+            s = s.max(self.q[i * self.n + i].abs());
+        }
+        s
+    }
+
+    fn gradient(&self, x: &[f64], g: &mut [f64]) {
+        for i in 0..self.n {
+            let row = &self.q[i * self.n..(i + 1) * self.n];
+            g[i] = dot(row, x) - self.c[i];
+        }
+    }
+
+    fn row(&self, r: usize) -> &[f64] {
+        &self.a[r * self.n..(r + 1) * self.n]
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Dense LU with partial pivoting, in place; `false` when a pivot is negligible.
+fn lu_factor(a: &mut [f64], n: usize, piv: &mut [usize]) -> bool {
+    let mut amax = 0.0f64;
+    for v in a.iter() {
+        amax = amax.max(v.abs());
+    }
+    let tiny = 1e-14 * amax.max(f64::MIN_POSITIVE);
+    for k in 0..n {
+        let mut p = k;
+        let mut best = a[k * n + k].abs();
+        for i in k + 1..n {
+            let v = a[i * n + k].abs();
+            if v > best {
+                best = v;
+                p = i;
+            }
+        }
+        if best <= tiny {
+            return false;
+        }
+        piv[k] = p;
+        if p != k {
+            for j in 0..n {
+                a.swap(k * n + j, p * n + j);
+            }
+        }
+        let d = a[k * n + k];
+        for i in k + 1..n {
+            let f = a[i * n + k] / d;
+            a[i * n + k] = f;
+            if f != 0.0 {
+                for j in k + 1..n {
+                    a[i * n + j] -= f * a[k * n + j];
+                }
+            }
+        }
+    }
+    true
+}
+
+fn lu_solve(lu: &[f64], n: usize, piv: &[usize], b: &mut [f64]) {
+    for k in 0..n {
+        b.swap(k, piv[k]);
+    }
+    for i in 0..n {
+        let mut s = b[i];
+        for j in 0..i {
+            s -= lu[i * n + j] * b[j];
+        }
+        b[i] = s;
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for j in i + 1..n {
+            s -= lu[i * n + j] * b[j];
+        }
+        b[i] = s / lu[i * n + i];
+    }
+}
+
+/// The factorised KKT matrix `[Q_SS E_S'; E_S 0]` of one working set.
+struct Kkt {
+    free: Vec<usize>,
+    rows: Vec<usize>,
+    lu: Vec<f64>,
+    piv: Vec<usize>,
+}
+
+impl Kkt {
+    fn build(qp: &Qp, st: &State) -> Option<Kkt> {
+        let free: Vec<usize> = (0..qp.n).filter(|&j| st.var[j] == Active::No).collect();
+        let rows: Vec<usize> = (0..qp.m).filter(|&r| st.row[r] != Active::No).collect();
+        let (ns, ne) = (free.len(), rows.len());
+        let dim = ns + ne;
+        let mut lu = vec![0.0; dim * dim];
+        for (a, &i) in free.iter().enumerate() {
+            for (b, &j) in free.iter().enumerate() {
+                lu[a * dim + b] = qp.q[i * qp.n + j];
+            }
+        }
+        for (e, &r) in rows.iter().enumerate() {
+            let arow = qp.row(r);
+            for (b, &j) in free.iter().enumerate() {
+                lu[(ns + e) * dim + b] = arow[j];
+                lu[b * dim + ns + e] = arow[j];
+            }
+        }
+        let mut piv = vec![0; dim];
+        if dim > 0 && !lu_factor(&mut lu, dim, &mut piv) {
+            return None;
+        }
+        Some(Kkt {
+            free,
+            rows,
+            lu,
+            piv,
+        })
+    }
+
+    fn solve(&self, rhs: &mut [f64]) {
+        let dim = self.free.len() + self.rows.len();
+        if dim > 0 {
+            lu_solve(&self.lu, dim, &self.piv, rhs);
+        }
+    }
+}
+
+/// Blocking constraint found by a ratio test.
+#[derive(Clone, Copy)]
+enum Block {
+    Var(usize, Active),
+    Row(usize, Active),
+}
+
+/// Largest step in `[0, limit]` along `p` that keeps every constraint outside the working set.
+fn ratio_test(qp: &Qp, st: &State, p: &[f64], limit: f64) -> (f64, Option<Block>) {
+    let mut alpha = limit;
+    let mut block = None;
+    let pnorm = p.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+    let eps = 1e-13 * pnorm;
+    for j in 0..qp.n {
+        if st.var[j] != Active::No {
+            continue;
+        }
+        let pj = p[j];
+        let (room, side) = if pj > eps {
+            (qp.hi[j] - st.x[j], Active::Upper)
+        } else if pj < -eps {
+            (qp.lo[j] - st.x[j], Active::Lower)
+        } else {
+            continue;
+        };
+        let t = (room / pj).max(0.0);
+        if t < alpha {
+            alpha = t;
+            block = Some(Block::Var(j, side));
+        }
+    }
+    for r in 0..qp.m {
+        if st.row[r] != Active::No {
+            continue;
+        }
+        let arow = qp.row(r);
+        let ap = dot(arow, p);
+        let scale = eps * arow.iter().fold(0.0f64, |s, v| s.max(v.abs())) * 10.0;
+        let (room, side) = if ap > scale {
+            (qp.rhi[r] - dot(arow, &st.x), Active::Upper)
+        } else if ap < -scale {
+            (qp.rlo[r] - dot(arow, &st.x), Active::Lower)
+        } else {
+            continue;
+        };
+        let t = (room / ap).max(0.0);
+        if t < alpha {
+            alpha = t;
+            block = Some(Block::Row(r, side));
+        }
+    }
+    (alpha, block)
+}
+
+fn take_step(qp: &Qp, st: &mut State, p: &[f64], alpha: f64, block: Option<Block>) {
+    for (x, d) in st.x.iter_mut().zip(p) {
+        *x += alpha * d;
+    }
+    match block {
+        Some(Block::Var(j, side)) => {
+            st.var[j] = side;
+            st.x[j] = if side == Active::Upper {
+                qp.hi[j]
+            } else {
+                qp.lo[j]
+            };
+        }
+        Some(Block::Row(r, side)) => st.row[r] = side,
+        None => {}
+    }
+}
+
+/// Run the active-set iterations from a vertex `st` until the KKT conditions hold.
+pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failure> {
+    let n = qp.n;
+    let tol = 1e-12 * qp.scale();
+    let mut g = vec![0.0; n];
+    let mut p = vec![0.0; n];
+    let mut stationary = false;
+    loop {
+        if st.iterations >= max_iter {
+            return Err(Failure::MaxIterations);
+        }
+        st.iterations += 1;
+        let kkt = Kkt::build(qp, st).ok_or(Failure::Singular)?;
+        let ns = kkt.free.len();
+        qp.gradient(&st.x, &mut g);
+        let mut rhs = vec![0.0; ns + kkt.rows.len()];
+        for (a, &j) in kkt.free.iter().enumerate() {
+            rhs[a] = -g[j];
+        }
+        kkt.solve(&mut rhs);
+        p.iter_mut().for_each(|v| *v = 0.0);
+        for (a, &j) in kkt.free.iter().enumerate() {
+            p[j] = rhs[a];
+        }
+        if !stationary {
+            let (alpha, block) = ratio_test(qp, st, &p, 1.0);
+            take_step(qp, st, &p, alpha, block);
+            stationary = block.is_none();
+            continue;
+        }
+        // Stationary on the working set: the multipliers decide optimality.
+        let lam_rows = &rhs[ns..];
+        let mut worst = tol;
+        let mut drop: Option<Block> = None;
+        for (e, &r) in kkt.rows.iter().enumerate() {
+            if qp.rlo[r] == qp.rhi[r] {
+                continue;
+            }
+            let viol = if st.row[r] == Active::Upper {
+                -lam_rows[e]
+            } else {
+                lam_rows[e]
+            };
+            if viol > worst {
+                worst = viol;
+                drop = Some(Block::Row(r, st.row[r]));
+            }
+        }
+        for j in 0..n {
+            if st.var[j] == Active::No || qp.lo[j] == qp.hi[j] {
+                continue;
+            }
+            let mut gj = g[j];
+            for (e, &r) in kkt.rows.iter().enumerate() {
+                gj += lam_rows[e] * qp.a[r * n + j];
+            }
+            let lam = -gj;
+            let viol = if st.var[j] == Active::Upper {
+                -lam
+            } else {
+                lam
+            };
+            if viol > worst {
+                worst = viol;
+                drop = Some(Block::Var(j, st.var[j]));
+            }
+        }
+        let Some(dropped) = drop else {
+            st.row_mult = vec![0.0; qp.m];
+            for (e, &r) in kkt.rows.iter().enumerate() {
+                st.row_mult[r] = lam_rows[e];
+            }
+            polish(qp, st, &kkt);
+            return Ok(());
+        };
+        // Direction leaving exactly the dropped constraint, others kept active.
+        let mut rhs = vec![0.0; ns + kkt.rows.len()];
+        p.iter_mut().for_each(|v| *v = 0.0);
+        match dropped {
+            Block::Var(v, side) => {
+                let sigma = if side == Active::Lower { 1.0 } else { -1.0 };
+                for (a, &j) in kkt.free.iter().enumerate() {
+                    rhs[a] = -qp.q[j * n + v] * sigma;
+                }
+                for (e, &r) in kkt.rows.iter().enumerate() {
+                    rhs[ns + e] = -qp.a[r * n + v] * sigma;
+                }
+                kkt.solve(&mut rhs);
+                p[v] = sigma;
+                st.var[v] = Active::No;
+            }
+            Block::Row(r, side) => {
+                let sigma = if side == Active::Lower { 1.0 } else { -1.0 };
+                let e = kkt.rows.iter().position(|&x| x == r).unwrap_or(0);
+                rhs[ns + e] = sigma;
+                kkt.solve(&mut rhs);
+                st.row[r] = Active::No;
+            }
+        }
+        for (a, &j) in kkt.free.iter().enumerate() {
+            p[j] = rhs[a];
+        }
+        let slope = dot(&g, &p);
+        let mut curv = 0.0;
+        for i in 0..n {
+            if p[i] != 0.0 {
+                let row = &qp.q[i * n..(i + 1) * n];
+                curv += p[i] * dot(row, &p);
+            }
+        }
+        let pn2 = dot(&p, &p);
+        let to_min = if curv > 1e-13 * qp.scale() * pn2 && slope < 0.0 {
+            -slope / curv
+        } else {
+            f64::INFINITY
+        };
+        let (alpha, block) = ratio_test(qp, st, &p, to_min);
+        if !alpha.is_finite() {
+            return Err(Failure::Unbounded);
+        }
+        take_step(qp, st, &p, alpha, block);
+        stationary = block.is_none();
+    }
+}
+
+/// Recompute the free variables from the final working set in one solve (no accumulated
+/// rounding from the steps), then clip them into their boxes.
+fn polish(qp: &Qp, st: &mut State, kkt: &Kkt) {
+    let n = qp.n;
+    let ns = kkt.free.len();
+    let mut rhs = vec![0.0; ns + kkt.rows.len()];
+    let fixed: Vec<usize> = (0..n).filter(|&j| st.var[j] != Active::No).collect();
+    for (a, &i) in kkt.free.iter().enumerate() {
+        let mut s = qp.c[i];
+        for &j in &fixed {
+            s -= qp.q[i * n + j] * st.x[j];
+        }
+        rhs[a] = s;
+    }
+    for (e, &r) in kkt.rows.iter().enumerate() {
+        let mut b = if st.row[r] == Active::Upper {
+            qp.rhi[r]
+        } else {
+            qp.rlo[r]
+        };
+        for &j in &fixed {
+            b -= qp.a[r * n + j] * st.x[j];
+        }
+        rhs[ns + e] = b;
+    }
+    kkt.solve(&mut rhs);
+    for (a, &j) in kkt.free.iter().enumerate() {
+        st.x[j] = rhs[a].clamp(qp.lo[j], qp.hi[j]);
+    }
+    for (e, &r) in kkt.rows.iter().enumerate() {
+        st.row_mult[r] = rhs[ns + e];
+    }
+}
