@@ -6,6 +6,7 @@
 mod arrays;
 mod capping;
 mod errors;
+mod fastpath;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     capping::register(m)?;
+    fastpath::register(m)?;
     Ok(())
 }
