@@ -6,10 +6,9 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
-from scipy.optimize import linprog
-
 from indexlab.errors import DataError
 from indexlab.optimise import capped_qp_batch
+from scipy.optimize import linprog
 
 TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
 

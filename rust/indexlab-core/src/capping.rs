@@ -249,7 +249,10 @@ mod tests {
         let Error::Infeasible(msg) = err else {
             panic!("expected Infeasible, got {err:?}")
         };
-        assert!(msg.contains("30 names x 3.0000% cap = 90.0000% < 100%"), "{msg}");
+        assert!(
+            msg.contains("30 names x 3.0000% cap = 90.0000% < 100%"),
+            "{msg}"
+        );
         assert!(msg.contains("34 names"), "{msg}");
     }
 

@@ -40,7 +40,9 @@ fn capping_factors<'py>(
 /// Test hook: proves a Rust panic surfaces as a Python exception.
 #[pyfunction]
 fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
-    run_detached(py, || -> indexlab_core::Result<()> { panic!("deliberate test panic") })
+    run_detached(py, || -> indexlab_core::Result<()> {
+        panic!("deliberate test panic")
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -16,6 +16,9 @@
 //! Instances are independent and solved in parallel with rayon, results collected in order, so
 //! the output does not depend on the thread count.
 
+// Dense linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 mod active_set;
 
 use crate::error::{Error, Result};
@@ -300,7 +303,8 @@ fn sigma_times(p: &CappedQp<'_>, f_omega: &[f64], v: &[f64]) -> Vec<f64> {
         }
         for j in 0..n {
             let row = &f_omega[j * k..(j + 1) * k];
-            out[j] = row.iter().zip(&fv).map(|(x, y)| x * y).sum::<f64>() + r.specific_var[j] * v[j];
+            out[j] =
+                row.iter().zip(&fv).map(|(x, y)| x * y).sum::<f64>() + r.specific_var[j] * v[j];
         }
     }
     out
@@ -378,7 +382,13 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
     let mut shift = vec![0.0; n]; // Σ (b - w_fixed), only needed where γ > 0
     if gamma > 0.0 {
         let fixed_w: Vec<f64> = (0..n)
-            .map(|j| if hi_all[j] <= lo_all[j] { lo_all[j] } else { 0.0 })
+            .map(|j| {
+                if hi_all[j] <= lo_all[j] {
+                    lo_all[j]
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let any_fixed = fixed_w.iter().any(|&v| v != 0.0);
         let sigma_b = match (&p.bench, &prep.shared_sigma_b) {
@@ -399,10 +409,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             }
         }
     }
-    let c: Vec<f64> = free
-        .iter()
-        .map(|&j| scores[j] + gamma * shift[j])
-        .collect();
+    let c: Vec<f64> = free.iter().map(|&j| scores[j] + gamma * shift[j]).collect();
 
     // Dense Hessian γ (F_R Ω F_R' + diag d_R) on the free names.
     let mut q = vec![0.0; nf * nf];
@@ -492,7 +499,9 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
     });
 
     let (x, iterations) = if violated {
-        match phase1_then_solve(i, nf, m_groups, &q, &c, &lo, &hi, &a, &rlo, &rhi, x, var, max_iter)? {
+        match phase1_then_solve(
+            i, nf, m_groups, &q, &c, &lo, &hi, &a, &rlo, &rhi, x, var, max_iter,
+        )? {
             Some(v) => v,
             None => return Ok(infeasible(n, 0)),
         }
@@ -508,6 +517,27 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             rlo,
             rhi,
         };
+        let mut var = var;
+        // Crash start when Q is positive definite on the free names (every working set then
+        // has a nonsingular KKT system): keep only the bounds at which the greedy vertex sits
+        // AND the budget-only minimiser would violate; the rest start free.
+        let pd = gamma > 0.0
+            && p.risk
+                .is_some_and(|r| free.iter().all(|&j| r.specific_var[j] > 0.0));
+        if pd {
+            if let Some(xu) = active_set::equality_minimiser(&qp, &[0]) {
+                for j in 0..nf {
+                    let keep = match var[j] {
+                        Active::Lower => xu[j] <= qp.lo[j],
+                        Active::Upper => xu[j] >= qp.hi[j],
+                        Active::No => false,
+                    };
+                    if !keep {
+                        var[j] = Active::No;
+                    }
+                }
+            }
+        }
         let mut st = State {
             x,
             var,
@@ -568,7 +598,11 @@ fn phase1_then_solve(
     row[0] = Active::Lower;
     let mut scale = 1.0f64;
     for r in 1..=m {
-        let ax: f64 = a[r * nf..(r + 1) * nf].iter().zip(&x).map(|(u, v)| u * v).sum();
+        let ax: f64 = a[r * nf..(r + 1) * nf]
+            .iter()
+            .zip(&x)
+            .map(|(u, v)| u * v)
+            .sum();
         scale = scale.max(ax.abs());
         if ax > rhi[r] {
             x[nf + 2 * (r - 1) + 1] = ax - rhi[r];
@@ -627,7 +661,13 @@ fn phase1_then_solve(
 }
 
 /// Attach the objective in tracking-error form, `γ/2 (w-b)'Σ(w-b) - s'w`.
-fn finish(p: &CappedQp<'_>, prep: &Prepared, i: usize, w: Vec<f64>, iterations: u32) -> InstanceOut {
+fn finish(
+    p: &CappedQp<'_>,
+    prep: &Prepared,
+    i: usize,
+    w: Vec<f64>,
+    iterations: u32,
+) -> InstanceOut {
     let n = p.names;
     let scores = &p.scores[i * n..(i + 1) * n];
     let mut obj = -scores.iter().zip(&w).map(|(s, x)| s * x).sum::<f64>();
@@ -752,7 +792,10 @@ mod tests {
         let out = capped_qp_batch(&p).unwrap();
         let w = &out.weights;
         assert!((w[0] - 0.3).abs() < 1e-14 && w[1].abs() < 1e-14, "{w:?}");
-        assert!((w[2] - 0.6).abs() < 1e-14 && (w[3] - 0.1).abs() < 1e-14, "{w:?}");
+        assert!(
+            (w[2] - 0.6).abs() < 1e-14 && (w[3] - 0.1).abs() < 1e-14,
+            "{w:?}"
+        );
     }
 
     #[test]

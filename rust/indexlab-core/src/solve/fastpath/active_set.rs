@@ -13,6 +13,9 @@
 //! is zero, to the first blocking constraint. Steps are exact linear algebra, so the method
 //! terminates at the exact optimum (up to rounding) after finitely many working-set changes.
 
+// Dense linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 /// Which bound of a variable or row is in the working set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Active {
@@ -417,4 +420,27 @@ fn polish(qp: &Qp, st: &mut State, kkt: &Kkt) {
     for (e, &r) in kkt.rows.iter().enumerate() {
         st.row_mult[r] = rhs[ns + e];
     }
+}
+
+/// Minimiser of the objective subject to the rows in `rows` only (all variables free, each
+/// listed row at its lower bound): used to guess the active bounds for a crash start. `None`
+/// when that KKT system is singular (`Q` not positive definite).
+pub(crate) fn equality_minimiser(qp: &Qp, rows: &[usize]) -> Option<Vec<f64>> {
+    let mut row = vec![Active::No; qp.m];
+    for &r in rows {
+        row[r] = Active::Lower;
+    }
+    let st = State {
+        x: vec![0.0; qp.n],
+        var: vec![Active::No; qp.n],
+        row,
+        row_mult: Vec::new(),
+        iterations: 0,
+    };
+    let kkt = Kkt::build(qp, &st)?;
+    let mut rhs = qp.c.clone();
+    rhs.extend(kkt.rows.iter().map(|&r| qp.rlo[r]));
+    kkt.solve(&mut rhs);
+    rhs.truncate(qp.n);
+    Some(rhs)
 }
