@@ -22,7 +22,7 @@
 mod active_set;
 
 use crate::error::{Error, Result};
-use active_set::{Active, Failure, Qp, State};
+use active_set::{Active, Failure, Hessian, Qp, State};
 use rayon::prelude::*;
 
 /// An argument given per name that may be shared by the batch or given per instance.
@@ -284,6 +284,8 @@ fn validate(p: &CappedQp<'_>) -> Result<()> {
 /// Shared per-batch precomputation: `F Ω` (n x k) and, when the benchmark is shared, `Σ b`.
 struct Prepared {
     f_omega: Vec<f64>,
+    /// `U = F L` with `Ω = L L'`: the Hessian is `γ (U U' + diag d)`.
+    u: Vec<f64>,
     shared_sigma_b: Option<Vec<f64>>,
 }
 
@@ -310,7 +312,39 @@ fn sigma_times(p: &CappedQp<'_>, f_omega: &[f64], v: &[f64]) -> Vec<f64> {
     out
 }
 
-fn prepare(p: &CappedQp<'_>) -> Prepared {
+/// Lower-triangular `L` (row-major) with `L L' = Ω` for a positive semidefinite `Ω`; columns
+/// with a negligible pivot are left at zero, a clearly negative pivot is a data error.
+fn cholesky_psd(omega: &[f64], k: usize) -> Result<Vec<f64>> {
+    let maxdiag = (0..k).fold(0.0f64, |s, a| s.max(omega[a * k + a]));
+    let tiny = 1e-13 * maxdiag.max(f64::MIN_POSITIVE);
+    let mut l = vec![0.0; k * k];
+    for j in 0..k {
+        let mut dj = omega[j * k + j];
+        for c in 0..j {
+            dj -= l[j * k + c] * l[j * k + c];
+        }
+        if dj < -1e-10 * maxdiag.max(1.0) {
+            return Err(Error::Data(format!(
+                "factor_cov is not positive semidefinite (pivot {dj:.3e} at factor {j})"
+            )));
+        }
+        if dj <= tiny {
+            continue;
+        }
+        let root = dj.sqrt();
+        l[j * k + j] = root;
+        for i in j + 1..k {
+            let mut s = omega[i * k + j];
+            for c in 0..j {
+                s -= l[i * k + c] * l[j * k + c];
+            }
+            l[i * k + j] = s / root;
+        }
+    }
+    Ok(l)
+}
+
+fn prepare(p: &CappedQp<'_>) -> Result<Prepared> {
     let n = p.names;
     let f_omega = match &p.risk {
         Some(r) => {
@@ -336,10 +370,29 @@ fn prepare(p: &CappedQp<'_>) -> Prepared {
         }
         _ => None,
     };
-    Prepared {
+    let u = match &p.risk {
+        Some(r) => {
+            let k = r.factors;
+            let l = cholesky_psd(r.factor_cov, k)?;
+            let mut u = vec![0.0; n * k];
+            for j in 0..n {
+                for a in 0..k {
+                    let mut s = 0.0;
+                    for b in a..k {
+                        s += r.loadings[j * k + b] * l[b * k + a];
+                    }
+                    u[j * k + a] = s;
+                }
+            }
+            u
+        }
+        None => Vec::new(),
+    };
+    Ok(Prepared {
         f_omega,
+        u,
         shared_sigma_b,
-    }
+    })
 }
 
 struct InstanceOut {
@@ -356,6 +409,28 @@ fn infeasible(n: usize, iterations: u32) -> InstanceOut {
         status: Status::Infeasible,
         iterations,
     }
+}
+
+/// Dense Hessian `γ (F_R Ω F_R' + diag d_R)` on the free names.
+fn dense_hessian(p: &CappedQp<'_>, prep: &Prepared, free: &[usize]) -> Vec<f64> {
+    let (nf, gamma) = (free.len(), p.gamma);
+    let mut q = vec![0.0; nf * nf];
+    if gamma > 0.0 {
+        if let Some(r) = &p.risk {
+            let k = r.factors;
+            for (a, &ja) in free.iter().enumerate() {
+                let fo = &prep.f_omega[ja * k..(ja + 1) * k];
+                for (b, &jb) in free.iter().enumerate().skip(a) {
+                    let fl = &r.loadings[jb * k..(jb + 1) * k];
+                    let v = gamma * fo.iter().zip(fl).map(|(x, y)| x * y).sum::<f64>();
+                    q[a * nf + b] = v;
+                    q[b * nf + a] = v;
+                }
+                q[a * nf + a] += gamma * r.specific_var[ja];
+            }
+        }
+    }
+    q
 }
 
 fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut> {
@@ -410,24 +485,6 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
         }
     }
     let c: Vec<f64> = free.iter().map(|&j| scores[j] + gamma * shift[j]).collect();
-
-    // Dense Hessian γ (F_R Ω F_R' + diag d_R) on the free names.
-    let mut q = vec![0.0; nf * nf];
-    if gamma > 0.0 {
-        if let Some(r) = &p.risk {
-            let k = r.factors;
-            for (a, &ja) in free.iter().enumerate() {
-                let fo = &prep.f_omega[ja * k..(ja + 1) * k];
-                for (b, &jb) in free.iter().enumerate().skip(a) {
-                    let fl = &r.loadings[jb * k..(jb + 1) * k];
-                    let v = gamma * fo.iter().zip(fl).map(|(x, y)| x * y).sum::<f64>();
-                    q[a * nf + b] = v;
-                    q[b * nf + a] = v;
-                }
-                q[a * nf + a] += gamma * r.specific_var[ja];
-            }
-        }
-    }
 
     // General rows: the budget, then the groups (bounds shifted by the fixed names).
     let m_groups = p.groups.map_or(0, |g| g.rows);
@@ -498,14 +555,73 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             || ax < rlo[r + 1] - FEASIBILITY_TOL * (1.0 + ax.abs())
     });
 
-    let (x, iterations) = if violated {
+    // Positive definite on the free names (γ > 0, every d > 0): the factor form, whose KKT
+    // systems have k + rows unknowns, and a crash start (any working set is then valid).
+    let risk = p
+        .risk
+        .filter(|r| gamma > 0.0 && free.iter().all(|&j| r.specific_var[j] > 0.0));
+    let pd = risk.is_some();
+    let (x, iterations) = if violated && !pd {
+        let q = dense_hessian(p, prep, &free);
         match phase1_then_solve(
-            i, nf, m_groups, &q, &c, &lo, &hi, &a, &rlo, &rhi, x, var, max_iter,
+            i, nf, m_groups, &q, &c, &lo, &hi, &a, &rlo, &rhi, x, var, max_iter, true,
         )? {
             Some(v) => v,
             None => return Ok(infeasible(n, 0)),
         }
     } else {
+        let (x, mut var, phase1_iters) = if violated {
+            // Phase 1 only (an LP, cheap at vertices); phase 2 restarts from its point below.
+            let Some((x, its)) = phase1_then_solve(
+                i,
+                nf,
+                m_groups,
+                &[],
+                &c,
+                &lo,
+                &hi,
+                &a,
+                &rlo,
+                &rhi,
+                x,
+                var,
+                max_iter,
+                false,
+            )?
+            else {
+                return Ok(infeasible(n, 0));
+            };
+            let var: Vec<Active> = (0..nf)
+                .map(|j| {
+                    if x[j] <= lo[j] {
+                        Active::Lower
+                    } else if x[j] >= hi[j] {
+                        Active::Upper
+                    } else {
+                        Active::No
+                    }
+                })
+                .collect();
+            (x, var, its)
+        } else {
+            (x, var, 0)
+        };
+        let q = match risk {
+            Some(r) => {
+                let k = r.factors;
+                let mut f = Vec::with_capacity(nf * k);
+                for &j in &free {
+                    f.extend_from_slice(&prep.u[j * k..(j + 1) * k]);
+                }
+                Hessian::Factor {
+                    gamma,
+                    k,
+                    u: f,
+                    d: free.iter().map(|&j| r.specific_var[j]).collect(),
+                }
+            }
+            None => Hessian::Dense(dense_hessian(p, prep, &free)),
+        };
         let qp = Qp {
             n: nf,
             q,
@@ -517,13 +633,6 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             rlo,
             rhi,
         };
-        let mut var = var;
-        // Crash start when Q is positive definite on the free names (every working set then
-        // has a nonsingular KKT system): keep only the bounds at which the greedy vertex sits
-        // AND the budget-only minimiser would violate; the rest start free.
-        let pd = gamma > 0.0
-            && p.risk
-                .is_some_and(|r| free.iter().all(|&j| r.specific_var[j] > 0.0));
         if pd {
             if let Some(xu) = active_set::equality_minimiser(&qp, &[0]) {
                 for j in 0..nf {
@@ -537,13 +646,17 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
                     }
                 }
             }
+            // The budget row needs a free name to keep the working set full rank.
+            if var.iter().all(|&v| v != Active::No) {
+                var[0] = Active::No;
+            }
         }
         let mut st = State {
             x,
             var,
             row,
             row_mult: Vec::new(),
-            iterations: 0,
+            iterations: phase1_iters,
         };
         active_set::solve(&qp, &mut st, max_iter).map_err(|f| failure(i, f))?;
         (st.x, st.iterations)
@@ -562,7 +675,8 @@ fn failure(i: usize, f: Failure) -> Error {
 }
 
 /// Phase 1 minimises the total group violation with elastic slacks from the greedy vertex;
-/// phase 2 fixes the slacks at zero and optimises from the phase-1 vertex. `None`: infeasible.
+/// phase 2 (when `phase2`) fixes the slacks at zero and optimises from the phase-1 vertex with
+/// the dense Hessian `q`. `None`: infeasible.
 #[allow(clippy::too_many_arguments)]
 fn phase1_then_solve(
     i: usize,
@@ -578,6 +692,7 @@ fn phase1_then_solve(
     x0: Vec<f64>,
     var0: Vec<Active>,
     max_iter: u32,
+    phase2: bool,
 ) -> Result<Option<(Vec<f64>, u32)>> {
     // Variables: w (nf), then per group row r a pair (down_r, up_r) >= 0 entering as
     // G_r w + down_r - up_r.
@@ -624,7 +739,7 @@ fn phase1_then_solve(
     }
     let mut qp = Qp {
         n: nt,
-        q: vec![0.0; nt * nt],
+        q: Hessian::Dense(vec![0.0; nt * nt]),
         c: ct,
         lo: lot,
         hi: hit,
@@ -645,6 +760,13 @@ fn phase1_then_solve(
     if violation > FEASIBILITY_TOL * scale {
         return Ok(None);
     }
+    if !phase2 {
+        st.x.truncate(nf);
+        for j in 0..nf {
+            st.x[j] = st.x[j].clamp(lo[j], hi[j]);
+        }
+        return Ok(Some((st.x, st.iterations)));
+    }
     for j in nf..nt {
         st.x[j] = 0.0;
         qp.hi[j] = 0.0;
@@ -652,7 +774,9 @@ fn phase1_then_solve(
     }
     for a_ in 0..nf {
         qp.c[a_] = c[a_];
-        qp.q[a_ * nt..a_ * nt + nf].copy_from_slice(&q[a_ * nf..(a_ + 1) * nf]);
+        if let Hessian::Dense(qt) = &mut qp.q {
+            qt[a_ * nt..a_ * nt + nf].copy_from_slice(&q[a_ * nf..(a_ + 1) * nf]);
+        }
     }
     let limit = st.iterations + max_iter;
     active_set::solve(&qp, &mut st, limit).map_err(|f| failure(i, f))?;
@@ -693,7 +817,7 @@ fn finish(
 pub fn capped_qp_range(p: &CappedQp<'_>, start: usize, end: usize) -> Result<FastBatch> {
     validate(p)?;
     let end = end.min(p.batch);
-    let prep = prepare(p);
+    let prep = prepare(p)?;
     let outs: Vec<Result<InstanceOut>> = (start..end)
         .into_par_iter()
         .map(|i| solve_one(p, &prep, i))
@@ -803,5 +927,87 @@ mod tests {
         let s = [0.1, f64::NAN];
         let err = capped_qp_batch(&linear(&s, 1.0)).unwrap_err();
         assert!(err.to_string().contains("instance 0, name 1"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release -p indexlab-core fastpath_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn fastpath_timing() {
+        let (b, n, k) = (2000usize, 300usize, 10usize);
+        let mut seed = 12345u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let f: Vec<f64> = (0..n * k).map(|_| rnd() - 0.5).collect();
+        let mut om = vec![0.0; k * k];
+        for a in 0..k {
+            om[a * k + a] = 0.02;
+        }
+        let d: Vec<f64> = (0..n).map(|_| 0.01 + 0.05 * rnd()).collect();
+        let s: Vec<f64> = (0..b * n).map(|_| 0.02 * rnd()).collect();
+        let mut hi = vec![0.0; b * n];
+        for i in 0..b {
+            let mut cnt = 0;
+            while cnt < 30 {
+                let j = (rnd() * n as f64) as usize % n;
+                if hi[i * n + j] == 0.0 {
+                    hi[i * n + j] = 0.08;
+                    cnt += 1;
+                }
+            }
+        }
+        for gamma in [0.0, 5.0] {
+            let p = CappedQp {
+                batch: b,
+                names: n,
+                scores: &s,
+                bench: None,
+                risk: Some(RiskModel {
+                    factors: k,
+                    loadings: &f,
+                    factor_cov: &om,
+                    specific_var: &d,
+                }),
+                gamma,
+                lo: PerInstance::Scalar(0.0),
+                hi: PerInstance::Rows(&hi),
+                groups: None,
+            };
+            let t0 = std::time::Instant::now();
+            validate(&p).unwrap();
+            let prep = prepare(&p).unwrap();
+            let t1 = t0.elapsed().as_secs_f64();
+            let t0 = std::time::Instant::now();
+            for i in 0..b {
+                solve_one(&p, &prep, i).unwrap();
+            }
+            let t2 = t0.elapsed().as_secs_f64();
+            println!(
+                "validate+prepare {:.2} us, serial {:.2} us",
+                t1 / b as f64 * 1e6,
+                t2 / b as f64 * 1e6
+            );
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let t0 = std::time::Instant::now();
+            let out = pool.install(|| capped_qp_batch(&p)).unwrap();
+            let dt = t0.elapsed().as_secs_f64();
+            let its: u32 = out.iterations.iter().sum();
+            println!(
+                "gamma {gamma}: {:.2} us/instance, {:.1} iterations",
+                dt / b as f64 * 1e6,
+                its as f64 / b as f64
+            );
+        }
     }
 }

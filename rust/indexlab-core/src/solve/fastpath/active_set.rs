@@ -25,10 +25,24 @@ pub(crate) enum Active {
     Upper,
 }
 
-/// A dense convex QP; `q` and `a` are row-major.
+/// The Hessian: dense, or `γ (U U' + diag d)` with `d > 0` (factor form; `U = F L` where
+/// `Ω = L L'`), whose KKT systems reduce to `k + rows` unknowns by eliminating the diagonal.
+pub(crate) enum Hessian {
+    /// Row-major `n x n`.
+    Dense(Vec<f64>),
+    /// `u` is `n x k` row-major, `d` strictly positive.
+    Factor {
+        gamma: f64,
+        k: usize,
+        u: Vec<f64>,
+        d: Vec<f64>,
+    },
+}
+
+/// A convex QP; `a` is row-major.
 pub(crate) struct Qp {
     pub n: usize,
-    pub q: Vec<f64>,
+    pub q: Hessian,
     pub c: Vec<f64>,
     pub lo: Vec<f64>,
     pub hi: Vec<f64>,
@@ -63,15 +77,50 @@ impl Qp {
             s = s.max(v.abs());
         }
         for i in 0..self.n {
-            s = s.max(self.q[i * self.n + i].abs());
+            s = s.max(self.q_entry(i, i).abs());
         }
         s
     }
 
+    fn q_entry(&self, i: usize, j: usize) -> f64 {
+        match &self.q {
+            Hessian::Dense(q) => q[i * self.n + j],
+            Hessian::Factor { gamma, k, u, d } => {
+                let s = dot(&u[i * k..(i + 1) * k], &u[j * k..(j + 1) * k]);
+                gamma * (s + if i == j { d[i] } else { 0.0 })
+            }
+        }
+    }
+
+    /// `out = Q x`.
+    fn q_mul(&self, x: &[f64], out: &mut [f64]) {
+        match &self.q {
+            Hessian::Dense(q) => {
+                for i in 0..self.n {
+                    out[i] = dot(&q[i * self.n..(i + 1) * self.n], x);
+                }
+            }
+            Hessian::Factor { gamma, k, u, d } => {
+                let k = *k;
+                let mut ux = vec![0.0; k];
+                for i in 0..self.n {
+                    if x[i] != 0.0 {
+                        for a in 0..k {
+                            ux[a] += u[i * k + a] * x[i];
+                        }
+                    }
+                }
+                for i in 0..self.n {
+                    out[i] = gamma * (dot(&u[i * k..(i + 1) * k], &ux) + d[i] * x[i]);
+                }
+            }
+        }
+    }
+
     fn gradient(&self, x: &[f64], g: &mut [f64]) {
+        self.q_mul(x, g);
         for i in 0..self.n {
-            let row = &self.q[i * self.n..(i + 1) * self.n];
-            g[i] = dot(row, x) - self.c[i];
+            g[i] -= self.c[i];
         }
     }
 
@@ -144,24 +193,89 @@ fn lu_solve(lu: &[f64], n: usize, piv: &[usize], b: &mut [f64]) {
     }
 }
 
+/// Factor form: `P = U_S' G⁻¹ U_S`, `R = A G⁻¹ U_S` and `T = A G⁻¹ A'` over the free set `S`
+/// (`G = γ D`, `A` all rows), kept up to date by rank-one changes as names enter and leave.
+pub(crate) struct FactorSums {
+    in_s: Vec<bool>,
+    p: Vec<f64>,
+    r: Vec<f64>,
+    t: Vec<f64>,
+}
+
+impl FactorSums {
+    fn new(qp: &Qp) -> FactorSums {
+        let k = match &qp.q {
+            Hessian::Factor { k, .. } => *k,
+            Hessian::Dense(_) => 0,
+        };
+        FactorSums {
+            in_s: vec![false; qp.n],
+            p: vec![0.0; k * k],
+            r: vec![0.0; qp.m * k],
+            t: vec![0.0; qp.m * qp.m],
+        }
+    }
+
+    /// Bring the sums in line with the free set of `st`.
+    fn sync(&mut self, qp: &Qp, st: &State) {
+        let Hessian::Factor { gamma, k, u, d } = &qp.q else {
+            return;
+        };
+        let (k, m) = (*k, qp.m);
+        for j in 0..qp.n {
+            let free = st.var[j] == Active::No;
+            if free == self.in_s[j] {
+                continue;
+            }
+            self.in_s[j] = free;
+            let w = if free { 1.0 } else { -1.0 } / (gamma * d[j]);
+            let uj = &u[j * k..(j + 1) * k];
+            for a in 0..k {
+                let v = w * uj[a];
+                for b in 0..k {
+                    self.p[a * k + b] += v * uj[b];
+                }
+            }
+            for r in 0..m {
+                let arj = qp.a[r * qp.n + j];
+                if arj != 0.0 {
+                    let v = w * arj;
+                    for a in 0..k {
+                        self.r[r * k + a] += v * uj[a];
+                    }
+                    for r2 in 0..m {
+                        self.t[r * m + r2] += v * qp.a[r2 * qp.n + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The factorised KKT matrix `[Q_SS E_S'; E_S 0]` of one working set.
 struct Kkt {
     free: Vec<usize>,
     rows: Vec<usize>,
     lu: Vec<f64>,
     piv: Vec<usize>,
+    /// Factor form: the LU above is of the `(k + rows)` reduced system, not the full KKT.
+    reduced: bool,
 }
 
 impl Kkt {
-    fn build(qp: &Qp, st: &State) -> Option<Kkt> {
+    fn build(qp: &Qp, st: &State, sums: &mut FactorSums) -> Option<Kkt> {
         let free: Vec<usize> = (0..qp.n).filter(|&j| st.var[j] == Active::No).collect();
         let rows: Vec<usize> = (0..qp.m).filter(|&r| st.row[r] != Active::No).collect();
+        if let Hessian::Factor { gamma, k, .. } = &qp.q {
+            sums.sync(qp, st);
+            return Self::build_factor(qp, free, rows, *gamma, *k, sums);
+        }
         let (ns, ne) = (free.len(), rows.len());
         let dim = ns + ne;
         let mut lu = vec![0.0; dim * dim];
         for (a, &i) in free.iter().enumerate() {
             for (b, &j) in free.iter().enumerate() {
-                lu[a * dim + b] = qp.q[i * qp.n + j];
+                lu[a * dim + b] = qp.q_entry(i, j);
             }
         }
         for (e, &r) in rows.iter().enumerate() {
@@ -180,14 +294,97 @@ impl Kkt {
             rows,
             lu,
             piv,
+            reduced: false,
         })
     }
 
-    fn solve(&self, rhs: &mut [f64]) {
-        let dim = self.free.len() + self.rows.len();
-        if dim > 0 {
-            lu_solve(&self.lu, dim, &self.piv, rhs);
+    /// With `H_S = γ(D_S + U_S U_S')`, `y = U_S' p` and `G = γ D_S`, eliminating `p` leaves
+    ///
+    /// ```text
+    /// [I + γ U'G⁻¹U   U'G⁻¹E'] [y]   [U'G⁻¹ r1       ]
+    /// [γ E G⁻¹U       E G⁻¹E'] [λ] = [E G⁻¹ r1 - r2  ]
+    /// ```
+    ///
+    /// and `p = G⁻¹ (r1 - γ U y - E'λ)`: an exact reformulation of size `k + rows`.
+    fn build_factor(
+        qp: &Qp,
+        free: Vec<usize>,
+        rows: Vec<usize>,
+        gamma: f64,
+        k: usize,
+        sums: &FactorSums,
+    ) -> Option<Kkt> {
+        let (ne, m) = (rows.len(), qp.m);
+        let dim = k + ne;
+        let mut lu = vec![0.0; dim * dim];
+        for a in 0..k {
+            for b in 0..k {
+                lu[a * dim + b] = gamma * sums.p[a * k + b] + if a == b { 1.0 } else { 0.0 };
+            }
         }
+        for (e, &r) in rows.iter().enumerate() {
+            for a in 0..k {
+                lu[a * dim + k + e] = sums.r[r * k + a];
+                lu[(k + e) * dim + a] = gamma * sums.r[r * k + a];
+            }
+            for (e2, &r2) in rows.iter().enumerate() {
+                lu[(k + e) * dim + k + e2] = sums.t[r * m + r2];
+            }
+        }
+        let mut piv = vec![0; dim];
+        if dim > 0 && !lu_factor(&mut lu, dim, &mut piv) {
+            return None;
+        }
+        Some(Kkt {
+            free,
+            rows,
+            lu,
+            piv,
+            reduced: true,
+        })
+    }
+
+    /// Solve in place: `rhs = [r1 (free); r2 (rows)]` becomes `[p; λ]`.
+    fn solve(&self, qp: &Qp, rhs: &mut [f64]) {
+        let ns = self.free.len();
+        let ne = self.rows.len();
+        if !self.reduced {
+            if ns + ne > 0 {
+                lu_solve(&self.lu, ns + ne, &self.piv, rhs);
+            }
+            return;
+        }
+        let Hessian::Factor { gamma, k, u, d } = &qp.q else {
+            return;
+        };
+        let (gamma, k) = (*gamma, *k);
+        let dim = k + ne;
+        let mut small = vec![0.0; dim];
+        for (e, slot) in small[k..].iter_mut().enumerate() {
+            *slot = -rhs[ns + e];
+        }
+        for (a_, &j) in self.free.iter().enumerate() {
+            let v = rhs[a_] / (gamma * d[j]);
+            if v != 0.0 {
+                for a in 0..k {
+                    small[a] += u[j * k + a] * v;
+                }
+                for (e, &r) in self.rows.iter().enumerate() {
+                    small[k + e] += qp.a[r * qp.n + j] * v;
+                }
+            }
+        }
+        if dim > 0 {
+            lu_solve(&self.lu, dim, &self.piv, &mut small);
+        }
+        for (a_, &j) in self.free.iter().enumerate() {
+            let mut v = rhs[a_] - gamma * dot(&u[j * k..(j + 1) * k], &small[..k]);
+            for (e, &r) in self.rows.iter().enumerate() {
+                v -= qp.a[r * qp.n + j] * small[k + e];
+            }
+            rhs[a_] = v / (gamma * d[j]);
+        }
+        rhs[ns..ns + ne].copy_from_slice(&small[k..]);
     }
 }
 
@@ -266,23 +463,25 @@ fn take_step(qp: &Qp, st: &mut State, p: &[f64], alpha: f64, block: Option<Block
 /// Run the active-set iterations from a vertex `st` until the KKT conditions hold.
 pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failure> {
     let n = qp.n;
-    let tol = 1e-12 * qp.scale();
+    let scale = qp.scale();
+    let tol = 1e-12 * scale;
     let mut g = vec![0.0; n];
     let mut p = vec![0.0; n];
     let mut stationary = false;
+    let mut sums = FactorSums::new(qp);
     loop {
         if st.iterations >= max_iter {
             return Err(Failure::MaxIterations);
         }
         st.iterations += 1;
-        let kkt = Kkt::build(qp, st).ok_or(Failure::Singular)?;
+        let kkt = Kkt::build(qp, st, &mut sums).ok_or(Failure::Singular)?;
         let ns = kkt.free.len();
         qp.gradient(&st.x, &mut g);
         let mut rhs = vec![0.0; ns + kkt.rows.len()];
         for (a, &j) in kkt.free.iter().enumerate() {
             rhs[a] = -g[j];
         }
-        kkt.solve(&mut rhs);
+        kkt.solve(qp, &mut rhs);
         p.iter_mut().for_each(|v| *v = 0.0);
         for (a, &j) in kkt.free.iter().enumerate() {
             p[j] = rhs[a];
@@ -344,13 +543,17 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
         match dropped {
             Block::Var(v, side) => {
                 let sigma = if side == Active::Lower { 1.0 } else { -1.0 };
+                let mut ev = vec![0.0; n];
+                ev[v] = sigma;
+                let mut col = vec![0.0; n];
+                qp.q_mul(&ev, &mut col);
                 for (a, &j) in kkt.free.iter().enumerate() {
-                    rhs[a] = -qp.q[j * n + v] * sigma;
+                    rhs[a] = -col[j];
                 }
                 for (e, &r) in kkt.rows.iter().enumerate() {
                     rhs[ns + e] = -qp.a[r * n + v] * sigma;
                 }
-                kkt.solve(&mut rhs);
+                kkt.solve(qp, &mut rhs);
                 p[v] = sigma;
                 st.var[v] = Active::No;
             }
@@ -358,7 +561,7 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
                 let sigma = if side == Active::Lower { 1.0 } else { -1.0 };
                 let e = kkt.rows.iter().position(|&x| x == r).unwrap_or(0);
                 rhs[ns + e] = sigma;
-                kkt.solve(&mut rhs);
+                kkt.solve(qp, &mut rhs);
                 st.row[r] = Active::No;
             }
         }
@@ -366,15 +569,11 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
             p[j] = rhs[a];
         }
         let slope = dot(&g, &p);
-        let mut curv = 0.0;
-        for i in 0..n {
-            if p[i] != 0.0 {
-                let row = &qp.q[i * n..(i + 1) * n];
-                curv += p[i] * dot(row, &p);
-            }
-        }
+        let mut qp_p = vec![0.0; n];
+        qp.q_mul(&p, &mut qp_p);
+        let curv = dot(&p, &qp_p);
         let pn2 = dot(&p, &p);
-        let to_min = if curv > 1e-13 * qp.scale() * pn2 && slope < 0.0 {
+        let to_min = if curv > 1e-13 * scale * pn2 && slope < 0.0 {
             -slope / curv
         } else {
             f64::INFINITY
@@ -391,16 +590,31 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
 /// Recompute the free variables from the final working set in one solve (no accumulated
 /// rounding from the steps), then clip them into their boxes.
 fn polish(qp: &Qp, st: &mut State, kkt: &Kkt) {
+    // The factor sums were updated incrementally: rebuild them once for the final solve.
+    let fresh;
+    let kkt = if kkt.reduced {
+        match Kkt::build(qp, st, &mut FactorSums::new(qp)) {
+            Some(k) => {
+                fresh = k;
+                &fresh
+            }
+            None => kkt,
+        }
+    } else {
+        kkt
+    };
     let n = qp.n;
     let ns = kkt.free.len();
     let mut rhs = vec![0.0; ns + kkt.rows.len()];
     let fixed: Vec<usize> = (0..n).filter(|&j| st.var[j] != Active::No).collect();
+    let mut xf = vec![0.0; n];
+    for &j in &fixed {
+        xf[j] = st.x[j];
+    }
+    let mut qxf = vec![0.0; n];
+    qp.q_mul(&xf, &mut qxf);
     for (a, &i) in kkt.free.iter().enumerate() {
-        let mut s = qp.c[i];
-        for &j in &fixed {
-            s -= qp.q[i * n + j] * st.x[j];
-        }
-        rhs[a] = s;
+        rhs[a] = qp.c[i] - qxf[i];
     }
     for (e, &r) in kkt.rows.iter().enumerate() {
         let mut b = if st.row[r] == Active::Upper {
@@ -413,7 +627,7 @@ fn polish(qp: &Qp, st: &mut State, kkt: &Kkt) {
         }
         rhs[ns + e] = b;
     }
-    kkt.solve(&mut rhs);
+    kkt.solve(qp, &mut rhs);
     for (a, &j) in kkt.free.iter().enumerate() {
         st.x[j] = rhs[a].clamp(qp.lo[j], qp.hi[j]);
     }
@@ -437,10 +651,10 @@ pub(crate) fn equality_minimiser(qp: &Qp, rows: &[usize]) -> Option<Vec<f64>> {
         row_mult: Vec::new(),
         iterations: 0,
     };
-    let kkt = Kkt::build(qp, &st)?;
+    let kkt = Kkt::build(qp, &st, &mut FactorSums::new(qp))?;
     let mut rhs = qp.c.clone();
     rhs.extend(kkt.rows.iter().map(|&r| qp.rlo[r]));
-    kkt.solve(&mut rhs);
+    kkt.solve(qp, &mut rhs);
     rhs.truncate(qp.n);
     Some(rhs)
 }
