@@ -45,6 +45,19 @@ impl PerInstance<'_> {
         }
     }
 
+    /// The row of instance `i` (length `len`), borrowed when stored, else written to `buf`.
+    fn row<'b>(&'b self, i: usize, len: usize, buf: &'b mut Vec<f64>) -> &'b [f64] {
+        match self {
+            PerInstance::Scalar(v) => {
+                buf.clear();
+                buf.resize(len, *v);
+                buf
+            }
+            PerInstance::Shared(s) => s,
+            PerInstance::Rows(s) => &s[i * len..(i + 1) * len],
+        }
+    }
+
     fn check_len(&self, name: &str, batch: usize, len: usize) -> Result<()> {
         let (got, want) = match self {
             PerInstance::Scalar(_) => return Ok(()),
@@ -281,35 +294,11 @@ fn validate(p: &CappedQp<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Shared per-batch precomputation: `F Ω` (n x k) and, when the benchmark is shared, `Σ b`.
+/// Shared per-batch precomputation: `F Ω` (n x k) and `U = F L`.
 struct Prepared {
     f_omega: Vec<f64>,
     /// `U = F L` with `Ω = L L'`: the Hessian is `γ (U U' + diag d)`.
     u: Vec<f64>,
-    shared_sigma_b: Option<Vec<f64>>,
-}
-
-fn sigma_times(p: &CappedQp<'_>, f_omega: &[f64], v: &[f64]) -> Vec<f64> {
-    let n = p.names;
-    let mut out = vec![0.0; n];
-    if let Some(r) = &p.risk {
-        let k = r.factors;
-        // F'v, skipping zero entries (a benchmark holds few names).
-        let mut fv = vec![0.0; k];
-        for j in 0..n {
-            if v[j] != 0.0 {
-                for a in 0..k {
-                    fv[a] += r.loadings[j * k + a] * v[j];
-                }
-            }
-        }
-        for j in 0..n {
-            let row = &f_omega[j * k..(j + 1) * k];
-            out[j] =
-                row.iter().zip(&fv).map(|(x, y)| x * y).sum::<f64>() + r.specific_var[j] * v[j];
-        }
-    }
-    out
 }
 
 /// Lower-triangular `L` (row-major) with `L L' = Ω` for a positive semidefinite `Ω`; columns
@@ -363,13 +352,6 @@ fn prepare(p: &CappedQp<'_>) -> Result<Prepared> {
         }
         None => Vec::new(),
     };
-    let shared_sigma_b = match &p.bench {
-        Some(PerInstance::Shared(b)) if p.gamma > 0.0 => Some(sigma_times(p, &f_omega, b)),
-        Some(PerInstance::Scalar(v)) if p.gamma > 0.0 => {
-            Some(sigma_times(p, &f_omega, &vec![*v; n]))
-        }
-        _ => None,
-    };
     let u = match &p.risk {
         Some(r) => {
             let k = r.factors;
@@ -388,11 +370,7 @@ fn prepare(p: &CappedQp<'_>) -> Result<Prepared> {
         }
         None => Vec::new(),
     };
-    Ok(Prepared {
-        f_omega,
-        u,
-        shared_sigma_b,
-    })
+    Ok(Prepared { f_omega, u })
 }
 
 struct InstanceOut {
@@ -436,11 +414,12 @@ fn dense_hessian(p: &CappedQp<'_>, prep: &Prepared, free: &[usize]) -> Vec<f64> 
 fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut> {
     let n = p.names;
     let gamma = p.gamma;
-    let lo_all: Vec<f64> = (0..n).map(|j| p.lo.get(i, n, j)).collect();
-    let hi_all: Vec<f64> = (0..n).map(|j| p.hi.get(i, n, j)).collect();
+    let (mut lo_buf, mut hi_buf) = (Vec::new(), Vec::new());
+    let lo_all = p.lo.row(i, n, &mut lo_buf);
+    let hi_all = p.hi.row(i, n, &mut hi_buf);
     let free: Vec<usize> = (0..n).filter(|&j| hi_all[j] > lo_all[j]).collect();
     let nf = free.len();
-    let mut w = lo_all.clone(); // fixed names sit at lo == hi
+    let mut w = lo_all.to_vec(); // fixed names sit at lo == hi
     let fixed_sum: f64 = (0..n)
         .filter(|&j| hi_all[j] <= lo_all[j])
         .map(|j| lo_all[j])
@@ -452,39 +431,42 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
         return Ok(infeasible(n, 0));
     }
 
-    // Linear term on the free names: c = s + γ Σ b - γ Σ_RF w_F.
+    // Linear term on the free names: c = s + γ Σ (b - w_F) (w_F: the fixed names' weights),
+    // with Σ = U U' + diag d evaluated on the free names only.
     let scores = &p.scores[i * n..(i + 1) * n];
-    let mut shift = vec![0.0; n]; // Σ (b - w_fixed), only needed where γ > 0
+    let mut shift = vec![0.0; nf];
     if gamma > 0.0 {
-        let fixed_w: Vec<f64> = (0..n)
-            .map(|j| {
-                if hi_all[j] <= lo_all[j] {
+        if let Some(r) = &p.risk {
+            let k = r.factors;
+            let mut b_buf = Vec::new();
+            let bench = p.bench.as_ref().map(|b| b.row(i, n, &mut b_buf));
+            let mut uv = vec![0.0; k];
+            for j in 0..n {
+                let fixed = if hi_all[j] <= lo_all[j] {
                     lo_all[j]
                 } else {
                     0.0
+                };
+                let v = bench.map_or(0.0, |b| b[j]) - fixed;
+                if v != 0.0 {
+                    for a_ in 0..k {
+                        uv[a_] += prep.u[j * k + a_] * v;
+                    }
                 }
-            })
-            .collect();
-        let any_fixed = fixed_w.iter().any(|&v| v != 0.0);
-        let sigma_b = match (&p.bench, &prep.shared_sigma_b) {
-            (_, Some(sb)) => Some(sb.clone()),
-            (Some(b), None) => {
-                let bv: Vec<f64> = (0..n).map(|j| b.get(i, n, j)).collect();
-                Some(sigma_times(p, &prep.f_omega, &bv))
             }
-            (None, None) => None,
-        };
-        if let Some(sb) = sigma_b {
-            shift = sb;
-        }
-        if any_fixed {
-            let sf = sigma_times(p, &prep.f_omega, &fixed_w);
-            for j in 0..n {
-                shift[j] -= sf[j];
+            for (a_, &j) in free.iter().enumerate() {
+                let uj = &prep.u[j * k..(j + 1) * k];
+                let bj = bench.map_or(0.0, |b| b[j]);
+                shift[a_] =
+                    uj.iter().zip(&uv).map(|(x, y)| x * y).sum::<f64>() + r.specific_var[j] * bj;
             }
         }
     }
-    let c: Vec<f64> = free.iter().map(|&j| scores[j] + gamma * shift[j]).collect();
+    let c: Vec<f64> = free
+        .iter()
+        .zip(&shift)
+        .map(|(&j, sh)| scores[j] + gamma * sh)
+        .collect();
 
     // General rows: the budget, then the groups (bounds shifted by the fixed names).
     let m_groups = p.groups.map_or(0, |g| g.rows);
@@ -796,11 +778,25 @@ fn finish(
     let scores = &p.scores[i * n..(i + 1) * n];
     let mut obj = -scores.iter().zip(&w).map(|(s, x)| s * x).sum::<f64>();
     if p.gamma > 0.0 {
-        let diff: Vec<f64> = (0..n)
-            .map(|j| w[j] - p.bench.as_ref().map_or(0.0, |b| b.get(i, n, j)))
-            .collect();
-        let sd = sigma_times(p, &prep.f_omega, &diff);
-        obj += 0.5 * p.gamma * diff.iter().zip(&sd).map(|(x, y)| x * y).sum::<f64>();
+        if let Some(r) = &p.risk {
+            // (w-b)'Σ(w-b) = |U'(w-b)|² + Σ d (w-b)², over the names where w or b is nonzero.
+            let k = r.factors;
+            let mut b_buf = Vec::new();
+            let bench = p.bench.as_ref().map(|b| b.row(i, n, &mut b_buf));
+            let mut ue = vec![0.0; k];
+            let mut spec = 0.0;
+            for j in 0..n {
+                let e = w[j] - bench.map_or(0.0, |b| b[j]);
+                if e != 0.0 {
+                    for a in 0..k {
+                        ue[a] += prep.u[j * k + a] * e;
+                    }
+                    spec += r.specific_var[j] * e * e;
+                }
+            }
+            let quad = ue.iter().map(|v| v * v).sum::<f64>() + spec;
+            obj += 0.5 * p.gamma * quad;
+        }
     }
     InstanceOut {
         weights: w,
