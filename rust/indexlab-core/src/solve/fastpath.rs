@@ -552,42 +552,6 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             None => return Ok(infeasible(n, 0)),
         }
     } else {
-        let (x, mut var, phase1_iters) = if violated {
-            // Phase 1 only (an LP, cheap at vertices); phase 2 restarts from its point below.
-            let Some((x, its)) = phase1_then_solve(
-                i,
-                nf,
-                m_groups,
-                &[],
-                &c,
-                &lo,
-                &hi,
-                &a,
-                &rlo,
-                &rhi,
-                x,
-                var,
-                max_iter,
-                false,
-            )?
-            else {
-                return Ok(infeasible(n, 0));
-            };
-            let var: Vec<Active> = (0..nf)
-                .map(|j| {
-                    if x[j] <= lo[j] {
-                        Active::Lower
-                    } else if x[j] >= hi[j] {
-                        Active::Upper
-                    } else {
-                        Active::No
-                    }
-                })
-                .collect();
-            (x, var, its)
-        } else {
-            (x, var, 0)
-        };
         let q = match risk {
             Some(r) => {
                 let k = r.factors;
@@ -615,17 +579,78 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             rlo,
             rhi,
         };
-        if pd {
-            if let Some(xu) = active_set::equality_minimiser(&qp, &[0]) {
-                for j in 0..nf {
-                    let keep = match var[j] {
-                        Active::Lower => xu[j] <= qp.lo[j],
-                        Active::Upper => xu[j] >= qp.hi[j],
-                        Active::No => false,
-                    };
-                    if !keep {
-                        var[j] = Active::No;
+        // Positive definite: first try primal-dual active-set iterations from the bounds the
+        // budget-only minimiser violates (no feasible start needed); exact when they settle,
+        // which they usually do in a few solves. Otherwise the primal method below, crash-started.
+        let xu = if pd {
+            active_set::equality_minimiser(&qp, &[0])
+        } else {
+            None
+        };
+        if let Some(xu) = &xu {
+            let guess: Vec<Active> = (0..nf)
+                .map(|j| {
+                    if xu[j] <= qp.lo[j] {
+                        Active::Lower
+                    } else if xu[j] >= qp.hi[j] {
+                        Active::Upper
+                    } else {
+                        Active::No
                     }
+                })
+                .collect();
+            if let Some(st) = active_set::primal_dual(&qp, guess, 12) {
+                for (a_, &j) in free.iter().enumerate() {
+                    w[j] = st.x[a_];
+                }
+                return Ok(finish(p, prep, i, w, st.iterations));
+            }
+        }
+        let (x, mut var, phase1_iters) = if violated {
+            // Phase 1 only (an LP, cheap at vertices); phase 2 restarts from its point below.
+            let Some((x, its)) = phase1_then_solve(
+                i,
+                nf,
+                m_groups,
+                &[],
+                &qp.c,
+                &qp.lo,
+                &qp.hi,
+                &qp.a,
+                &qp.rlo,
+                &qp.rhi,
+                x,
+                var,
+                max_iter,
+                false,
+            )?
+            else {
+                return Ok(infeasible(n, 0));
+            };
+            let var: Vec<Active> = (0..nf)
+                .map(|j| {
+                    if x[j] <= qp.lo[j] {
+                        Active::Lower
+                    } else if x[j] >= qp.hi[j] {
+                        Active::Upper
+                    } else {
+                        Active::No
+                    }
+                })
+                .collect();
+            (x, var, its)
+        } else {
+            (x, var, 0)
+        };
+        if let Some(xu) = &xu {
+            for j in 0..nf {
+                let keep = match var[j] {
+                    Active::Lower => xu[j] <= qp.lo[j],
+                    Active::Upper => xu[j] >= qp.hi[j],
+                    Active::No => false,
+                };
+                if !keep {
+                    var[j] = Active::No;
                 }
             }
             // The budget row needs a free name to keep the working set full rank.

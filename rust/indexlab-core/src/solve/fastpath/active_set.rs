@@ -658,3 +658,127 @@ pub(crate) fn equality_minimiser(qp: &Qp, rows: &[usize]) -> Option<Vec<f64>> {
     rhs.truncate(qp.n);
     Some(rhs)
 }
+
+/// Primal-dual active-set iterations (Hintermüller, Ito & Kunisch): solve the KKT system of a
+/// guessed working set, then move every violated bound/row into it and every wrong-signed
+/// multiplier out of it at once. Often exact in a handful of solves, but it can cycle, so it
+/// returns `None` after `max_iter` solves (or on a singular working set) and the caller falls
+/// back to the primal method. `Some` only when the KKT conditions hold to rounding.
+pub(crate) fn primal_dual(qp: &Qp, mut var: Vec<Active>, max_iter: u32) -> Option<State> {
+    let n = qp.n;
+    let scale = qp.scale();
+    let tol = 1e-12 * scale;
+    let mut row = vec![Active::No; qp.m];
+    row[0] = Active::Lower;
+    let mut g = vec![0.0; n];
+    let mut sums = FactorSums::new(qp);
+    for it in 1..=max_iter {
+        if var.iter().all(|&v| v != Active::No) {
+            return None;
+        }
+        let mut st = State {
+            x: vec![0.0; n],
+            var: var.clone(),
+            row: row.clone(),
+            row_mult: vec![0.0; qp.m],
+            iterations: it,
+        };
+        for j in 0..n {
+            st.x[j] = match var[j] {
+                Active::Lower => qp.lo[j],
+                Active::Upper => qp.hi[j],
+                Active::No => 0.0,
+            };
+        }
+        let kkt = Kkt::build(qp, &st, &mut sums)?;
+        // x_S and the row multipliers of this working set, in one solve (as in `polish`).
+        let ns = kkt.free.len();
+        let mut rhs = vec![0.0; ns + kkt.rows.len()];
+        let mut qxf = vec![0.0; n];
+        qp.q_mul(&st.x, &mut qxf);
+        for (a, &i) in kkt.free.iter().enumerate() {
+            rhs[a] = qp.c[i] - qxf[i];
+        }
+        for (e, &r) in kkt.rows.iter().enumerate() {
+            let b = if row[r] == Active::Upper {
+                qp.rhi[r]
+            } else {
+                qp.rlo[r]
+            };
+            rhs[ns + e] = b - dot(qp.row(r), &st.x);
+        }
+        kkt.solve(qp, &mut rhs);
+        for (a, &j) in kkt.free.iter().enumerate() {
+            st.x[j] = rhs[a];
+        }
+        for (e, &r) in kkt.rows.iter().enumerate() {
+            st.row_mult[r] = rhs[ns + e];
+        }
+        qp.gradient(&st.x, &mut g);
+        let mut changed = false;
+        for j in 0..n {
+            match var[j] {
+                Active::No => {
+                    let room = 1e-12 * (1.0 + qp.hi[j].abs().max(qp.lo[j].abs()));
+                    if st.x[j] < qp.lo[j] - room {
+                        var[j] = Active::Lower;
+                        changed = true;
+                    } else if st.x[j] > qp.hi[j] + room {
+                        var[j] = Active::Upper;
+                        changed = true;
+                    }
+                }
+                side => {
+                    let mut gj = g[j];
+                    for &r in &kkt.rows {
+                        gj += st.row_mult[r] * qp.a[r * n + j];
+                    }
+                    let lam = -gj;
+                    let wrong = if side == Active::Upper {
+                        lam < -tol
+                    } else {
+                        lam > tol
+                    };
+                    if wrong {
+                        var[j] = Active::No;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        for r in 1..qp.m {
+            match row[r] {
+                Active::No => {
+                    let ax = dot(qp.row(r), &st.x);
+                    let room = 1e-12 * (1.0 + ax.abs());
+                    if ax > qp.rhi[r] + room {
+                        row[r] = Active::Upper;
+                        changed = true;
+                    } else if ax < qp.rlo[r] - room {
+                        row[r] = Active::Lower;
+                        changed = true;
+                    }
+                }
+                side => {
+                    let lam = st.row_mult[r];
+                    let wrong = if side == Active::Upper {
+                        lam < -tol
+                    } else {
+                        lam > tol
+                    };
+                    if wrong && qp.rlo[r] != qp.rhi[r] {
+                        row[r] = Active::No;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            for j in 0..n {
+                st.x[j] = st.x[j].clamp(qp.lo[j], qp.hi[j]);
+            }
+            return Some(st);
+        }
+    }
+    None
+}
