@@ -568,7 +568,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             }
             None => Hessian::Dense(dense_hessian(p, prep, &free)),
         };
-        let qp = Qp {
+        let mut qp = Qp {
             n: nf,
             q,
             c,
@@ -642,6 +642,11 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
         } else {
             (x, var, 0)
         };
+        if pd {
+            // The primal method's steps need A_W p = 0 to rounding, which the dense KKT solve
+            // gives and the eliminated factor form does not always: use the dense Hessian.
+            qp.q = Hessian::Dense(dense_hessian(p, prep, &free));
+        }
         if let Some(xu) = &xu {
             for j in 0..nf {
                 let keep = match var[j] {
