@@ -7,9 +7,12 @@ Solves, for each instance ``i`` of a batch (no conic solver, pure Rust, in paral
 
 Names with ``lo == hi`` (e.g. ``hi = mask * cap`` with the mask at zero) are fixed and removed
 before solving, so the cost grows with the number of names an instance may hold. The reduced
-problem is solved by an exact inertia-controlling active-set method (KKT residuals at rounding
-level), started from the greedy fill "highest score first, up to ``hi``", which is already the
-optimum of the linear case (``gamma = 0``) without groups.
+problem is solved exactly (KKT residuals at rounding level, not an iteration tolerance): by
+primal-dual active-set iterations on the factor form of the KKT system when the Hessian is
+positive definite on the held names, else (or if those do not settle) by an inertia-controlling
+primal active-set method started from the greedy fill "highest score first, up to ``hi``", which
+is already the optimum of the linear case (``gamma = 0``) without groups. Group rows the greedy
+start violates get a phase 1 that also proves infeasibility.
 """
 
 from __future__ import annotations

@@ -8,11 +8,19 @@
 //! which is `0.5 w'(γΣ)w - c'w + const` with `c = s + γ Σ b`. `γ = 0` is a linear objective.
 //!
 //! Per instance, names with `lo == hi` (a zero membership mask) are fixed and removed, so the
-//! cost grows with the number of names an instance can hold, not with the universe. The reduced
-//! problem goes to a dense inertia-controlling active-set method ([`active_set`]) started at the
-//! greedy fill "sort by c, fill to hi until the weights sum to 1", which is already the optimum
-//! of the linear case without groups. Group rows that the greedy start violates get a phase 1
-//! (elastic slacks, minimise total violation); a positive phase-1 optimum proves infeasibility.
+//! cost grows with the number of names an instance can hold, not with the universe. Then:
+//!
+//! * positive definite instances (`γ > 0`, every held name with `d > 0`): primal-dual
+//!   active-set iterations ([`active_set::primal_dual`]) on the factor form of the KKT system
+//!   (`k + rows` unknowns, rank-one updates as names enter and leave), started from the bounds
+//!   that the budget-only minimiser violates. They stop only when the KKT conditions hold to
+//!   rounding, typically after 3-4 solves. If they do not settle within 12 solves:
+//! * the dense inertia-controlling primal active-set method ([`active_set::solve`]), started at
+//!   the greedy fill "sort by c, fill to hi until the weights sum to 1" (already the optimum of
+//!   the linear case without groups). Group rows that the greedy start violates get a phase 1
+//!   (elastic slacks, minimise total violation); a positive phase-1 optimum proves
+//!   infeasibility. This is also the path for `γ = 0` and for names with zero specific variance.
+//!
 //! Instances are independent and solved in parallel with rayon, results collected in order, so
 //! the output does not depend on the thread count.
 
