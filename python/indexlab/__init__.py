@@ -33,6 +33,7 @@ __all__ = [
     "BatchBacktest",
     "DataError",
     "Dataset",
+    "FastSolution",
     "HKCosts",
     "IndexHistory",
     "IndexRules",
@@ -45,19 +46,22 @@ __all__ = [
     "backtest_batch",
     "build_index",
     "cap_weights",
+    "capped_qp_batch",
     "capping_factors",
     "datasets",
     "load",
     "metrics",
-    "rules",
     "optimise",
+    "rules",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # indexlab.optimise needs cvxpy (slow to import, optional): load it on first use.
-    if name == "optimise":
-        import importlib
+    import importlib
 
+    if name == "optimise":
         return importlib.import_module("indexlab.optimise")
+    if name in ("capped_qp_batch", "FastSolution"):
+        return getattr(importlib.import_module("indexlab.optimise.fastpath"), name)
     raise AttributeError(f"module 'indexlab' has no attribute {name!r}")

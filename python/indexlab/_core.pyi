@@ -96,3 +96,17 @@ class ConicProgram:
         npt.NDArray[np.int64],
     ]: ...
     def canonical(self, theta: npt.NDArray[np.float64]) -> dict[str, Any]: ...
+def capped_qp_batch(
+    scores: npt.NDArray[np.float64],
+    bench: npt.NDArray[np.float64] | None,
+    loadings: npt.NDArray[np.float64] | None,
+    factor_cov: npt.NDArray[np.float64] | None,
+    specific_var: npt.NDArray[np.float64] | None,
+    gamma: float,
+    lo: npt.NDArray[np.float64],
+    hi: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.float64] | None,
+    group_lo: npt.NDArray[np.float64] | None,
+    group_hi: npt.NDArray[np.float64] | None,
+    threads: int | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], npt.NDArray[np.uint32]]: ...

@@ -6,6 +6,8 @@
   liquidity, group bounds, turnover, minimum holding).
 - :class:`RiskModel`: a factor risk model, e.g. statistical factors from returns.
 - :func:`ai_chain_model`: the AI-chain index model, ready for batches.
+- :func:`capped_qp_batch`: the exact pure-Rust fast path for capped factor QPs, which
+  :func:`compile` uses by itself when it recognises the structure.
 """
 
 from indexlab.optimise.blocks import (
@@ -18,16 +20,19 @@ from indexlab.optimise.blocks import (
     weight_cap,
 )
 from indexlab.optimise.compile import BatchSolution, CompiledProblem, Solution, compile
+from indexlab.optimise.fastpath import FastSolution, capped_qp_batch
 from indexlab.optimise.models import ai_chain_model
 from indexlab.optimise.risk import RiskModel
 
 __all__ = [
     "BatchSolution",
     "CompiledProblem",
+    "FastSolution",
     "RiskModel",
     "Solution",
     "ai_chain_model",
     "ai_exposure",
+    "capped_qp_batch",
     "compile",
     "group_bounds",
     "liquidity_cap",

@@ -9,6 +9,7 @@ mod capping;
 mod errors;
 mod rules;
 mod optimise;
+mod fastpath;
 
 use pyo3::prelude::*;
 
@@ -19,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rules::register(m)?;
     backtest::register(m)?;
     optimise::register(m)?;
+    fastpath::register(m)?;
     Ok(())
 }

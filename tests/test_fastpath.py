@@ -1,0 +1,235 @@
+"""The capped-QP fast path against cvxpy + Clarabel on the same instances, plus an independent
+numpy KKT check, determinism across thread counts and error messages."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from indexlab.errors import DataError
+from indexlab.optimise import capped_qp_batch
+from scipy.optimize import linprog
+
+TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+
+
+def risk_model(n: int, k: int, rng: np.random.Generator):
+    f = rng.normal(0.0, 1.0, (n, k)) * np.r_[1.0, np.full(k - 1, 0.5)]
+    a = rng.normal(0.0, 0.1, (k, k))
+    omega = a @ a.T + np.diag(np.full(k, 0.01))
+    d = rng.uniform(0.01, 0.06, n)
+    return f, omega, d
+
+
+def masks(b: int, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    out = np.zeros((b, n))
+    for i in range(b):
+        out[i, rng.choice(n, size, replace=False)] = 1.0
+    return out
+
+
+def cvxpy_solve(s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None):
+    """The same problem written in cvxpy (tracking-error form), solved by Clarabel."""
+    n = len(s)
+    w = cp.Variable(n)
+    obj = -s @ w
+    if gamma > 0:
+        chol = np.linalg.cholesky(omega)
+        diff = w - (np.zeros(n) if bench is None else bench)
+        obj = obj + gamma / 2 * (
+            cp.sum_squares(chol.T @ (f.T @ diff)) + cp.sum_squares(cp.multiply(np.sqrt(d), diff))
+        )
+    cons = [cp.sum(w) == 1, w >= lo, w <= hi]
+    if groups is not None:
+        for r in range(groups.shape[0]):
+            if np.isfinite(glo[r]):
+                cons.append(groups[r] @ w >= glo[r])
+            if np.isfinite(ghi[r]):
+                cons.append(groups[r] @ w <= ghi[r])
+    prob = cp.Problem(cp.Minimize(obj), cons)
+    prob.solve(solver=cp.CLARABEL, **TIGHT)
+    if prob.status in ("infeasible", "infeasible_inaccurate"):
+        return None, None
+    assert prob.status == "optimal", prob.status
+    return np.asarray(w.value), float(prob.value)
+
+
+def kkt_residual(w, s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None):
+    """Largest KKT violation of w, computed with numpy + scipy only.
+
+    The multipliers (budget, active groups) are those that minimise the largest violation of
+    stationarity and sign conditions, found by a small LP (at a degenerate vertex they are not
+    unique, so a least-squares fit on the interior names would not do).
+    """
+    n = len(w)
+    b = np.zeros(n) if bench is None else bench
+    grad = -s.copy()
+    if gamma > 0:
+        grad += gamma * (f @ (omega @ (f.T @ (w - b))) + d * (w - b))
+    tol = 1e-9
+    cols, bounds = [np.ones(n)], [(None, None)]
+    if groups is not None:
+        for r in range(groups.shape[0]):
+            gw = groups[r] @ w
+            if abs(gw - ghi[r]) < tol:
+                cols.append(groups[r])
+                bounds.append((0, None))
+            elif abs(gw - glo[r]) < tol:
+                cols.append(groups[r])
+                bounds.append((None, 0))
+    a = np.column_stack(cols)
+    movable = hi > lo  # names with lo == hi are fixed: no sign condition
+    interior = movable & (w > lo + tol) & (w < hi - tol)
+    at_lo = movable & (w <= lo + tol)
+    at_hi = movable & (w >= hi - tol)
+    # reduced gradient grad + a @ y: zero on interior names, >= 0 at lo, <= 0 at hi.
+    rows, rhs = [], []
+    for mask, sign in ((interior, 1.0), (interior, -1.0), (at_lo, -1.0), (at_hi, 1.0)):
+        rows.append(np.column_stack([sign * a[mask], -np.ones(mask.sum())]))
+        rhs.append(-sign * grad[mask])
+    res = linprog(
+        np.r_[np.zeros(a.shape[1]), 1.0],
+        A_ub=np.vstack(rows),
+        b_ub=np.concatenate(rhs),
+        bounds=[*bounds, (0, None)],
+        method="highs",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+    )
+    assert res.status == 0, res.message
+    red = grad + a @ res.x[:-1]
+    worst = max(
+        float(np.abs(red[interior]).max(initial=0.0)),
+        float(-red[at_lo].min(initial=0.0)),
+        float(red[at_hi].max(initial=0.0)),
+    )
+    return max(worst, abs(w.sum() - 1.0), float(np.max(lo - w)), float(np.max(w - hi)))
+
+
+def check_against_cvxpy(sol, s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None):
+    for i in range(s.shape[0]):
+        bi = None if bench is None else bench[i]
+        lo_i = np.broadcast_to(lo, s.shape)[i]
+        gl = None if groups is None else np.broadcast_to(glo, (s.shape[0], groups.shape[0]))[i]
+        gh = None if groups is None else np.broadcast_to(ghi, (s.shape[0], groups.shape[0]))[i]
+        w_ref, v_ref = cvxpy_solve(s[i], bi, f, omega, d, gamma, lo_i, hi[i], groups, gl, gh)
+        if w_ref is None:
+            assert sol.status[i] == "infeasible"
+            assert np.isnan(sol.weights[i]).all() and np.isnan(sol.objective[i])
+            continue
+        assert sol.status[i] == "optimal"
+        np.testing.assert_allclose(sol.weights[i], w_ref, atol=1e-6, rtol=0)
+        assert abs(sol.objective[i] - v_ref) <= 1e-7 * max(1.0, abs(v_ref))
+        res = kkt_residual(
+            sol.weights[i], s[i], bi, f, omega, d, gamma, lo_i, hi[i], groups, gl, gh
+        )
+        assert res < 1e-10, f"instance {i}: KKT residual {res}"
+
+
+def test_linear_objective_matches_cvxpy() -> None:
+    rng = np.random.default_rng(1)
+    b, n = 6, 60
+    s = rng.uniform(0, 1, (b, n))
+    hi = masks(b, n, 20, rng) * 0.08
+    sol = capped_qp_batch(s, hi=hi)
+    check_against_cvxpy(sol, s, None, None, None, None, 0.0, 0.0, hi)
+
+
+@pytest.mark.parametrize("with_groups", [False, True])
+def test_factor_qp_300_names_30_name_masks(with_groups: bool) -> None:
+    rng = np.random.default_rng(2 + with_groups)
+    b, n, k = 6, 300, 10
+    f, omega, d = risk_model(n, k, rng)
+    mask = masks(b, n, 30, rng)
+    hi = mask * 0.08
+    s = 0.05 * rng.uniform(0, 1, (b, n))
+    bench = mask * rng.lognormal(0, 1, (b, n))
+    bench /= bench.sum(axis=1, keepdims=True)
+    groups = glo = ghi = None
+    if with_groups:
+        layer = rng.integers(0, 3, n)
+        groups = np.stack([(layer == 0), (layer == 1)]).astype(float)
+        glo = np.array([-np.inf, 0.25])
+        ghi = np.array([0.2, np.inf])
+    gamma = 5.0
+    sol = capped_qp_batch(
+        s, bench, f, omega, d, gamma=gamma, hi=hi, groups=groups, group_lo=glo, group_hi=ghi
+    )
+    check_against_cvxpy(sol, s, bench, f, omega, d, gamma, 0.0, hi, groups, glo, ghi)
+
+
+def test_linear_with_groups_matches_cvxpy() -> None:
+    rng = np.random.default_rng(4)
+    b, n = 6, 80
+    s = rng.uniform(0, 1, (b, n))
+    hi = masks(b, n, 30, rng) * 0.1
+    groups = (rng.uniform(0, 1, (3, n)) < 0.3).astype(float)
+    glo = np.array([0.1, -np.inf, 0.05])
+    ghi = np.array([0.3, 0.25, np.inf])
+    sol = capped_qp_batch(s, hi=hi, groups=groups, group_lo=glo, group_hi=ghi)
+    check_against_cvxpy(sol, s, None, None, None, None, 0.0, 0.0, hi, groups, glo, ghi)
+
+
+def test_lower_bounds_and_zero_specific_variance() -> None:
+    rng = np.random.default_rng(5)
+    b, n, k = 4, 40, 3
+    f, omega, d = risk_model(n, k, rng)
+    d[::4] = 0.0  # names without specific risk: the Hessian is only semidefinite
+    s = 0.1 * rng.normal(0, 1, (b, n))
+    hi = masks(b, n, 25, rng) * 0.12
+    lo = np.where(hi > 0, 0.01, 0.0)
+    sol = capped_qp_batch(s, None, f, omega, d, gamma=2.0, lo=lo, hi=hi)
+    check_against_cvxpy(sol, s, None, f, omega, d, 2.0, lo, hi)
+
+
+def test_infeasible_instances_do_not_stop_the_batch() -> None:
+    rng = np.random.default_rng(6)
+    b, n, k = 4, 100, 5
+    f, omega, d = risk_model(n, k, rng)
+    s = rng.uniform(0, 0.1, (b, n))
+    mask = masks(b, n, 30, rng)
+    hi = mask * 0.08
+    hi[1] = mask[1] * 0.03  # 30 names x 3% = 90% < 100%
+    layer = (rng.uniform(0, 1, n) < 0.5).astype(float)
+    glo = np.array([[0.0], [0.0], [0.999], [0.0]])  # instance 2: group can't reach 99.9%
+    glo[2, 0] = (layer * hi[2]).sum() + 0.05
+    sol = capped_qp_batch(s, None, f, omega, d, gamma=3.0, hi=hi, groups=layer, group_lo=glo)
+    assert sol.status == ["optimal", "infeasible", "infeasible", "optimal"]
+    check_against_cvxpy(sol, s, None, f, omega, d, 3.0, 0.0, hi, layer[None, :], glo, [np.inf])
+
+
+def test_deterministic_across_thread_counts() -> None:
+    rng = np.random.default_rng(7)
+    b, n, k = 200, 300, 10
+    f, omega, d = risk_model(n, k, rng)
+    hi = masks(b, n, 30, rng) * 0.08
+    s = rng.uniform(0, 0.1, (b, n))
+    one = capped_qp_batch(s, None, f, omega, d, gamma=5.0, hi=hi, threads=1)
+    many = capped_qp_batch(s, None, f, omega, d, gamma=5.0, hi=hi, threads=3)
+    assert np.array_equal(one.weights, many.weights)
+    assert np.array_equal(one.objective, many.objective)
+    assert one.status == many.status
+
+
+def test_data_errors_name_argument_and_instance() -> None:
+    rng = np.random.default_rng(8)
+    n, k = 10, 2
+    f, omega, d = risk_model(n, k, rng)
+    s = rng.uniform(0, 1, (3, n))
+    bad = s.copy()
+    bad[2, 4] = np.nan
+    with pytest.raises(DataError, match=r"scores is NaN at instance 2, name 4"):
+        capped_qp_batch(bad, hi=0.5)
+    dneg = d.copy()
+    dneg[3] = -0.1
+    with pytest.raises(DataError, match=r"specific_var\[3\]"):
+        capped_qp_batch(s, None, f, omega, dneg, gamma=1.0, hi=0.5)
+    with pytest.raises(DataError, match=r"hi has shape \(2, 10\)"):
+        capped_qp_batch(s, hi=np.full((2, n), 0.5))
+    lo = np.zeros((3, n))
+    lo[1, 7] = 0.6
+    with pytest.raises(DataError, match=r"lo > hi at instance 1, name 7"):
+        capped_qp_batch(s, lo=lo, hi=0.5)
+    with pytest.raises(DataError, match=r"no risk model"):
+        capped_qp_batch(s, gamma=1.0, hi=0.5)
+    with pytest.raises(DataError, match=r"not positive semidefinite"):
+        capped_qp_batch(s, None, f, -omega, d, gamma=1.0, hi=0.5)
