@@ -7,9 +7,9 @@ mod arrays;
 mod backtest;
 mod capping;
 mod errors;
-mod rules;
-mod optimise;
 mod fastpath;
+mod optimise;
+mod rules;
 
 use pyo3::prelude::*;
 
