@@ -63,6 +63,7 @@ def market_arrays(
 def last_trade_at(
     close: npt.NDArray[np.float64], n: int, at: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]: ...
+
 class ConicProgram:
     """Parameter-affine conic program of a compiled cvxpy problem (indexlab.optimise)."""
 
@@ -96,6 +97,7 @@ class ConicProgram:
         npt.NDArray[np.int64],
     ]: ...
     def canonical(self, theta: npt.NDArray[np.float64]) -> dict[str, Any]: ...
+
 def capped_qp_batch(
     scores: npt.NDArray[np.float64],
     bench: npt.NDArray[np.float64] | None,
