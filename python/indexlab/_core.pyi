@@ -1,6 +1,6 @@
 """Type stubs of the private Rust extension module (kept in sync with rust/indexlab-py)."""
 
-from typing import Any
+from typing import Any, Self, final
 
 import numpy as np
 import numpy.typing as npt
@@ -63,12 +63,12 @@ def market_arrays(
 def last_trade_at(
     close: npt.NDArray[np.float64], n: int, at: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]: ...
-
+@final
 class ConicProgram:
     """Parameter-affine conic program of a compiled cvxpy problem (indexlab.optimise)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         n_theta: int,
         p_pattern: tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]],
         p_map: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
@@ -76,7 +76,7 @@ class ConicProgram:
         a_map: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
         q_map: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
         cones: list[tuple[str, int]],
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def n(self) -> int: ...
     @property
