@@ -9,48 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from indexlab.data import AI_LAYERS, INDUSTRIES, PANEL_FIELDS, SECURITY_COLUMNS
 from indexlab.datasets.synthetic import SyntheticMarket, synthetic_arrays
 
-FIELDS = (
-    "close",
-    "total_return",
-    "shares_outstanding",
-    "free_float_factor",
-    "turnover_value",
-    "turnover_shares",
-)
-COLUMNS = {
-    "id",
-    "name",
-    "market",
-    "currency",
-    "listing_date",
-    "delisting_date",
-    "industry",
-    "listing_type",
-    "wvr",
-    "connect_eligible",
-    "hk_company",
-    "ai_layer",
-    "ai_score",
-    "ai_rationale",
-    "data_end",
-}
-INDUSTRIES = {
-    "Energy",
-    "Materials",
-    "Industrials",
-    "Consumer Discretionary",
-    "Consumer Staples",
-    "Healthcare",
-    "Telecommunications",
-    "Utilities",
-    "Financials",
-    "Properties & Construction",
-    "Information Technology",
-    "Conglomerates",
-}
-LAYERS = {"compute", "infrastructure", "cloud", "model", "application", "none"}
+FIELDS = PANEL_FIELDS
+COLUMNS = {*SECURITY_COLUMNS, "hk_company", "ai_rationale", "data_end"}
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +58,8 @@ def test_shapes_columns_and_codes(market: SyntheticMarket) -> None:
     assert (sec["market"] != "HK").mean() == pytest.approx(0.2, abs=0.01)
     expected_ccy = np.where(sec["market"] == "HK", "HKD", "CNY")
     assert (sec["currency"].to_numpy() == expected_ccy).all()
-    assert set(sec["industry"]) <= INDUSTRIES
-    assert set(sec["ai_layer"]) <= LAYERS
+    assert set(sec["industry"]) <= set(INDUSTRIES)
+    assert set(sec["ai_layer"]) <= set(AI_LAYERS)
     assert set(sec["listing_type"]) <= {"primary", "secondary"}
     assert sec["ai_score"].between(0.0, 1.0).all()
     for column in ("wvr", "connect_eligible", "hk_company"):

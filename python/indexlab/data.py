@@ -66,21 +66,20 @@ MARKETS = frozenset({"HK", "SH", "SZ"})
 CURRENCIES = frozenset({"HKD", "CNY", "USD"})
 AI_LAYERS = ("compute", "infrastructure", "cloud", "model", "application", "none")
 LISTING_TYPES = frozenset({"primary", "secondary"})
-INDUSTRIES = frozenset(
-    {
-        "Energy",
-        "Materials",
-        "Industrials",
-        "Consumer Discretionary",
-        "Consumer Staples",
-        "Healthcare",
-        "Telecommunications",
-        "Utilities",
-        "Financials",
-        "Properties & Construction",
-        "Information Technology",
-        "Conglomerates",
-    }
+#: Hang Seng Industry Classification System industries, in HSICS order.
+INDUSTRIES = (
+    "Energy",
+    "Materials",
+    "Industrials",
+    "Consumer Discretionary",
+    "Consumer Staples",
+    "Healthcare",
+    "Telecommunications",
+    "Utilities",
+    "Financials",
+    "Properties & Construction",
+    "Information Technology",
+    "Conglomerates",
 )
 _DATE_COLUMNS = ("listing_date", "delisting_date")
 _BOOL_COLUMNS = ("wvr", "connect_eligible")

@@ -63,6 +63,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from indexlab.data import AI_LAYERS, INDUSTRIES
 from indexlab.errors import DataError
 
 if TYPE_CHECKING:
@@ -77,25 +78,10 @@ _DAYS = 252
 _SQRT_DAYS = float(np.sqrt(_DAYS))
 _CHUNK = 256  # names per block: bounds temporaries to a few (T, 256) arrays
 
-INDUSTRIES: tuple[str, ...] = (
-    "Energy",
-    "Materials",
-    "Industrials",
-    "Consumer Discretionary",
-    "Consumer Staples",
-    "Healthcare",
-    "Telecommunications",
-    "Utilities",
-    "Financials",
-    "Properties & Construction",
-    "Information Technology",
-    "Conglomerates",
-)
 _INDUSTRY_P = np.array([0.04, 0.07, 0.12, 0.15, 0.07, 0.09, 0.03, 0.04, 0.10, 0.12, 0.12, 0.05])
 _IT = INDUSTRIES.index("Information Technology")
 _CD = INDUSTRIES.index("Consumer Discretionary")
 
-AI_LAYERS: tuple[str, ...] = ("compute", "infrastructure", "cloud", "model", "application", "none")
 _NONE = AI_LAYERS.index("none")
 # P(ai_layer | industry), columns in AI_LAYERS order; industries not listed are all "none".
 _LAYER_GIVEN_INDUSTRY: dict[str, tuple[float, ...]] = {
