@@ -401,18 +401,7 @@ impl Prepared {
                 let blk = &self.blocks[at..at + n];
                 let d0 = start + 1 + b * BLOCK;
                 let width = BLOCK.min(len - b * BLOCK);
-                for (row_l, (idx, val)) in lv.chunks_mut(t).zip(&s.held[..m]) {
-                    let mut acc = [0.0_f64; BLOCK];
-                    for (&i, &w) in idx.iter().zip(val) {
-                        let x: &[f64; BLOCK] = &blk[i];
-                        // Indexing fixed-size arrays keeps `acc` in registers.
-                        #[allow(clippy::needless_range_loop)]
-                        for q in 0..BLOCK {
-                            acc[q] += w * x[q];
-                        }
-                    }
-                    row_l[d0..d0 + width].copy_from_slice(&acc[..width]);
-                }
+                block_sums(lv, t, &s.held[..m], blk, d0, width);
             }
             for (c, (row_l, row_t)) in lv.chunks_mut(t).zip(to.chunks_mut(r)).enumerate() {
                 self.settle(weights, first + c, j, row_l, row_t, s, c)?;
@@ -485,6 +474,64 @@ impl Prepared {
 
 /// Per-thread buffers: each candidate's held names at the current rebalance, the next
 /// rebalance's, and a dense drift vector (all zeros between uses).
+/// One block of days for every candidate of a chunk: `out[d] = sum_i w_i rel[d, i]`,
+/// accumulated in registers over the held names in order.
+#[inline(always)]
+fn block_sums_generic(
+    lv: &mut [f64],
+    t: usize,
+    held: &[(Vec<usize>, Vec<f64>)],
+    blk: &[[f64; BLOCK]],
+    d0: usize,
+    width: usize,
+) {
+    for (row_l, (idx, val)) in lv.chunks_mut(t).zip(held) {
+        let mut acc = [0.0_f64; BLOCK];
+        for (&i, &w) in idx.iter().zip(val) {
+            let x: &[f64; BLOCK] = &blk[i];
+            // Indexing fixed-size arrays keeps `acc` in registers.
+            #[allow(clippy::needless_range_loop)]
+            for q in 0..BLOCK {
+                acc[q] += w * x[q];
+            }
+        }
+        row_l[d0..d0 + width].copy_from_slice(&acc[..width]);
+    }
+}
+
+/// The same loop compiled for 256-bit vectors. Plain multiplies and adds (no FMA
+/// contraction), so the results are bit-identical to the generic build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_sums_avx2(
+    lv: &mut [f64],
+    t: usize,
+    held: &[(Vec<usize>, Vec<f64>)],
+    blk: &[[f64; BLOCK]],
+    d0: usize,
+    width: usize,
+) {
+    block_sums_generic(lv, t, held, blk, d0, width)
+}
+
+/// Wheels target plain x86-64 (SSE2); pick the AVX2 build of the hot loop at run time.
+fn block_sums(
+    lv: &mut [f64],
+    t: usize,
+    held: &[(Vec<usize>, Vec<f64>)],
+    blk: &[[f64; BLOCK]],
+    d0: usize,
+    width: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { block_sums_avx2(lv, t, held, blk, d0, width) };
+        return;
+    }
+    block_sums_generic(lv, t, held, blk, d0, width)
+}
+
 struct Scratch {
     held: Vec<(Vec<usize>, Vec<f64>)>,
     next_idx: Vec<usize>,
