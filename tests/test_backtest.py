@@ -282,6 +282,28 @@ def test_backtest_on_synthetic_matches_reference() -> None:
     assert set(res.metrics.columns) >= {"sharpe", "max_drawdown", "average_turnover"}
 
 
+def test_average_turnover_with_different_rebalance_dates() -> None:
+    # Two schedules that never rebalance on the same day: each one's average turnover is the
+    # mean of its own rebalances after the first, independent of the other schedule.
+    ds = indexlab.datasets.synthetic(n_securities=30, years=1, seed=4)
+    tr = pd.DataFrame(ds.field("total_return")).ffill().to_numpy()
+    pool = np.flatnonzero(~np.isnan(tr[10]))[:6]
+
+    def sched(days: list[int], seed: int) -> indexlab.Schedule:
+        rng = np.random.default_rng(seed)
+        w = np.zeros((len(days), len(ds.ids)))
+        w[:, pool] = rng.dirichlet(np.ones(len(pool)), size=len(days))
+        return indexlab.Schedule(ds.dates[days], ds.ids, w)
+
+    a, b = sched([10, 50, 90], 1), sched([10, 70, 120, 160], 2)
+    both = indexlab.backtest(ds, {"a": a, "b": b}, benchmark=None)
+    for name, s in (("a", a), ("b", b)):
+        alone = indexlab.backtest(ds, {name: s}, benchmark=None)
+        own = alone.turnover[name].to_numpy()[1:]
+        assert both.metrics.loc[name, "average_turnover"] == pytest.approx(own.mean(), rel=1e-12)
+        assert np.isfinite(own).all() and own.mean() > 0
+
+
 def test_backtest_holiday_rebalance_maps_to_next_trading_day() -> None:
     ds = indexlab.datasets.synthetic(n_securities=10, years=1, seed=2)
     tr = ds.field("total_return")

@@ -562,7 +562,12 @@ def backtest(
         lv["benchmark"] = bench_levels
     to = pd.DataFrame(turnover)[list(named)]
     to.index.name = "date"
-    stats = metrics(lv[list(named)], turnover=to)
+    stats = metrics(lv[list(named)])
+    # Each schedule's own rebalances, after its first (0 by convention): the union table `to`
+    # is NaN where a schedule does not rebalance.
+    stats["average_turnover"] = [
+        float(turnover[k].iloc[1:].mean()) if len(turnover[k]) > 1 else np.nan for k in named
+    ]
     if bench_levels is not None and covered >= 2:
         rel = metrics(lv[list(named)].iloc[:covered], benchmark=bench_levels[:covered])
         for col in ("tracking_error", "information_ratio", "beta", "correlation"):
