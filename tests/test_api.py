@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-
-import indexlab
 from indexlab import api
 from indexlab.api import handlers
 from indexlab.api import models as api_models
@@ -218,9 +217,7 @@ def test_optimise_matches_cvxpy_solve() -> None:
     ids = [str(i) for i in ds.ids[cols]]
     mask_ids = ids[:40]
     doc = ok(
-        api.handle(
-            req("optimise", cap=0.1, te_weight=5.0, mask=mask_ids, scores={ids[0]: 0.9})
-        )
+        api.handle(req("optimise", cap=0.1, te_weight=5.0, mask=mask_ids, scores={ids[0]: 0.9}))
     )
     res = doc["result"]
     assert res["status"] == "optimal" and list(res["weights"]) == ids
@@ -235,7 +232,7 @@ def test_optimise_matches_cvxpy_solve() -> None:
     scores[0] = 0.9
     mask = np.isin(ids, mask_ids).astype(float)
     prob, w = ai_chain_model(ids, bench, scores, rm, cap=0.1, te_weight=5.0)
-    [p for p in prob.parameters() if p.name() == "mask"][0].value = mask
+    next(p for p in prob.parameters() if p.name() == "mask").value = mask
     prob.solve(solver=cp.CLARABEL)
     got = np.array(list(res["weights"].values()))
     np.testing.assert_allclose(got, w.value, atol=2e-6)
@@ -276,14 +273,23 @@ def test_search_unavailable_is_a_clear_error() -> None:
         ({"api_version": "2", "kind": "build"}, ["api_version"], "'2'"),
         ({"api_version": "1", "kind": "nope"}, ["kind"], "'nope'"),
         (req("build", rules="HSTECH", colour="red"), ["colour"], "Extra inputs"),
-        (req("build", rules="NOPE"), ["rules", "literal['HSI','HSTECH','AI_CHAIN','AI_CHAIN_AH']"], "HSI"),
+        (
+            req("build", rules="NOPE"),
+            ["rules", "literal['HSI','HSTECH','AI_CHAIN','AI_CHAIN_AH']"],
+            "HSI",
+        ),
         (req("build", rules={"selection": {"size": 3}}), ["rules"], "size"),
         (req("build", rules="HSTECH", overrides={"colour": 1}), ["overrides"], "colour"),
         ({**req("build", rules="HSI"), "dataset": {"name": "moon"}}, ["dataset"], "moon"),
         (req("build", rules="HSI", start="2020-13-01"), ["start"], "date"),
-        (req("backtest", schedules={"s": {"dates": ["2016-01-04"], "ids": ["a"],
-                                          "weights": [[0.5, 0.5]]}}),
-         ["schedules", "s", "weights"], "weights[0]"),
+        (
+            req(
+                "backtest",
+                schedules={"s": {"dates": ["2016-01-04"], "ids": ["a"], "weights": [[0.5, 0.5]]}},
+            ),
+            ["schedules", "s", "weights"],
+            "weights[0]",
+        ),
         (req("optimise", universe=["0015.HK", "nope.HK"]), ["universe"], "nope.HK"),
         (req("optimise", deadline_seconds=-1), ["deadline_seconds"], "greater than 0"),
     ],
@@ -300,8 +306,9 @@ def test_infeasible_rules() -> None:
 
 
 def test_data_error() -> None:
-    e = err(api.handle(req("build", rules="HSTECH", start="1990-01-01", end="1990-02-01")),
-            "data_error")
+    e = err(
+        api.handle(req("build", rules="HSTECH", start="1990-01-01", end="1990-02-01")), "data_error"
+    )
     assert e["message"]
 
 
@@ -333,13 +340,31 @@ def test_solver_error(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("MAX_SECURITIES", 100, req("build", rules="HSI"), "n_securities"),
         ("MAX_DATES", 400, req("build", rules="HSI"), "trading days"),
-        ("MAX_SCHEDULES", 1, req("backtest", schedules={"a": {"rules": "HSI"},
-                                                          "b": {"rules": "HSI"}}), "schedules"),
-        ("MAX_PANEL_ROWS", 7, {"api_version": "1", "kind": "build", "rules": "HSI",
-                               "dataset": inline_dataset()}, "panel rows"),
-        ("MAX_CANDIDATES", 3, req("search", candidates={"type": "rules_grid", "rules": "HSI",
-                                                       "axes": {"n": [10, 20], "cap": [.1, .2]}}),
-         "candidates"),
+        (
+            "MAX_SCHEDULES",
+            1,
+            req("backtest", schedules={"a": {"rules": "HSI"}, "b": {"rules": "HSI"}}),
+            "schedules",
+        ),
+        (
+            "MAX_PANEL_ROWS",
+            7,
+            {"api_version": "1", "kind": "build", "rules": "HSI", "dataset": inline_dataset()},
+            "panel rows",
+        ),
+        (
+            "MAX_CANDIDATES",
+            3,
+            req(
+                "search",
+                candidates={
+                    "type": "rules_grid",
+                    "rules": "HSI",
+                    "axes": {"n": [10, 20], "cap": [0.1, 0.2]},
+                },
+            ),
+            "candidates",
+        ),
     ],
 )
 def test_size_limits(

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from indexlab.api.errors import ERROR_CODES, ApiError, CancelToken, DeadlineExceeded
 from indexlab.api.handlers import handle
 from indexlab.api.models import (
@@ -83,7 +85,11 @@ def schema() -> dict[str, Any]:
     >>> s["BuildRequest"]["properties"]["kind"]["const"]
     'build'
     """
-    models = [*REQUEST_MODELS.values(), *RESPONSE_MODELS.values(), ErrorResponse]
+    models: list[type[BaseModel]] = [
+        *REQUEST_MODELS.values(),
+        *RESPONSE_MODELS.values(),
+        ErrorResponse,
+    ]
     return {model.__name__: model.model_json_schema() for model in models}
 
 
@@ -91,4 +97,7 @@ def schema_json() -> str:
     """:func:`schema` as the text of ``docs/api-schema.json`` (sorted keys, 2-space indent)."""
     import json
 
-    return json.dumps({"api_version": API_VERSION, "models": schema()}, indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps({"api_version": API_VERSION, "models": schema()}, indent=2, sort_keys=True)
+        + "\n"
+    )

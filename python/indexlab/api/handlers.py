@@ -306,7 +306,9 @@ def _rules(spec: Any, overrides: Mapping[str, Any] | None, where: list[Any]) -> 
 
     try:
         base = (
-            getattr(rules_mod, spec) if isinstance(spec, str) else rules_mod.IndexRules.from_dict(spec)
+            getattr(rules_mod, spec)
+            if isinstance(spec, str)
+            else rules_mod.IndexRules.from_dict(spec)
         )
     except DataError as err:
         raise ApiError("invalid_request", f"rules: {err}", [*where, "rules"]) from None
@@ -523,7 +525,7 @@ def _backtest_result(
                 f"benchmark {req.benchmark} has no level after "
                 f"{bench.last_valid_index().date()}; relative metrics use the covered span"
             )
-    metrics: dict[str, dict[str, float | None]] = {}
+    metrics: dict[str, dict[str, float | str | None]] = {}
     turnover: dict[str, m.Series] = {}
     weights: list[m.WeightRow] = []
     for name, part in zip(names, parts, strict=True):
@@ -535,9 +537,7 @@ def _backtest_result(
             w = part.weights
             w = w[w["kind"] == "target"]
             weights.extend(
-                m.WeightRow(
-                    schedule=name, date=pd.Timestamp(d).date(), id=str(i), weight=float(x)
-                )
+                m.WeightRow(schedule=name, date=pd.Timestamp(d).date(), id=str(i), weight=float(x))
                 for d, i, x in zip(w["date"], w["id"], w["weight"], strict=True)
             )
     counts.update(
@@ -670,7 +670,9 @@ def _override(
     pos = {i: k for k, i in enumerate(ids)}
     for k, v in values.items():
         if not np.isfinite(v):
-            raise ApiError("invalid_request", f"{field}[{k!r}]: expected a finite number", [field, k])
+            raise ApiError(
+                "invalid_request", f"{field}[{k!r}]: expected a finite number", [field, k]
+            )
         out[pos[k]] = v
     return out
 

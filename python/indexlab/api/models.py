@@ -255,7 +255,7 @@ class BacktestRequest(_Request):
     kind: Literal["backtest"]
     dataset: DatasetRef
     schedules: dict[str, ScheduleSpec] = Field(min_length=1)
-    costs: Costs = Field(default_factory=Costs)
+    costs: Costs = Field(default_factory=lambda: Costs.model_validate({}))
     benchmark: BenchmarkName | None = "HSTECH"
     start: dt.date | None = None
     end: dt.date | None = None
@@ -343,7 +343,7 @@ class SearchRequest(_Request):
     kind: Literal["search"]
     dataset: DatasetRef
     candidates: CandidatesSpec
-    costs: Costs = Field(default_factory=Costs)
+    costs: Costs = Field(default_factory=lambda: Costs.model_validate({}))
     benchmark: BenchmarkName | None = "HSTECH"
     start: dt.date | None = None
     end: dt.date | None = None

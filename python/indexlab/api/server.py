@@ -8,7 +8,8 @@ HTTP 200 on success, 4xx/5xx by error code), ``GET /v1/schema``, ``GET /healthz`
 holds no GIL.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the route annotations at run time,
+# and `Request` is imported inside create_app (the extra is optional).
 
 from typing import Any
 
