@@ -80,8 +80,8 @@ def handle(request: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     --------
     >>> from indexlab.api import handle
     >>> doc = handle({"api_version": "1", "kind": "build",
-    ...               "dataset": {"name": "synthetic", "n_securities": 60, "years": 2, "seed": 1},
-    ...               "rules": "HSTECH", "overrides": {"n": 10}})
+    ...               "dataset": {"name": "synthetic", "n_securities": 120, "years": 2, "seed": 3},
+    ...               "rules": "HSTECH", "overrides": {"n": 20}})
     >>> sorted(doc["result"]["latest"].values())[-1] <= 0.08 + 1e-12
     True
     >>> handle('{"api_version": "1", "kind": "nope"}')["error"]["code"]
