@@ -29,6 +29,21 @@ def _bench(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """The reference HTTP server over ``indexlab.api.handle`` (needs the ``serve`` extra)."""
+    try:
+        from indexlab.api.server import serve
+    except ImportError as err:
+        print(f"indexlab serve: {err}", file=sys.stderr)
+        return 2
+    try:
+        serve(host=args.host, port=args.port)
+    except ImportError as err:
+        print(f"indexlab serve: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="indexlab", description="Design, optimise and backtest rules-based equity indices."
@@ -42,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--path", default="benches", help="benches folder (default ./benches)")
     bench.add_argument("-k", default="", help="only benches matching this pytest expression")
     bench.set_defaults(run=_bench)
+    serve = sub.add_parser("serve", help="serve indexlab.api over HTTP (extra 'serve')")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
