@@ -10,7 +10,7 @@ Examples
 --------
 >>> import indexlab
 >>> from indexlab import rules, search
->>> ds = indexlab.datasets.synthetic(n_securities=80, years=3, seed=2)
+>>> ds = indexlab.datasets.synthetic(n_securities=150, years=3, seed=2)
 >>> res = search.evaluate(ds, [search.MemberList(list(ds.ids[:20]), name="first20")])
 >>> res.table.loc["first20", "status"]
 'ok'

@@ -143,7 +143,9 @@ class _Context:
 
     def risk(self, j: int) -> RiskModel:
         if j not in self._risk:
-            self._risk[j] = _risk_model(self.ret, int(self.cut[j]), self.risk_window, self.n_factors)
+            self._risk[j] = _risk_model(
+                self.ret, int(self.cut[j]), self.risk_window, self.n_factors
+            )
         return self._risk[j]
 
     def adv(self, day: int) -> FloatArray:
@@ -174,7 +176,12 @@ def _context(
     **opts: Any,
 ) -> _Context:
     prep = _prepared(dataset)
-    hist = build_index(prep, parent, start, end)
+    try:
+        hist = build_index(prep, parent, start, end)
+    except InfeasibleError as err:
+        raise InfeasibleError(
+            f"the parent index {parent.name!r} (benchmark weights): {err}"
+        ) from None
     n_days = len(dataset.dates)
     cal = hist.calendar[hist.calendar["impl_idx"] <= n_days - 2].reset_index(drop=True)
     if cal.empty:
@@ -380,8 +387,9 @@ def _exposure(ctx: _Context, reb: npt.NDArray[np.int64], w: sp.csr_matrix, k: in
     for j, r0 in enumerate(reb):
         wj = w[np.arange(k) * r + j]
         total += wj @ ctx.scores
-        end = reb[j + 1] if j + 1 < r else t - 1
-        if end == r0:
+        # Days r0+1 .. end drift; the next rebalance day itself counts its new target.
+        end = reb[j + 1] - 1 if j + 1 < r else t - 1
+        if end <= r0:
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
             g = np.nan_to_num(ctx.carried[r0 + 1 : end + 1] / ctx.carried[r0]).T
@@ -423,9 +431,7 @@ def _reduce(
         labels = [names[i] for i in members]
         stats = metrics(out.levels, turnover=out.turnover, dates=ctx.index)
         if ctx.bench_levels is not None and ctx.covered >= 2:
-            rel = metrics(
-                out.levels[:, : ctx.covered], benchmark=ctx.bench_levels[: ctx.covered]
-            )
+            rel = metrics(out.levels[:, : ctx.covered], benchmark=ctx.bench_levels[: ctx.covered])
             for col in _RELATIVE:
                 stats[col] = rel[col].to_numpy()
         stats.index = pd.Index(labels)
@@ -612,7 +618,7 @@ def evaluate(
     --------
     >>> import indexlab
     >>> from indexlab import rules, search
-    >>> ds = indexlab.datasets.synthetic(n_securities=80, years=3, seed=2)
+    >>> ds = indexlab.datasets.synthetic(n_securities=150, years=3, seed=2)
     >>> res = search.evaluate(ds, rules.grid(rules.HSTECH, n=[20, 25]), benchmark="HSTECH")
     >>> list(res.table.index)
     ['HSTECH[n=20,cap=0.08]', 'HSTECH[n=25,cap=0.08]']
@@ -710,9 +716,10 @@ def _run_chunk(
     params = pd.DataFrame([candidate_params(c) for c in cands], index=pd.Index(names))
     params["status"] = status
     table = params.join(stats, how="left")
-    table = table.reindex(columns=[c for c in _COLUMNS if c in table.columns] + [
-        c for c in table.columns if c not in _COLUMNS
-    ])
+    table = table.reindex(
+        columns=[c for c in _COLUMNS if c in table.columns]
+        + [c for c in table.columns if c not in _COLUMNS]
+    )
     kept = {}
     for i in ok if keep_weights else []:
         s = scheds[i]

@@ -148,7 +148,9 @@ class SearchResult:
     def top(self, n: int = 10, by: str | tuple[str, str] = "information_ratio") -> pd.DataFrame:
         """The ``n`` best feasible candidates by one column (``by`` or ``(by, "max"|"min")``;
         a bare name sorts descending except tracking error, turnover, volatility and beta)."""
-        col, sense = (by, "min" if by in _SMALLER_IS_BETTER else "max") if isinstance(by, str) else by
+        col, sense = (
+            (by, "min" if by in _SMALLER_IS_BETTER else "max") if isinstance(by, str) else by
+        )
         if col not in self.table.columns:
             raise DataError(f"unknown column {col!r}; columns are {self.columns}")
         return self.feasible().sort_values(col, ascending=sense == "min", kind="stable").head(n)
