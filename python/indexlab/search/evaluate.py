@@ -217,7 +217,8 @@ def _context(
     if benchmark is not None:
         if not isinstance(benchmark, str):
             raise DataError(
-                f"benchmark must be a dataset benchmark name or None, got {type(benchmark).__name__}"
+                "benchmark must be a dataset benchmark name or None, got "
+                f"{type(benchmark).__name__}"
             )
         bench_levels, covered = _benchmark_series(dataset, benchmark, t0, t1)
     window = days[t0 : t1 + 1]
@@ -580,8 +581,8 @@ def evaluate(
     Liquidity capacity (column ``liquidity_capacity``, HKD): the largest AUM at which every
     holding of every rebalance can be traded in ``liquidity_days`` days at ``participation`` of
     its median daily turnover value over the 63 trading days up to the rebalance day (from the
-    name's first trade on; later days without a trade count as zero): ``min over rebalances j and names i of participation x
-    liquidity_days x ADV_ij / w_ij``.
+    name's first trade on; later days without a trade count as zero):
+    ``min over rebalances j and names i of participation x liquidity_days x ADV_ij / w_ij``.
 
     Parameters
     ----------

@@ -54,9 +54,9 @@ def _pareto_general(x: npt.NDArray[np.float64], block: int = 512) -> npt.NDArray
     keep = np.ones(n, dtype=bool)
     for s in range(0, n, block):
         p = x[s : s + block]
-        le = (x[None, :, :] <= p[:, None, :]).all(axis=2)
-        lt = (x[None, :, :] < p[:, None, :]).any(axis=2)
-        keep[s : s + block] = ~(le & lt).any(axis=1)
+        le = np.all(x[None, :, :] <= p[:, None, :], axis=2)
+        lt = np.any(x[None, :, :] < p[:, None, :], axis=2)
+        keep[s : s + block] = ~np.any(le & lt, axis=1)
     return keep
 
 
