@@ -108,3 +108,21 @@ def test_search_config_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["search", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert "[dataset]: unknown key(s) ['size']" in err
+
+
+def test_demo_pipeline_backtests_three_designs_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from indexlab.demo import PIPELINE_START
+
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    rows = {m[0]: m[1] for m in re.findall(r"^(\S+)\s+(-?[\d.]+)%", out, flags=re.M)}
+    assert {"HSTECH[n=30,cap=0.08]", "AI_CHAIN[n=30,cap=0.08]", "AI_CHAIN_OPT"} <= set(rows)
+    # Independent: the rules engine + backtest for HSTECH over the same window.
+    ds = indexlab.datasets.hk_tech()
+    ref = indexlab.backtest(
+        ds, indexlab.build_index(ds, indexlab.rules.HSTECH, start=PIPELINE_START)
+    )
+    total = float(ref.metrics["total_return"].iloc[0])
+    assert float(rows["HSTECH[n=30,cap=0.08]"]) == pytest.approx(total * 100, abs=0.051)

@@ -150,11 +150,15 @@ class _Context:
 
     def adv(self, day: int) -> FloatArray:
         """Median daily turnover value (HKD) over the ``LIQUIDITY_WINDOW`` days up to ``day``
-        since the name's first trade; a day without a trade counts as zero."""
+        since the name's first trade; a day without a close counts as zero, a missing value
+        (a close but no turnover) is left out."""
         if day not in self._adv:
             if self._turnover is None:
-                tv = self.dataset.field("turnover_value") * self.dataset.fx_to_hkd()
-                self._turnover = np.nan_to_num(np.asarray(tv, dtype=np.float64))
+                ds = self.dataset
+                tv = np.asarray(ds.field("turnover_value") * ds.fx_to_hkd(), dtype=np.float64)
+                # No close: not traded, zero turnover. A close without a turnover value: the
+                # value is missing, so that day is left out of the median.
+                self._turnover = np.where(np.isnan(ds.field("close")), 0.0, tv)
             lo = max(day + 1 - LIQUIDITY_WINDOW, 0)
             tv = self._turnover[lo : day + 1].copy()
             tv[np.arange(lo, day + 1)[:, None] < self.prep.first_idx[None, :]] = np.nan
@@ -409,8 +413,8 @@ def _capacity(ctx: _Context, reb: npt.NDArray[np.int64], w: sp.csr_matrix) -> Fl
     j = coo.row % r
     aum = ctx.participation * ctx.liquidity_days * adv[j, coo.col] / coo.data
     out = np.full(w.shape[0], np.inf)
-    np.minimum.at(out, coo.row, aum)
-    return out
+    np.minimum.at(out, coo.row, np.where(np.isnan(aum), np.inf, aum))
+    return np.where(np.isinf(out), np.nan, out)
 
 
 def _reduce(
@@ -581,7 +585,8 @@ def evaluate(
     Liquidity capacity (column ``liquidity_capacity``, HKD): the largest AUM at which every
     holding of every rebalance can be traded in ``liquidity_days`` days at ``participation`` of
     its median daily turnover value over the 63 trading days up to the rebalance day (from the
-    name's first trade on; later days without a trade count as zero):
+    name's first trade on; later days without a close count as zero, days with a close but no
+    turnover value are missing and left out; a name with no value at all is left out):
     ``min over rebalances j and names i of participation x liquidity_days x ADV_ij / w_ij``.
 
     Parameters
