@@ -113,7 +113,7 @@ def bench_search_optimised_candidates(benchmark, role: str) -> None:
     ds, cands = setup()
     benchmark.group = f"search: {K}-name optimiser candidates, 300 names, 5y reviews + backtest"
     base = Baseline(ds)
-    ref_w, ref_l = base.run(cands[:SAMPLE])
+    ref_w, _ref_levels = base.run(cands[:SAMPLE])
     if role == "indexlab":
         sample = search.evaluate(
             ds, cands[:SAMPLE], keep_weights=True, keep_levels=True, progress=False
