@@ -1,4 +1,4 @@
-"""The ``indexlab`` command line: ``indexlab demo``, ``indexlab bench``."""
+"""The ``indexlab`` command line: ``indexlab demo``, ``indexlab search``, ``indexlab bench``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,17 @@ def _demo(args: argparse.Namespace) -> int:
 
     index = latest_capped_index(hk_tech(), n=args.n, cap=args.cap)
     print(render(index, args.cap))
+    if not args.no_pipeline:
+        from indexlab.demo import pipeline, render_pipeline
+
+        print(render_pipeline(*pipeline()))
     return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from indexlab.search.config import run_config
+
+    return run_config(Path(args.config), Path(args.out))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -52,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build a capped index on the bundled hk_tech sample")
     demo.add_argument("--n", type=int, default=30, help="number of constituents (default 30)")
     demo.add_argument("--cap", type=float, default=0.08, help="weight cap (default 0.08)")
+    demo.add_argument(
+        "--no-pipeline", action="store_true", help="only the capped index, not the backtests"
+    )
     demo.set_defaults(run=_demo)
+    search = sub.add_parser("search", help="evaluate candidate designs from a TOML config")
+    search.add_argument("--config", required=True, help="TOML file (see examples/search.toml)")
+    search.add_argument("--out", default=".", help="folder for relative output paths")
+    search.set_defaults(run=_search)
     bench = sub.add_parser("bench", help="run the benches against their peer baselines")
     bench.add_argument("--path", default="benches", help="benches folder (default ./benches)")
     bench.add_argument("-k", default="", help="only benches matching this pytest expression")

@@ -1,0 +1,193 @@
+"""Candidate kinds for :func:`indexlab.search.evaluate`, and generators of many of them.
+
+Three kinds of candidate run through history:
+
+* an :class:`~indexlab.rules.IndexRules` rule variant (e.g. from :func:`indexlab.rules.grid`):
+  the rules engine runs every review;
+* a :class:`MemberList`: a fixed list of ids; at each review the members still listed are
+  weighted by ``weighting`` (point in time);
+* an :class:`OptimisedCandidate`: at each review the AI-chain model is solved (fast path) over
+  the members still listed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexlab.errors import DataError
+from indexlab.rules import IndexRules
+
+__all__ = [
+    "WEIGHTINGS",
+    "MemberList",
+    "OptimisedCandidate",
+    "candidate_name",
+    "candidate_params",
+    "random_subsets",
+]
+
+#: Weightings a :class:`MemberList` accepts.
+WEIGHTINGS = ("ff_mcap", "equal", "ai_tilted")
+
+
+@dataclass(frozen=True)
+class MemberList:
+    """A fixed member list, re-weighted at each review over the members still listed.
+
+    ``weighting`` (``None``: the ``weighting`` given to :func:`~indexlab.search.evaluate`):
+    ``"ff_mcap"`` (free-float market cap in HKD at the implementation-day close,
+    capped at ``cap``), ``"ai_tilted"`` (the same times ``ai_score``, capped) or ``"equal"``.
+
+    Examples
+    --------
+    >>> from indexlab.search import MemberList
+    >>> MemberList(["0700.HK", "9988.HK"], name="two", weighting="equal").weighting
+    'equal'
+    """
+
+    ids: tuple[str, ...]
+    name: str | None = None
+    weighting: str | None = None
+    cap: float = 0.08
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", tuple(str(i) for i in self.ids))
+        if not self.ids:
+            raise DataError(f"member list {self.name!r}: expected at least one id, found none")
+        if self.weighting is not None and self.weighting not in WEIGHTINGS:
+            raise DataError(
+                f"member list {self.name!r}: weighting must be one of {WEIGHTINGS}, "
+                f"got {self.weighting!r}"
+            )
+        if not 0.0 < self.cap <= 1.0:
+            raise DataError(f"member list {self.name!r}: cap must be in (0, 1], got {self.cap}")
+
+
+@dataclass(frozen=True)
+class OptimisedCandidate:
+    """At each review, the AI-chain model solved point in time over a membership.
+
+    ``maximise ai_score @ w - te_weight * TE^2(w, parent)`` over ``sum w = 1``,
+    ``0 <= w <= cap * mask`` where the mask is ``members`` (ids) or ``mask`` (a 0/1 vector over
+    the dataset's ids) intersected with the names listed at the review. ``members=None`` and
+    ``mask=None`` mean every listed name of ``markets``; ``top_k`` then keeps the ``top_k``
+    largest by ``ai_score`` x free-float market cap at the cut-off (a rank seed). TE is
+    annualised (risk model from 252 trailing daily returns x 252).
+
+    Examples
+    --------
+    >>> from indexlab.search import OptimisedCandidate
+    >>> OptimisedCandidate(top_k=30, name="seed").te_weight
+    50.0
+    """
+
+    members: tuple[str, ...] | None = None
+    mask: Any = field(default=None, compare=False)
+    te_weight: float = 50.0
+    cap: float = 0.08
+    name: str | None = None
+    top_k: int | None = None
+    markets: tuple[str, ...] = ("HK",)
+
+    def __post_init__(self) -> None:
+        if self.members is not None and self.mask is not None:
+            raise DataError(f"candidate {self.name!r}: give members or mask, not both")
+        if self.members is not None:
+            object.__setattr__(self, "members", tuple(str(i) for i in self.members))
+        if self.mask is not None:
+            object.__setattr__(self, "mask", np.asarray(self.mask, dtype=bool))
+        if self.te_weight < 0:
+            raise DataError(f"candidate {self.name!r}: te_weight must be >= 0")
+        if not 0.0 < self.cap <= 1.0:
+            raise DataError(f"candidate {self.name!r}: cap must be in (0, 1], got {self.cap}")
+        if self.top_k is not None and self.top_k < 1:
+            raise DataError(f"candidate {self.name!r}: top_k must be >= 1")
+        object.__setattr__(self, "markets", tuple(self.markets))
+
+
+def candidate_params(c: Any) -> dict[str, Any]:
+    """The parameter columns of a candidate's row (kind, cap, n, weighting, te_weight)."""
+    if isinstance(c, IndexRules):
+        return {
+            "kind": "rules",
+            "cap": c.weighting.cap,
+            "n": c.selection.target,
+            "weighting": c.weighting.scheme,
+            "te_weight": np.nan,
+            "params": c.to_json(),
+        }
+    if isinstance(c, MemberList):
+        return {
+            "kind": "members",
+            "cap": c.cap if c.weighting != "equal" else np.nan,
+            "n": len(c.ids),
+            "weighting": c.weighting,
+            "te_weight": np.nan,
+            "params": json.dumps({"ids": list(c.ids), "weighting": c.weighting, "cap": c.cap}),
+        }
+    if isinstance(c, OptimisedCandidate):
+        if c.members is not None:
+            n = len(c.members)
+        elif c.mask is not None:
+            n = int(np.count_nonzero(c.mask))
+        else:
+            n = c.top_k if c.top_k is not None else -1
+        spec: dict[str, Any] = {"te_weight": c.te_weight, "cap": c.cap, "top_k": c.top_k}
+        spec["members"] = list(c.members) if c.members is not None else None
+        spec["mask"] = np.flatnonzero(c.mask).tolist() if c.mask is not None else None
+        return {
+            "kind": "optimised",
+            "cap": c.cap,
+            "n": n,
+            "weighting": "optimised",
+            "te_weight": c.te_weight,
+            "params": json.dumps(spec),
+        }
+    raise DataError(
+        f"a candidate is a {type(c).__name__}: expected IndexRules, MemberList or "
+        "OptimisedCandidate"
+    )
+
+
+def candidate_name(c: Any, position: int) -> str:
+    """The candidate's name, or a descriptive default (rule variants: ``NAME[n=..,cap=..]``)."""
+    if isinstance(c, IndexRules):
+        return f"{c.name}[n={c.selection.target},cap={c.weighting.cap:g}]"
+    name = getattr(c, "name", None)
+    if name:
+        return str(name)
+    kind = "members" if isinstance(c, MemberList) else "optimised"
+    return f"{kind}_{position}"
+
+
+def random_subsets(
+    pool: Sequence[str],
+    k: int,
+    count: int,
+    seed: int = 0,
+    te_weight: float = 50.0,
+    cap: float = 0.08,
+    prefix: str = "random",
+) -> Iterator[OptimisedCandidate]:
+    """``count`` optimiser candidates over random ``k``-subsets of ``pool`` (lazy, seeded).
+
+    Examples
+    --------
+    >>> from indexlab.search import random_subsets
+    >>> [len(c.members) for c in random_subsets([str(i) for i in range(10)], 3, 2)]
+    [3, 3]
+    """
+    ids = np.asarray([str(p) for p in pool])
+    if not 1 <= k <= len(ids):
+        raise DataError(f"random_subsets: k must be in [1, {len(ids)}] (pool size), got {k}")
+    rng = np.random.default_rng(seed)
+    for j in range(count):
+        pick = np.sort(rng.choice(len(ids), size=k, replace=False))
+        yield OptimisedCandidate(
+            members=tuple(ids[pick]), te_weight=te_weight, cap=cap, name=f"{prefix}_{j}"
+        )
