@@ -121,7 +121,7 @@ def frontier_of(
     Examples
     --------
     >>> import pandas as pd
-    >>> c = pd.DataFrame({"tracking_error": [0.02, 0.05, 0.04], "ai_exposure": [0.3, 0.6, 0.4]},
+    >>> c = pd.DataFrame({"tracking_error": [0.02, 0.05, 0.06], "ai_exposure": [0.3, 0.6, 0.4]},
     ...                  index=["a", "b", "c"])
     >>> frontier_of(c, chosen="b").table["on_frontier"].tolist()
     [True, True, False]
@@ -232,6 +232,11 @@ def _step_stack(
         base = top
 
 
+def _legend_below(fig: Figure) -> None:
+    """One legend under the plot, so it never hides a line."""
+    fig.legend(loc="outside lower center", ncol=4, frameon=False)
+
+
 def _legend_outside(ax: Axes, **kwargs: Any) -> None:
     """Legend right of the axes, top entry first, matching the stack's order on screen."""
     handles, labels = ax.get_legend_handles_labels()
@@ -293,7 +298,7 @@ def levels_chart(result: BacktestResult, benchmark: str, dataset: Dataset | None
         f"Index levels vs {benchmark}"
         + (" and the other bundled index" if dataset is not None else "")
     )
-    ax.legend(loc="upper left", frameon=False, ncol=2)
+    _legend_below(fig)
     _date_axis(ax)
     return Chart(
         "levels",
@@ -320,7 +325,7 @@ def drawdown_chart(result: BacktestResult, benchmark: str) -> Chart:
     _percent_axis(ax)
     ax.set_ylabel("drawdown from running peak (%)")
     ax.set_title("Drawdowns")
-    ax.legend(loc="lower left", frameon=False, ncol=2)
+    _legend_below(fig)
     _date_axis(ax)
     return Chart(
         "drawdown", "Drawdowns", fig, "Fall from the running maximum of each level series."
@@ -398,7 +403,7 @@ def exposure_chart(result: BacktestResult) -> Chart:
     ax.set_ylim(bottom=0)
     ax.set_ylabel("AI exposure: weighted ai_score (%)")
     ax.set_title("AI exposure over time")
-    ax.legend(loc="upper left", frameon=False)
+    _legend_below(fig)
     _date_axis(ax)
     return Chart(
         "ai-exposure",

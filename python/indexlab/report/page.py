@@ -66,6 +66,7 @@ LABELS = {
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_XMLNS = re.compile(r'\s+xmlns(:xlink)?="http://www\.w3\.org/[^"]*"')
 
 
 def svg_of(chart: Chart) -> str:
@@ -78,9 +79,9 @@ def svg_of(chart: Chart) -> str:
     with matplotlib.rc_context({"svg.hashsalt": f"indexlab-{chart.id}", "svg.fonttype": "path"}):
         chart.figure.savefig(buf, format="svg", metadata={"Date": None})
     svg = _METADATA.sub("", _PROLOG.sub("", buf.getvalue(), count=1))
-    return svg.replace('xmlns:xlink="http://www.w3.org/1999/xlink" ', "").replace(
-        'xmlns:xlink="http://www.w3.org/1999/xlink"', ""
-    )
+    # Inside HTML the parser puts <svg> and xlink:href in their namespaces itself, so the
+    # namespace declarations (the page's only URLs) can go.
+    return _XMLNS.sub("", svg)
 
 
 def _cell(metric: str, value: object) -> str:
