@@ -8,14 +8,17 @@ candidate marked; plus a metrics table in the HTML. Needs matplotlib (``pip inst
 Examples
 --------
 >>> import indexlab, indexlab.report, tempfile, os
->>> ds = indexlab.datasets.synthetic(n_securities=30, years=2, seed=1)
->>> hist = indexlab.build_index(ds, indexlab.rules.HSTECH.replace(n=10))
->>> res = indexlab.backtest(ds, {"HSTECH-like": hist}, benchmark="HSI")
+>>> ds = indexlab.datasets.hk_tech()
+>>> res = indexlab.report.demo_result(ds)  # HSTECH and AI_CHAIN presets, benchmark HSTECH
 >>> out = tempfile.mkdtemp()
->>> path = indexlab.report.html(res, os.path.join(out, "report.html"), benchmark="HSI",
-...                             dataset=ds)
->>> sorted(p.name for p in indexlab.report.png(res, out, benchmark="HSI", dataset=ds))[:2]
-['ai-exposure.png', 'drawdown.png']
+>>> page = indexlab.report.html(res, os.path.join(out, "report.html"), dataset=ds)
+>>> page.name
+'report.html'
+>>> import pandas as pd
+>>> cands = pd.DataFrame({"tracking_error": [0.02, 0.05, 0.06], "ai_exposure": [0.3, 0.6, 0.4]},
+...                      index=["a", "b", "c"])
+>>> [p.name for p in indexlab.report.png(None, out, frontier=cands, chosen="b")]
+['frontier.png']
 """
 
 from __future__ import annotations
