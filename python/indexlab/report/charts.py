@@ -195,7 +195,7 @@ def _date_axis(ax: Axes) -> None:
     ax.set_xlabel("date")
 
 
-def _percent_axis(ax: Axes, decimals: int = 0) -> None:
+def _percent_axis(ax: Axes, decimals: int | None = None) -> None:
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
