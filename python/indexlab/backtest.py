@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from indexlab import _backtest_io as _persist
 from indexlab import _core
 from indexlab.data import Dataset
 from indexlab.errors import DataError
@@ -376,6 +377,32 @@ class BacktestResult:
     turnover: pd.DataFrame
     weights: pd.DataFrame
     ai_exposure: pd.DataFrame = field(repr=False)
+
+    def to_parquet(self, path: Any) -> None:
+        """Write every frame to ONE Parquet file (read it back with :meth:`from_parquet`).
+
+        The file is a long table ``(table, date, schedule, id, kind, value)`` with one row per
+        cell (``levels``, ``turnover``, ``ai_exposure``: one per date and column; ``weights``:
+        one per row; ``metrics``: one per schedule and metric, date-valued metrics in ``date``).
+        Column orders and dtypes sit in the schema metadata (``indexlab:kind`` = ``backtest``).
+
+        Examples
+        --------
+        >>> import indexlab, tempfile, os
+        >>> ds = indexlab.datasets.synthetic(n_securities=10, years=1, seed=3)
+        >>> s = indexlab.Schedule([ds.dates[5]], list(ds.ids[:2]), [[0.5, 0.5]])
+        >>> res = indexlab.backtest(ds, {"two": s}, benchmark=None)
+        >>> path = os.path.join(tempfile.mkdtemp(), "bt.parquet")
+        >>> res.to_parquet(path)
+        >>> indexlab.BacktestResult.from_parquet(path).levels.equals(res.levels)
+        True
+        """
+        _persist.write(self, path)
+
+    @classmethod
+    def from_parquet(cls, path: Any) -> BacktestResult:
+        """Read a file written by :meth:`to_parquet`; raises ``DataError`` for any other file."""
+        return cls(**_persist.read(path))
 
 
 def _as_schedule(s: Any, name: str) -> tuple[Any, Any, Any]:

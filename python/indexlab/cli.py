@@ -1,4 +1,4 @@
-"""The ``indexlab`` command line: ``indexlab demo``, ``indexlab search``, ``indexlab bench``."""
+"""The ``indexlab`` command line: demo, search, report, serve, bench."""
 
 from __future__ import annotations
 
@@ -18,6 +18,53 @@ def _demo(args: argparse.Namespace) -> int:
         from indexlab.demo import pipeline, render_pipeline
 
         print(render_pipeline(*pipeline()))
+    if args.report:
+        _demo_report(args.report)
+    return 0
+
+
+def _demo_report(path: str) -> None:
+    """The demo's report: HSTECH and AI_CHAIN presets on the sample, against HSTECH."""
+    from indexlab import report
+    from indexlab.datasets import hk_tech
+
+    ds = hk_tech()
+    out = report.html(
+        report.demo_result(ds), path, dataset=ds, title="indexlab demo: HSTECH vs AI_CHAIN presets"
+    )
+    print(f"report written to {out}")
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Render a BacktestResult (or search) Parquet file as one self-contained HTML page."""
+    from indexlab import report
+
+    result, frontier = report.read(args.result)
+    if args.frontier:
+        extra_result, frontier = report.read(args.frontier)
+        result = result if result is not None else extra_result
+    dataset = None
+    if args.dataset == "hk_tech" and result is not None:
+        from indexlab.datasets import hk_tech
+
+        dataset = hk_tech()
+        if not set(result.weights["id"]).issubset(set(dataset.ids)):
+            print("indexlab report: the result holds ids not in hk_tech; no AI-layer chart")
+            dataset = None
+    out = report.html(
+        result,
+        args.output,
+        frontier=frontier,
+        title=args.title,
+        dataset=dataset,
+        benchmark=args.benchmark,
+    )
+    print(f"report written to {out}")
+    if args.png:
+        paths = report.png(
+            result, args.png, frontier=frontier, dataset=dataset, benchmark=args.benchmark
+        )
+        print(f"{len(paths)} PNG charts written to {args.png}")
     return 0
 
 
@@ -65,11 +112,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-pipeline", action="store_true", help="only the capped index, not the backtests"
     )
+    demo.add_argument("--report", metavar="OUT.html", help="also write an HTML backtest report")
     demo.set_defaults(run=_demo)
     search = sub.add_parser("search", help="evaluate candidate designs from a TOML config")
     search.add_argument("--config", required=True, help="TOML file (see examples/search.toml)")
     search.add_argument("--out", default=".", help="folder for relative output paths")
     search.set_defaults(run=_search)
+    rep = sub.add_parser("report", help="render a backtest/search Parquet file as HTML (+PNG)")
+    rep.add_argument("result", help="a BacktestResult.to_parquet file (or a search table)")
+    rep.add_argument("-o", "--output", default="report.html", help="HTML file to write")
+    rep.add_argument("--frontier", help="a search Parquet file whose frontier to add")
+    rep.add_argument("--png", metavar="DIR", help="also write the charts as PNG files here")
+    rep.add_argument(
+        "--dataset",
+        choices=["hk_tech", "none"],
+        default="hk_tech",
+        help="dataset for AI layers, names and the other index (default hk_tech)",
+    )
+    rep.add_argument("--benchmark", default="HSTECH", help="name of the benchmark column")
+    rep.add_argument("--title", default="indexlab backtest report", help="page title")
+    rep.set_defaults(run=_report)
     bench = sub.add_parser("bench", help="run the benches against their peer baselines")
     bench.add_argument("--path", default="benches", help="benches folder (default ./benches)")
     bench.add_argument("-k", default="", help="only benches matching this pytest expression")
