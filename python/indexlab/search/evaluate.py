@@ -32,6 +32,7 @@ from indexlab.backtest import (
 )
 from indexlab.capping import cap_weights
 from indexlab.data import Dataset
+from indexlab.distributed import Executor, resolve
 from indexlab.errors import DataError, InfeasibleError
 from indexlab.optimise.fastpath import capped_qp_batch
 from indexlab.optimise.risk import RiskModel
@@ -563,6 +564,7 @@ def evaluate(
     liquidity_days: float = 1.0,
     risk_window: int = YEAR,
     n_factors: int = 10,
+    executor: Executor | None = None,
 ) -> SearchResult:
     """Run every candidate through history, point in time, and tabulate the results.
 
@@ -607,6 +609,11 @@ def evaluate(
         Worker threads for the solver and the backtest; results do not depend on it.
     keep_levels, keep_weights
         Keep the daily levels (``result.levels``) and the schedules (``result.weights``).
+    executor
+        Where the chunks run: ``None`` (in this process, one after the other) or an
+        :mod:`indexlab.distributed` executor, e.g. ``DaskExecutor(client)``, which ships the
+        shared context (dataset included) to every worker once and each chunk as one task,
+        ``executor.parallelism`` chunks at a time. The table is the same, row for row.
 
     Returns
     -------
@@ -655,18 +662,41 @@ def evaluate(
     levels: list[pd.DataFrame] = []
     kept: dict[str, Any] = {}
     seen: set[str] = set()
-    done = 0
-    interrupted = False
+    done = named = 0
+    interrupted = risk_ready = False
+    ex = resolve(executor)
     try:
-        for chunk in _chunks(candidates, chunk_size):
-            table, lv, sched = _run_chunk(ctx, chunk, done, seen, keep_levels, keep_weights)
-            tables.append(table)
-            if lv is not None:
-                levels.append(lv)
-            if keep_weights:
-                kept.update(sched)
-            done += len(chunk)
-            bar.update(done)
+        shared: Any = None
+        chunks = _chunks(candidates, chunk_size)
+        # Chunks are named here, in order (names are unique across chunks), then run as
+        # independent tasks, ``parallelism`` at a time, and collected in order.
+        while wave := list(islice(chunks, ex.parallelism)):
+            jobs: list[_Job] = []
+            for chunk in wave:
+                cands, names = _name_chunk(chunk, named, seen)
+                named += len(names)
+                jobs.append(_Job(cands, names, keep_levels, keep_weights))
+            if not risk_ready and any(
+                isinstance(c, OptimisedCandidate) for j in jobs for c in j.cands
+            ):
+                # The review risk models come from BLAS/LAPACK, whose last bits depend on the
+                # machine and its thread count: compute them here, once, and ship them, so
+                # every worker solves with the very models of a local run.
+                for j in range(len(ctx.cut)):
+                    ctx.risk(j)
+                shared, risk_ready = None, True
+            if shared is None:  # once per search (again only after adding the risk models)
+                shared = ex.share(ctx)
+            for job, (table, lv, sched) in zip(
+                jobs, ex.map(_chunk_task, jobs, shared), strict=True
+            ):
+                tables.append(table)
+                if lv is not None:
+                    levels.append(lv)
+                if keep_weights:
+                    kept.update(sched)
+                done += len(job.names)
+                bar.update(done)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -682,14 +712,18 @@ def evaluate(
     return SearchResult(table=table, levels=lv_all, weights=kept, interrupted=interrupted)
 
 
-def _run_chunk(
-    ctx: _Context,
-    chunk: list[Any],
-    offset: int,
-    seen: set[str],
-    keep_levels: bool,
-    keep_weights: bool,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Schedule]]:
+@dataclass
+class _Job:
+    """One chunk's task: its candidates and their (already unique) names."""
+
+    cands: list[Any]
+    names: list[str]
+    keep_levels: bool
+    keep_weights: bool
+
+
+def _name_chunk(chunk: list[Any], offset: int, seen: set[str]) -> tuple[list[Any], list[str]]:
+    """Normalise a chunk and name its candidates (a repeated name gets ``#position``)."""
     cands = [_normalise(c) for c in chunk]
     names = []
     for i, c in enumerate(cands):
@@ -698,6 +732,23 @@ def _run_chunk(
             name = f"{name}#{offset + i}"
         seen.add(name)
         names.append(name)
+    return cands, names
+
+
+def _chunk_task(
+    job: _Job, ctx: _Context
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Schedule]]:
+    """The task an executor runs (in process or on a worker holding the shared context)."""
+    return _run_chunk(ctx, job.cands, job.names, job.keep_levels, job.keep_weights)
+
+
+def _run_chunk(
+    ctx: _Context,
+    cands: list[Any],
+    names: list[str],
+    keep_levels: bool,
+    keep_weights: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Schedule]]:
     status = ["ok"] * len(cands)
     scheds: list[_Sched | None] = [None] * len(cands)
     opt = [i for i, c in enumerate(cands) if isinstance(c, OptimisedCandidate)]
