@@ -13,7 +13,7 @@ import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-from indexlab import api
+from indexlab import api, search
 from indexlab.api import handlers
 from indexlab.api import models as api_models
 
@@ -248,16 +248,19 @@ def test_optimise_infeasible_cap() -> None:
 # ------------------------------------------------------------------------------ search
 
 
-def test_search_unavailable_is_a_clear_error() -> None:
-    try:
-        import indexlab.search  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("indexlab.search is installed")
-    cands = {"type": "members", "members": [["0015.HK"]]}
-    e = err(api.handle(req("search", candidates=cands)), "invalid_request")
-    assert "search is not available in this build" in e["message"]
+def test_search_matches_evaluate() -> None:
+    ds = indexlab.datasets.synthetic(**{k: v for k, v in SYN.items() if k != "name"})
+    snap = ds.snapshot(ds.dates[0]).nlargest(60, "free_float_mcap_hkd")  # listed from the start
+    pools = [list(snap["id"].iloc[i : i + 20]) for i in range(0, 60, 20)]
+    doc = ok(api.handle(req("search", candidates={"type": "members", "members": pools})))
+    direct = search.evaluate(ds, [search.MemberList(tuple(p)) for p in pools], progress=False)
+    got = doc["result"]["table"]
+    assert [row["candidate"] for row in got] == list(direct.table.index)
+    for row, (_, want) in zip(got, direct.table.iterrows(), strict=True):
+        for col in ("total_return", "tracking_error", "ai_exposure", "average_turnover"):
+            assert row[col] == pytest.approx(float(want[col]), rel=1e-12, nan_ok=True)
+    assert doc["result"]["frontier"] == [str(i) for i in direct.pareto().index]
+    assert doc["diagnostics"]["counts"]["n_candidates"] == 3
 
 
 # ------------------------------------------------------------------------------ errors

@@ -125,8 +125,12 @@ def test_frontier_marks_the_non_dominated_and_the_chosen() -> None:
     }
     with pytest.raises(indexlab.DataError, match="chosen candidate 'zz'"):
         report.frontier_of(candidates(), chosen="zz")
+    # A search table's many numeric columns default to tracking error vs AI exposure ...
+    assert report.frontier_of(candidates().assign(turnover=0.1)).x == "tracking_error"
+    # ... any other table needs the two objectives named.
+    other = candidates().rename(columns={"ai_exposure": "score"}).assign(turnover=0.1)
     with pytest.raises(indexlab.DataError, match="expected exactly two"):
-        report.frontier_of(candidates().assign(turnover=0.1))
+        report.frontier_of(other)
 
 
 def test_layer_chart_needs_the_dataset(result) -> None:
@@ -225,7 +229,7 @@ def test_demo_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     text = out.read_text(encoding="utf-8")
     for chart_id in CHART_IDS[:-1]:
         assert f'id="chart-{chart_id}"' in text
-    assert "HSTECH preset" in text and "AI_CHAIN preset" in text
+    assert "HSTECH[n=30" in text and "AI_CHAIN_OPT" in text  # the pipeline's three indices
 
 
 # ------------------------------------------------------------------------------ browser

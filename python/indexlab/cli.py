@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -14,23 +15,38 @@ def _demo(args: argparse.Namespace) -> int:
 
     index = latest_capped_index(hk_tech(), n=args.n, cap=args.cap)
     print(render(index, args.cap))
+    res = None
     if not args.no_pipeline:
         from indexlab.demo import pipeline, render_pipeline
 
-        print(render_pipeline(*pipeline()))
+        res, how = pipeline(keep_weights=bool(args.report))
+        print(render_pipeline(res, how))
     if args.report:
-        _demo_report(args.report)
+        _demo_report(args.report, res)
     return 0
 
 
-def _demo_report(path: str) -> None:
-    """The demo's report: HSTECH and AI_CHAIN presets on the sample, against HSTECH."""
+def _demo_report(path: str, pipeline_result: object = None) -> None:
+    """The demo's report: the pipeline's three indices (or, with ``--no-pipeline``, the HSTECH
+    and AI_CHAIN presets) against HSTECH, with the pipeline's frontier."""
+    import indexlab
     from indexlab import report
     from indexlab.datasets import hk_tech
 
     ds = hk_tech()
+    if pipeline_result is None:
+        result, frontier, title = report.demo_result(ds), None, "HSTECH vs AI_CHAIN presets"
+    else:
+        res: Any = pipeline_result
+        result = indexlab.backtest(ds, res.weights, benchmark="HSTECH")
+        frontier, title = res.table, "HSTECH, AI_CHAIN and the optimised AI-chain candidate"
     out = report.html(
-        report.demo_result(ds), path, dataset=ds, title="indexlab demo: HSTECH vs AI_CHAIN presets"
+        result,
+        path,
+        frontier=frontier,
+        chosen=None if frontier is None else "AI_CHAIN_OPT",
+        dataset=ds,
+        title=f"indexlab demo: {title}",
     )
     print(f"report written to {out}")
 

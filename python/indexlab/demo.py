@@ -106,9 +106,11 @@ def _optimised_candidate(dataset: Dataset) -> Any:
         return seed, f"rank seed (best_subset failed: {exc})"
 
 
-def pipeline(dataset: Dataset | None = None) -> tuple[Any, str]:
+def pipeline(dataset: Dataset | None = None, keep_weights: bool = False) -> tuple[Any, str]:
     """HSTECH rebuilt by its rules, the AI_CHAIN index and an optimised AI-chain candidate,
-    backtested side by side from ``PIPELINE_START`` (:func:`indexlab.search.evaluate`)."""
+    backtested side by side from ``PIPELINE_START`` (:func:`indexlab.search.evaluate`).
+
+    ``keep_weights`` keeps each candidate's schedule (``res.weights``), e.g. for a report."""
     from indexlab.datasets import hk_tech
     from indexlab.rules import AI_CHAIN, HSTECH
     from indexlab.search import evaluate
@@ -120,6 +122,7 @@ def pipeline(dataset: Dataset | None = None) -> tuple[Any, str]:
         [HSTECH, AI_CHAIN, opt],
         start=PIPELINE_START,
         keep_levels=True,
+        keep_weights=keep_weights,
         progress=False,
     )
     return res, how

@@ -16,7 +16,8 @@ worker thread:
 
 * interrupted between: loading the dataset and the rest; each schedule's build and each
   schedule's backtest (a ``backtest`` request runs one schedule at a time); risk model, compile
-  and solve of an ``optimise`` request; serialising the response;
+  and solve of an ``optimise`` request; each chunk of ``SEARCH_CHUNK`` candidates of a
+  ``search`` request; serialising the response;
 * not interrupted: one call into the Rust core (the review loop of one ``build_index``, one
   schedule's ``backtest_batch``, one batch solve), generating a synthetic dataset, reading the
   bundled sample, and pandas/numpy work inside one stage. Such a call finishes (its result is
@@ -679,6 +680,9 @@ def _override(
 
 # ---------------------------------------------------------------------------------- search
 
+#: Candidates per evaluate chunk in a search request: the deadline is checked between chunks.
+SEARCH_CHUNK = 50
+
 
 def _search(
     req: m.SearchRequest,
@@ -687,14 +691,8 @@ def _search(
     warnings: list[str],
     counts: dict[str, int],
 ) -> dict[str, Any]:
-    try:
-        from indexlab.search import evaluate  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ApiError(
-            "invalid_request",
-            "search is not available in this build (indexlab.search is not installed)",
-            ["kind"],
-        ) from None
+    from indexlab.search import MemberList, OptimisedCandidate, evaluate
+
     ds = _dataset(req.dataset, token, timings)
     c = req.candidates
     if isinstance(c, m.RulesGridCandidates):
@@ -706,14 +704,15 @@ def _search(
         except DataError as err:
             raise ApiError("invalid_request", f"axes: {err}", ["candidates", "axes"]) from None
     elif isinstance(c, m.MemberCandidates):
-        candidates = [list(ids) for ids in c.members]
+        candidates = [MemberList(tuple(ids), cap=c.cap) for ids in c.members]
     else:
         candidates = [
-            {"model": c.model, "members": list(ids), "cap": c.cap, "te_weight": c.te_weight}
+            OptimisedCandidate(members=tuple(ids), cap=c.cap, te_weight=c.te_weight)
             for ids in c.members
         ]
     token.check("search")
     with _stage(timings, "search"):
+        # The deadline is checked after every chunk of SEARCH_CHUNK candidates.
         res = evaluate(
             ds,
             candidates,
@@ -721,8 +720,14 @@ def _search(
             end=req.end,
             costs=_costs(req.costs),
             benchmark=req.benchmark,
+            chunk_size=SEARCH_CHUNK,
+            progress=lambda done, total: token.check("search"),
         )
     token.check("serialise")
     counts.update(n_candidates=len(candidates))
-    out = _jsonable(res)
-    return out if isinstance(out, dict) else {"table": out}
+    frontier = res.pareto()
+    return {
+        "table": _jsonable(res.table),
+        "frontier": [str(name) for name in frontier.index],
+        "interrupted": res.interrupted,
+    }

@@ -110,8 +110,9 @@ def frontier_of(
         index. An ``on_frontier`` (or ``pareto``) boolean column marks frontier members; without
         one the non-dominated set is computed here.
     objectives
-        The two objective columns (x, y). Default: the table's only two numeric columns other
-        than the markers.
+        The two objective columns (x, y). Default: ``tracking_error`` and ``ai_exposure`` when
+        the table has both (a :class:`~indexlab.search.SearchResult` table), else the table's
+        only two numeric columns other than the markers.
     chosen
         Name of the candidate to mark, or ``None``.
     senses
@@ -133,6 +134,8 @@ def frontier_of(
             break
     table.index = pd.Index([str(i) for i in table.index], name="candidate")
     marker = next((c for c in ("on_frontier", "pareto") if c in table.columns), None)
+    if objectives is None and {"tracking_error", "ai_exposure"} <= set(table.columns):
+        objectives = ["tracking_error", "ai_exposure"]
     if objectives is None:
         numeric = [
             str(c)
