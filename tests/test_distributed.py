@@ -34,7 +34,7 @@ def client() -> Iterator[object]:
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: 8787 may be taken (no dashboard w/o bokeh)
         silence_logs=50,  # logging.CRITICAL: no worker chatter in the test output
     )
     c = distributed.Client(cluster, timeout="60s")
