@@ -52,9 +52,7 @@ def plain_objective(rm, scores, bench, te, w):
     return float(scores @ w - te * a @ rm.covariance() @ a)
 
 
-@pytest.mark.parametrize(
-    ("te", "seed"), [(1.0, 0), (10.0, 1), (10.0, 2), (100.0, 3), (1000.0, 4)]
-)
+@pytest.mark.parametrize(("te", "seed"), [(1.0, 0), (10.0, 1), (10.0, 2), (100.0, 3), (1000.0, 4)])
 def test_within_half_percent_of_scip(te: float, seed: int) -> None:
     rm, scores, bench = market(seed)
     best, _ = exact(rm, scores, bench, te, CAP, K)

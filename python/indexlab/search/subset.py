@@ -17,7 +17,7 @@ parallel), which is how it scales to thousands of neighbours per step:
 
 The search is deterministic for a seed whatever the number of threads (each batch's results do
 not depend on it; ties go to the first candidate in a fixed order). It stops at ``time_limit``,
-``max_evaluations``, or after ``patience`` restarts without improvement; Ctrl-C between batches
+``max_evaluations``, or when restarts stop improving; Ctrl-C between batches
 returns the best mask found so far with ``interrupted=True``.
 """
 
@@ -297,9 +297,7 @@ def _fixed_params(compiled: Any, mask: str, params: Mapping[str, Any] | None) ->
             continue
         value = given.get(name, p.value)
         if value is None:
-            raise DataError(
-                f"parameter {name!r} has no value: pass it in params (shape {p.shape})"
-            )
+            raise DataError(f"parameter {name!r} has no value: pass it in params (shape {p.shape})")
         try:
             a = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError) as e:
@@ -344,11 +342,8 @@ def _infeasible_message(compiled: Any, k: int, n: int, statuses: list[str]) -> s
 
 def _top(order_key: Array, k: int, tiebreak: Array | None = None) -> tuple[int, ...]:
     """The ``k`` positions with the largest key (ties: larger tiebreak, then lower position)."""
-    keys = [np.arange(order_key.size)]
-    if tiebreak is not None:
-        keys.insert(0, -tiebreak)
-    keys.insert(0, -order_key)
-    order = np.lexsort(keys[::-1])
+    second = np.zeros(order_key.size) if tiebreak is None else -tiebreak
+    order = np.lexsort((np.arange(order_key.size), second, -order_key))
     return tuple(sorted(int(i) for i in order[:k]))
 
 
@@ -388,7 +383,8 @@ def best_subset(
         search stops before a batch would pass the budget.
     method : {"auto", "round", "swap"}
         ``"round"``: relaxation and rank seeds only; ``"swap"``: plus swap local search;
-        ``"auto"``: plus restarts until ``patience`` restarts bring no improvement.
+        ``"auto"``: plus restarts until 8 restarts in a row bring no improvement (or at least
+        3 do while costing twice the solves it took to find the best mask).
     threads : int, optional
         Worker threads for each batch (default: all cores).
     progress : bool, optional
@@ -501,14 +497,18 @@ def best_subset(
             current = seed_sets[int(order[0])]
             current, add_rank = _local_search(ev, current, n, k, record)
             if method == "auto":
-                fails = 0
-                while fails < _PATIENCE:
+                fails, found_at = 0, ev.evaluations
+                # No improvement: _PATIENCE restarts in a row, or (after a few) restarts that
+                # cost twice what it took to find the best mask.
+                while fails < _PATIENCE and not (
+                    fails >= 3 and ev.evaluations - found_at > 2 * found_at
+                ):
                     before = ev.best.score
                     start_set = _perturb(ev.best.members, add_rank, n, k, rng)
                     ev.members([start_set])
                     _, rank = _local_search(ev, start_set, n, k, record, "restart")
                     if ev.best.score > before + _tol(before):
-                        fails = 0
+                        fails, found_at = 0, ev.evaluations
                         add_rank = rank
                     else:
                         fails += 1
@@ -574,9 +574,7 @@ def _tol(score: float) -> float:
     return 1e-9 * max(1.0, abs(score))
 
 
-def _probe_ranks(
-    ev: _Evaluator, current: tuple[int, ...], n: int
-) -> tuple[Array, Array, Array]:
+def _probe_ranks(ev: _Evaluator, current: tuple[int, ...], n: int) -> tuple[Array, Array, Array]:
     """Score every single addition and removal around ``current`` in one batch.
 
     Returns outside positions ordered best addition first, held positions ordered cheapest
@@ -611,6 +609,8 @@ def _swap_candidates(
     plus rank of the added ones; ties by drop rank), at most ``_SCAN``. Double swaps pair the
     12 cheapest removals with the 24 best additions: they find partners that only pay together
     (e.g. two names that hedge each other's factor exposure)."""
+    drops: list[tuple[int, ...]]
+    adds: list[tuple[int, ...]]
     if size == 1:
         drops = [(int(d),) for d in drop_order]
         adds = [(int(a),) for a in add_order]
