@@ -224,17 +224,20 @@ class _Evaluator:
             part = todo[start : start + _CHUNK]
             if budget and self.max_evaluations is not None:
                 part = part[: max(self.max_evaluations - self.evaluations, 0)]
+            idx = np.array([sets[i] for i in part], dtype=np.intp)  # (B, k), each row sorted
+            rows = np.arange(len(part))[:, None]
             masks = np.zeros((len(part), self.n))
-            for row, i in enumerate(part):
-                masks[row, list(sets[i])] = 1.0
+            masks[rows, idx] = 1.0
             sol = self.solve(masks)
             self.last_status = list(sol.status)
             sc = self.scores(sol)
-            weights = None if self.wname is None else np.asarray(sol.values[self.wname])
+            held = None
+            if self.wname is not None:
+                held = np.nan_to_num(np.asarray(sol.values[self.wname])[rows, idx])
             for row, i in enumerate(part):
                 self.cache[keys[i]] = float(sc[row])
-                if weights is not None:
-                    self.held_weights[keys[i]] = np.nan_to_num(weights[row, list(sets[i])])
+                if held is not None:
+                    self.held_weights[keys[i]] = held[row]
             j = int(np.argmax(sc))
             if sc[j] > self.best.score:
                 self.best = _Best(
