@@ -203,3 +203,13 @@ def test_k_times_cap_below_one_is_infeasible() -> None:
     _, scores, bench = market(0)
     with pytest.raises(InfeasibleError, match=r"every 8-name mask tried is infeasible.*infeas"):
         best_subset(generic, k=K, params={"scores": scores, "bench": bench})
+
+
+def test_k_equal_to_n_is_the_relaxation() -> None:
+    rm, scores, bench = market(0)
+    prob, _w = ai_chain_model(range(N), bench, scores, rm, cap=CAP, te_weight=10.0)
+    res = best_subset(compile(prob), k=N, progress=False)
+    assert res.mask.all()
+    prob.solve(solver=cp.CLARABEL)  # cvxpy's own solve, mask parameter at its all-ones value
+    assert res.objective == pytest.approx(prob.value, rel=1e-6)
+    assert res.bound == pytest.approx(prob.value, rel=1e-6)
