@@ -80,6 +80,8 @@ def test_linear_case_against_highs() -> None:
     prob, _w = ai_chain_model(range(N), bench, scores, rm, cap=0.15, te_weight=0.0)
     res = best_subset(compile(prob), k=K, progress=False)
     assert gap(res.objective, best) <= 1e-9
+    # The relaxation fills 7 names (6 x 15% + 10%) <= k: the rounded mask reaches the bound.
+    assert res.stop_reason == "optimal" and len(res.history) == 1
 
 
 def generic_model(rm, cap: float, te: float, n: int = N):

@@ -18,7 +18,9 @@ parallel), which is how it scales to thousands of neighbours per step:
 The search is deterministic for a seed whatever the number of threads (each batch's results do
 not depend on it; ties go to the first candidate in a fixed order). It stops at ``time_limit``,
 ``max_evaluations``, or when restarts stop improving; Ctrl-C between batches
-returns the best mask found so far with ``interrupted=True``.
+returns the best mask found so far with ``interrupted=True``. When the best mask reaches the
+relaxation's objective (the relaxation holds at most ``k`` names) it is optimal and the search
+stops at once.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class SubsetResult:
     evaluations : int
         Continuous solves made (masks seen twice are solved once).
     stop_reason : str
+        ``"optimal"`` (the mask reaches the relaxation's bound, so it is proven optimal),
         ``"converged"``, ``"time_limit"``, ``"max_evaluations"``, ``"callback"`` or
         ``"interrupted"``.
     interrupted : bool
@@ -463,10 +466,13 @@ def best_subset(
         bar.update(row)
         if callback is not None and callback(dict(row)):
             raise _Stop("callback")
+        if ev.best.score >= bound_score - 1e-8 * max(1.0, abs(bound_score)):
+            raise _Stop("optimal")  # the mask reaches the relaxation's bound: nothing beats it
 
     # The relaxation: an upper bound, and the weights to round.
     relax = ev.solve(np.ones((1, n)))
     bound = float(relax.objective[0])
+    bound_score = float(ev.scores(relax)[0])
     if relax.status[0] not in _OK:
         raise InfeasibleError(
             f"the problem has no solution even with every name allowed ({mask} all ones): "
