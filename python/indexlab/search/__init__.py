@@ -5,6 +5,8 @@
 - :class:`SearchResult`: the table, its Pareto frontier (:meth:`SearchResult.pareto`),
   :meth:`~SearchResult.top`, :meth:`~SearchResult.best` and a Parquet round trip.
 - :func:`random_subsets`: lazy random k-subsets as optimiser candidates.
+- :func:`best_subset`: the best k-name membership for a compiled problem (seeds, swap local
+  search and restarts over batched solves).
 
 Examples
 --------
@@ -23,22 +25,17 @@ from indexlab.search.candidates import (
 )
 from indexlab.search.evaluate import evaluate, review_risk_model
 from indexlab.search.result import DEFAULT_OBJECTIVES, SearchResult, pareto_mask
+from indexlab.search.subset import SubsetResult, best_subset
 
 __all__ = [
     "DEFAULT_OBJECTIVES",
     "MemberList",
     "OptimisedCandidate",
     "SearchResult",
+    "SubsetResult",
+    "best_subset",
     "evaluate",
     "pareto_mask",
     "random_subsets",
     "review_risk_model",
 ]
-
-# best_subset (indexlab.search.subset) lands from another branch; export it when present.
-try:
-    from indexlab.search.subset import best_subset  # type: ignore[import-not-found,unused-ignore]
-
-    __all__ += ["best_subset"]
-except ImportError:  # pragma: no cover - until the subset module is merged
-    pass
