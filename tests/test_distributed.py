@@ -142,3 +142,92 @@ def test_ctrl_c_on_the_cluster_returns_the_finished_waves(
     # The first wave (4 chunks of 2) was gathered; the bar stopped after its first chunk.
     assert res.interrupted and local.interrupted and len(res) == 2
     pd.testing.assert_frame_equal(res.table, local.table.iloc[:2], check_exact=True)
+
+
+# ------------------------------------------------------------------------------ best_subset
+
+
+def subset_problem(seed: int, n: int = 40, te: float = 10.0) -> tuple[object, object]:
+    """An AI-chain problem on a random factor market (as in test_subset)."""
+    from indexlab.optimise import RiskModel, ai_chain_model, compile
+
+    rng = np.random.default_rng(seed)
+    f = rng.normal(0.0, 1.0, (n, 3))
+    a = rng.normal(0.0, 0.1, (3, 3))
+    rm = RiskModel(f, a @ a.T + np.diag(np.full(3, 0.01)), rng.uniform(0.01, 0.05, n))
+    scores = rng.uniform(0.0, 1.0, n)
+    mcap = rng.lognormal(0.0, 1.0, n)
+    prob, w = ai_chain_model(range(n), mcap / mcap.sum(), scores, rm, cap=0.2, te_weight=te)
+    return compile(prob), w
+
+
+def batch(compiled: object, masks: np.ndarray) -> dict[str, np.ndarray]:
+    """``mask`` per instance, the other parameters at their current values."""
+    out = {"mask": masks}
+    for name, p in compiled.parameters.items():  # type: ignore[attr-defined]
+        if name != "mask":
+            out[name] = np.broadcast_to(p.value, (len(masks), *p.shape))
+    return out
+
+
+def test_a_compiled_problem_pickles_and_solves_the_same() -> None:
+    import pickle
+
+    compiled, _ = subset_problem(0)
+    back = pickle.loads(pickle.dumps(compiled))
+    masks = (np.random.default_rng(1).uniform(size=(5, 40)) < 0.5).astype(float)
+    a = compiled.solve_batch(batch(compiled, masks))  # type: ignore[attr-defined]
+    b = back.solve_batch(batch(compiled, masks))
+    assert a.status == b.status and np.array_equal(a.objective, b.objective)
+    for name, v in a.values.items():
+        assert np.array_equal(v, b.values[name])
+
+
+def _generic_on_worker(masks: np.ndarray, compiled: object) -> tuple[list[str], np.ndarray]:
+    """On a fresh worker: cvxpy objects created after unpickling must not reuse the shipped
+    problem's ids (cvxpy's id counter is per process)."""
+    from indexlab.optimise import compile
+
+    generic = compile(compiled.problem, fast_path=False)  # type: ignore[attr-defined]
+    sol = generic.solve_batch(batch(compiled, masks))
+    return sol.status, sol.objective
+
+
+def test_the_generic_fallback_compiles_on_a_worker_as_here(client: object) -> None:
+    from indexlab.optimise import compile
+
+    compiled, _ = subset_problem(2)
+    masks = (np.random.default_rng(3).uniform(size=(4, 40)) < 0.5).astype(float)
+    generic = compile(compiled.problem, fast_path=False)  # type: ignore[attr-defined]
+    here = generic.solve_batch(batch(compiled, masks))
+    ex = DaskExecutor(client)
+    [(status, objective)] = ex.map(_generic_on_worker, [masks], ex.share(compiled))
+    assert status == here.status
+    np.testing.assert_allclose(objective, here.objective, rtol=1e-9)
+
+
+class CountingExecutor(DaskExecutor):
+    def __init__(self, client: object) -> None:
+        super().__init__(client)
+        self.shards: list[int] = []
+
+    def map(self, fn, items, *shared):  # type: ignore[no-untyped-def]
+        self.shards.append(len(items))
+        return super().map(fn, items, *shared)
+
+
+@pytest.mark.parametrize("method", ["swap", "auto"])
+def test_best_subset_on_the_cluster_equals_the_local_run(client: object, method: str) -> None:
+    compiled, _ = subset_problem(1)
+    opts = {"k": 8, "seed": 3, "method": method, "max_evaluations": 3000, "progress": False}
+    local = search.best_subset(compiled, **opts)  # type: ignore[arg-type]
+    ex = CountingExecutor(client)
+    remote = search.best_subset(compiled, executor=ex, **opts)  # type: ignore[arg-type]
+    assert max(ex.shards) == ex.parallelism  # the big batches were cut into shards
+    assert np.array_equal(remote.mask, local.mask) and remote.mask.sum() <= 8
+    assert remote.objective == local.objective and remote.bound == local.bound
+    assert remote.evaluations == local.evaluations and remote.stop_reason == local.stop_reason
+    cols = ["step", "method", "best_objective", "evaluations"]  # not the wall-clock column
+    pd.testing.assert_frame_equal(remote.history[cols], local.history[cols], check_exact=True)
+    for name, v in local.values.items():
+        assert np.array_equal(remote.values[name], v)

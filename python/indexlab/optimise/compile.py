@@ -106,6 +106,24 @@ class CompiledProblem:
     _variables: list[_VarSlot] = field(repr=False)
     _maximize: bool = field(repr=False)
     _structure: Any = field(default=None, repr=False)
+    # ConicProgram's constructor arguments: the Rust program does not pickle, so a copy
+    # shipped to another process (indexlab.distributed) rebuilds it from these.
+    _program_args: tuple[Any, ...] | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._program_args is None:
+            raise TypeError("this CompiledProblem cannot be pickled: compile() it again")
+        state = dict(self.__dict__)
+        del state["_program"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._program = ConicProgram(*state["_program_args"])
+        # cvxpy numbers expressions from a per-process counter that unpickling does not
+        # advance: move it past this problem's ids, so that cvxpy objects created later in
+        # this process (e.g. compile(problem, fast_path=False)) never reuse one of them.
+        _advance_cvxpy_ids(self.problem)
 
     @property
     def uses_fast_path(self) -> bool:
@@ -291,7 +309,9 @@ class CompiledProblem:
         return BatchSolution(
             values={
                 st.weights: weights,
-                st.factors: (weights - bench) @ rm.factor_root().T,
+                # einsum, not BLAS: a row's bits must not depend on the batch it came in
+                # (batch size and BLAS threads change gemm's blocking; see indexlab.distributed).
+                st.factors: np.einsum("bn,fn->bf", weights - bench, rm.factor_root()),
             },
             status=status,
             objective=objective,
@@ -339,6 +359,18 @@ class CompiledProblem:
             "b": d["b"],
             "offset": d["offset"],
         }
+
+
+def _advance_cvxpy_ids(problem: cp.Problem) -> None:
+    from cvxpy.lin_ops import lin_utils
+
+    top, stack = 0, [problem.objective, *problem.constraints]
+    while stack:
+        node = stack.pop()
+        top = max(top, int(getattr(node, "id", 0)))
+        stack.extend(getattr(node, "args", ()))
+    counter = lin_utils.ID_COUNTER
+    counter.count = max(counter.count, top + 1)
 
 
 def _batch_shape(shape: tuple[int, ...]) -> str:
@@ -498,7 +530,7 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
     cones += [("soc", int(d)) for d in dims.soc]
     cones += [("exp", 3)] * int(dims.exp)
 
-    program = ConicProgram(
+    program_args = (
         n_theta,
         p_pattern,
         p_map,
@@ -507,6 +539,7 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
         q_map,
         cones,
     )
+    program = ConicProgram(*program_args)
 
     # Map the user's variables to canonical columns, through cvxpy's attribute lowering.
     lowered: dict[int, cp.Variable] = {}
@@ -557,4 +590,5 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
         _variables=slots,
         _maximize=isinstance(problem.objective, cp.Maximize),
         _structure=structure,
+        _program_args=program_args,
     )

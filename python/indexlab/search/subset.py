@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from indexlab.distributed import Executor, resolve
 from indexlab.errors import DataError, InfeasibleError, SolverError
 
 __all__ = ["SubsetResult", "best_subset"]
@@ -127,6 +128,66 @@ class _Batch:
     objective: Array
 
 
+class _Solver:
+    """Solves a batch of masks (the other parameters fixed); what an executor ships to its
+    workers once per search. The generic-path fallback is compiled lazily where it is needed
+    and kept there (it is not pickled)."""
+
+    def __init__(
+        self, compiled: Any, mask_name: str, fixed: dict[str, Array], threads: int | None
+    ) -> None:
+        self.compiled = compiled
+        self.mask_name = mask_name
+        self.fixed = fixed
+        self.threads = threads
+        self.generic: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "generic": None}
+
+    def masks(self, masks: Array) -> tuple[_Batch, int]:
+        """The batch's solutions and how many instances fell back to the generic path."""
+        b = masks.shape[0]
+        params = {name: np.broadcast_to(v, (b, *v.shape)) for name, v in self.fixed.items()}
+        params[self.mask_name] = masks
+        return self._robust(params, 0, b)
+
+    def _robust(self, params: dict[str, Any], lo: int, hi: int) -> tuple[_Batch, int]:
+        """Rows ``lo:hi`` of the batch. If the fast path fails on an instance (SolverError),
+        halve the batch until that instance is alone and solve it with the generic Clarabel
+        path, so one hard instance never stops the search."""
+        part = {name: v[lo:hi] for name, v in params.items()}
+        try:
+            sol = self.compiled.solve_batch(part, threads=self.threads)
+            return _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64)), 0
+        except SolverError:
+            if not getattr(self.compiled, "uses_fast_path", False):
+                raise
+        if hi - lo > 1:
+            mid = (lo + hi) // 2
+            (a, fa), (b, fb) = self._robust(params, lo, mid), self._robust(params, mid, hi)
+            return _concat([a, b]), fa + fb
+        if self.generic is None:
+            from indexlab.optimise import compile as compile_problem
+
+            self.generic = compile_problem(self.compiled.problem, fast_path=False)
+        sol = self.generic.solve_batch(part, threads=self.threads)
+        return _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64)), 1
+
+
+def _concat(parts: list[_Batch]) -> _Batch:
+    return _Batch(
+        {name: np.concatenate([p.values[name] for p in parts]) for name in parts[0].values},
+        [st for p in parts for st in p.status],
+        np.concatenate([p.objective for p in parts]),
+    )
+
+
+def _solve_shard(masks: Array, solver: _Solver) -> tuple[_Batch, int]:
+    """An executor task: one shard of a batch of masks."""
+    return solver.masks(masks)
+
+
 class _Evaluator:
     """Solves batches of masks through ``solve_batch``; keeps a cache, the budget and the best."""
 
@@ -141,8 +202,12 @@ class _Evaluator:
         threads: int | None,
         max_evaluations: int | None,
         deadline: float | None,
+        executor: Executor | None = None,
     ) -> None:
         self.compiled = compiled
+        self.solver = _Solver(compiled, mask_name, fixed, threads)
+        self.executor = executor
+        self.shared: Any = None
         self.mask_name = mask_name
         self.fixed = fixed
         self.n = n
@@ -152,7 +217,6 @@ class _Evaluator:
         self.max_evaluations = max_evaluations
         self.deadline = deadline
         self.cache: dict[bytes, float] = {}
-        self.generic: Any = None
         self.fallbacks = 0
         self.wname = _weights_name(compiled, n)
         self.held_weights: dict[bytes, Array] = {}
@@ -167,40 +231,23 @@ class _Evaluator:
             raise _Stop("time_limit")
 
     def solve(self, masks: Array) -> _Batch:
-        """Solve a ``(B, N)`` batch of masks, uncached (relaxation and probes of size != k)."""
+        """Solve a ``(B, N)`` batch of masks, uncached (relaxation and probes of size != k).
+
+        With an executor the batch is cut into ``executor.parallelism`` shards solved as
+        tasks (each instance's solve does not depend on its batch) and put back in order."""
         b = masks.shape[0]
-        params = {name: np.broadcast_to(v, (b, *v.shape)) for name, v in self.fixed.items()}
-        params[self.mask_name] = masks
-        sol = self._solve_robust(params, 0, b)
+        if self.executor is None or b < 2:
+            sol, fallbacks = self.solver.masks(masks)
+        else:
+            if self.shared is None:  # the compiled problem and fixed values, shipped once
+                self.shared = self.executor.share(self.solver)
+            size = -(-b // self.executor.parallelism)
+            shards = [masks[lo : lo + size] for lo in range(0, b, size)]
+            done = self.executor.map(_solve_shard, shards, self.shared)
+            sol, fallbacks = _concat([d[0] for d in done]), sum(d[1] for d in done)
+        self.fallbacks += fallbacks
         self.evaluations += b
         return sol
-
-    def _solve_robust(self, params: dict[str, Any], lo: int, hi: int) -> _Batch:
-        """Rows ``lo:hi`` of the batch. If the fast path fails on an instance (SolverError),
-        halve the batch until that instance is alone and solve it with the generic Clarabel
-        path, so one hard instance never stops the search."""
-        part = {name: v[lo:hi] for name, v in params.items()}
-        try:
-            sol = self.compiled.solve_batch(part, threads=self.threads)
-            return _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64))
-        except SolverError:
-            if not getattr(self.compiled, "uses_fast_path", False):
-                raise
-        if hi - lo > 1:
-            mid = (lo + hi) // 2
-            a, b = self._solve_robust(params, lo, mid), self._solve_robust(params, mid, hi)
-            return _Batch(
-                {name: np.concatenate([v, b.values[name]]) for name, v in a.values.items()},
-                a.status + b.status,
-                np.concatenate([a.objective, b.objective]),
-            )
-        if self.generic is None:
-            from indexlab.optimise import compile as compile_problem
-
-            self.generic = compile_problem(self.compiled.problem, fast_path=False)
-        self.fallbacks += 1
-        sol = self.generic.solve_batch(part, threads=self.threads)
-        return _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64))
 
     def scores(self, sol: _Batch) -> Array:
         obj = np.asarray(sol.objective, dtype=np.float64) * self.sign
@@ -365,6 +412,7 @@ def best_subset(
     threads: int | None = None,
     progress: bool | None = None,
     callback: Callable[[dict[str, Any]], Any] | None = None,
+    executor: Executor | None = None,
 ) -> SubsetResult:
     """Search for the best membership mask with at most ``k`` names.
 
@@ -397,6 +445,11 @@ def best_subset(
         Show a one-line progress display on stderr; ``None``: when stderr is a terminal.
     callback : callable, optional
         Called with each history row (a dict); a true return value stops the search.
+    executor : optional
+        Where each batch of masks is solved: ``None`` (in this process) or an
+        :mod:`indexlab.distributed` executor, e.g. ``DaskExecutor(client)``: the compiled
+        problem ships to every worker once, each batch is cut into shards solved as tasks. The
+        result (mask, objective, history) is the same as in process.
 
     Returns
     -------
@@ -448,7 +501,18 @@ def best_subset(
     maximize = isinstance(compiled.problem.objective, cp.Maximize)
     start = time.perf_counter()
     deadline = None if time_limit is None else start + float(time_limit)
-    ev = _Evaluator(compiled, mask, fixed, n, k, maximize, threads, max_evaluations, deadline)
+    ev = _Evaluator(
+        compiled,
+        mask,
+        fixed,
+        n,
+        k,
+        maximize,
+        threads,
+        max_evaluations,
+        deadline,
+        None if executor is None else resolve(executor),
+    )
     bar = _Progress(sys.stderr.isatty() if progress is None else bool(progress), time_limit)
     history: list[dict[str, Any]] = []
     wname = _weights_name(compiled, n)
