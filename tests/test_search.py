@@ -164,6 +164,23 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     assert back.interrupted
 
 
+def test_search_file_renders_as_a_frontier_report(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from indexlab import report
+
+    res = small_result()
+    res.to_parquet(tmp_path / "s.parquet", chosen="c")
+    result, frontier = report.read(tmp_path / "s.parquet")
+    assert result is None and frontier is not None
+    assert (frontier.x, frontier.y, frontier.chosen) == ("tracking_error", "ai_exposure", "c")
+    ok = res.table["status"] == "ok"
+    expected = search.pareto_mask(
+        res.table.loc[ok, ["tracking_error", "ai_exposure"]].to_numpy(), ["min", "max"]
+    )
+    marked = frontier.table.loc[res.table.index[ok], "on_frontier"].to_numpy()
+    np.testing.assert_array_equal(marked, expected)
+
+
 def mixed(ds: indexlab.Dataset, count: int) -> list[object]:
     pool = always_listed(ds, 40)
     out: list[object] = list(rules.grid(rules.HSTECH, n=[20, 25]))

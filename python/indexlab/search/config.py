@@ -126,7 +126,9 @@ def run_config(path: Path, out: Path = Path(".")) -> int:
     front_path = out / output.get("frontier", "search_frontier.csv")
     if table_path.suffix == ".parquet":
         table_path.parent.mkdir(parents=True, exist_ok=True)
-        res.to_parquet(table_path)
+        # The best by information ratio is the candidate `indexlab report` marks on the frontier.
+        chosen = str(res.best().name) if (res.table["status"] == "ok").any() else None
+        res.to_parquet(table_path, chosen=chosen)
     else:
         _write(res.table, table_path)
     _write(front, front_path)

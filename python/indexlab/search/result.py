@@ -164,9 +164,13 @@ class SearchResult:
 
     # ------------------------------------------------------------------ storage
 
-    def to_parquet(self, path: str | Path) -> None:
+    def to_parquet(self, path: str | Path, chosen: str | None = None) -> None:
         """Write the table to ``path`` (Parquet) and, if kept, the levels beside it
-        (``<stem>.levels.parquet``); :meth:`from_parquet` reads both back."""
+        (``<stem>.levels.parquet``); :meth:`from_parquet` reads both back.
+
+        The file also says what it is for ``indexlab report``: kind ``search``, the frontier's
+        two objectives (tracking error across, AI exposure up) and the ``chosen`` candidate.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -176,6 +180,11 @@ class SearchResult:
         meta[b"indexlab.search"] = json.dumps(
             {"interrupted": self.interrupted, "levels": self.levels is not None}
         ).encode()
+        meta[b"indexlab:kind"] = b"search"
+        meta[b"indexlab:objectives"] = json.dumps(["tracking_error", "ai_exposure"]).encode()
+        meta[b"indexlab:senses"] = json.dumps(["min", "max"]).encode()
+        if chosen is not None:
+            meta[b"indexlab:chosen"] = str(chosen).encode()
         pq.write_table(table.replace_schema_metadata(meta), path)
         if self.levels is not None:
             self.levels.to_parquet(_levels_path(path))
