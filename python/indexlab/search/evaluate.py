@@ -677,7 +677,7 @@ def evaluate(
                 named += len(names)
                 jobs.append(_Job(cands, names, keep_levels, keep_weights))
             if not risk_ready and any(
-                isinstance(c, OptimisedCandidate) for j in jobs for c in j.cands
+                isinstance(c, OptimisedCandidate) for job in jobs for c in job.cands
             ):
                 # The review risk models come from BLAS/LAPACK, whose last bits depend on the
                 # machine and its thread count: compute them here, once, and ship them, so
