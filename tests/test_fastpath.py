@@ -358,7 +358,7 @@ def _stress(instances: int, seed: int) -> None:
 
 
 def test_random_small_instances_match_cvxpy() -> None:
-    _stress(1500, seed=20261125)
+    _stress(3000, seed=20261125)
 
 
 @pytest.mark.slow
