@@ -215,3 +215,35 @@ def test_k_equal_to_n_is_the_relaxation() -> None:
     prob.solve(solver=cp.CLARABEL)  # cvxpy's own solve, mask parameter at its all-ones value
     assert res.objective == pytest.approx(prob.value, rel=1e-6)
     assert res.bound == pytest.approx(prob.value, rel=1e-6)
+
+
+class _FlagFirst:
+    """A fast-path compiled problem whose batches report their first instance as
+    ``"solver_error"`` (NaN values), as the fast path does for an instance it cannot solve."""
+
+    def __init__(self, compiled) -> None:
+        self._compiled = compiled
+        self.flagged = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._compiled, name)
+
+    def solve_batch(self, params, threads=None):
+        sol = self._compiled.solve_batch(params, threads=threads)
+        for v in sol.values.values():
+            v[0] = np.nan
+        sol.status[0] = "solver_error"
+        sol.objective[0] = np.nan
+        self.flagged += 1
+        return sol
+
+
+def test_solver_error_instances_fall_back_to_clarabel() -> None:
+    compiled, _ = small_problem()
+    assert compiled.uses_fast_path
+    ref = best_subset(compiled, k=K, seed=1, max_evaluations=300, progress=False)
+    flagged = _FlagFirst(compiled)
+    res = best_subset(flagged, k=K, seed=1, max_evaluations=300, progress=False)
+    assert flagged.flagged > 0
+    np.testing.assert_array_equal(res.mask, ref.mask)
+    assert res.objective == pytest.approx(ref.objective, rel=1e-7, abs=1e-9)

@@ -38,12 +38,14 @@ class FastSolution:
     Attributes
     ----------
     weights
-        ``(B, N)`` optimal weights; NaN rows for infeasible instances.
+        ``(B, N)`` optimal weights; NaN rows for infeasible and solver-error instances.
     objective
         ``(B,)`` ``gamma/2 (w-b)'Sigma(w-b) - s'w`` at the optimum (NaN when infeasible),
         comparable with the value of the same problem written in cvxpy.
     status
-        ``"optimal"`` or ``"infeasible"`` per instance.
+        ``"optimal"``, ``"infeasible"`` or ``"solver_error"`` per instance. ``"solver_error"``
+        (the active-set method stopped without an optimum: a bug or an extremely
+        ill-conditioned risk model) only flags that instance; the rest of the batch is solved.
     iterations
         Active-set iterations per instance.
     """
@@ -124,8 +126,9 @@ def capped_qp_batch(
     Returns
     -------
     FastSolution
-        Weights, objectives, status (``"optimal"``/``"infeasible"``) and iterations. Infeasible
-        instances (e.g. 30 names x 3% cap < 100%) get NaN weights; they never stop the batch.
+        Weights, objectives, status (``"optimal"``/``"infeasible"``/``"solver_error"``) and
+        iterations. Infeasible instances (e.g. 30 names x 3% cap < 100%) and solver-error ones
+        get NaN weights; they never stop the batch.
 
     Raises
     ------

@@ -153,24 +153,42 @@ class _Solver:
         return self._robust(params, 0, b)
 
     def _robust(self, params: dict[str, Any], lo: int, hi: int) -> tuple[_Batch, int]:
-        """Rows ``lo:hi`` of the batch. If the fast path fails on an instance (SolverError),
-        halve the batch until that instance is alone and solve it with the generic Clarabel
-        path, so one hard instance never stops the search."""
+        """Rows ``lo:hi`` of the batch. Instances the fast path reports as ``"solver_error"``
+        are solved again with the generic Clarabel path; if the fast path raises instead
+        (SolverError), halve the batch until the failing instance is alone and solve it that
+        way, so one hard instance never stops the search."""
         part = {name: v[lo:hi] for name, v in params.items()}
+        fast = getattr(self.compiled, "uses_fast_path", False)
         try:
             sol = self.compiled.solve_batch(part, threads=self.threads)
-            return _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64)), 0
+            out = _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64))
         except SolverError:
-            if not getattr(self.compiled, "uses_fast_path", False):
+            if not fast:
                 raise
+        else:
+            bad = [i for i, st in enumerate(out.status) if st == "solver_error"]
+            if fast and bad:
+                out.values = {name: np.array(v, copy=True) for name, v in out.values.items()}
+                for i in bad:
+                    one, _ = self._generic(params, lo + i, lo + i + 1)
+                    for name, v in out.values.items():
+                        v[i] = one.values[name][0]
+                    out.status[i] = one.status[0]
+                    out.objective[i] = one.objective[0]
+            return out, len(bad) if fast else 0
         if hi - lo > 1:
             mid = (lo + hi) // 2
             (a, fa), (b, fb) = self._robust(params, lo, mid), self._robust(params, mid, hi)
             return _concat([a, b]), fa + fb
+        return self._generic(params, lo, hi)
+
+    def _generic(self, params: dict[str, Any], lo: int, hi: int) -> tuple[_Batch, int]:
+        """Rows ``lo:hi`` of the batch on the generic Clarabel path (the fast path's fallback)."""
         if self.generic is None:
             from indexlab.optimise import compile as compile_problem
 
             self.generic = compile_problem(self.compiled.problem, fast_path=False)
+        part = {name: v[lo:hi] for name, v in params.items()}
         sol = self.generic.solve_batch(part, threads=self.threads)
         return _Batch(sol.values, list(sol.status), np.asarray(sol.objective, np.float64)), 1
 

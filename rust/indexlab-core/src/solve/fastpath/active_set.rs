@@ -395,17 +395,100 @@ enum Block {
     Row(usize, Active),
 }
 
+/// Orthonormal basis (rows, each over all `n` coordinates, zero off the free set) of the
+/// active rows restricted to the free variables: the working set's normals span exactly the
+/// bound normals of the fixed variables plus this basis. Modified Gram-Schmidt, twice.
+fn free_row_basis(qp: &Qp, st: &State) -> Vec<Vec<f64>> {
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for r in 0..qp.m {
+        if st.row[r] == Active::No {
+            continue;
+        }
+        let mut v: Vec<f64> = (0..qp.n)
+            .map(|j| {
+                if st.var[j] == Active::No {
+                    qp.a[r * qp.n + j]
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let norm0 = dot(&v, &v).sqrt();
+        for _ in 0..2 {
+            for b in &basis {
+                let h = dot(b, &v);
+                for (x, y) in v.iter_mut().zip(b) {
+                    *x -= h * y;
+                }
+            }
+        }
+        let norm = dot(&v, &v).sqrt();
+        if norm > DEPENDENT * norm0 {
+            basis.push(v.iter().map(|x| x / norm).collect());
+        }
+    }
+    basis
+}
+
+/// Relative residual below which a constraint normal counts as linearly dependent on the
+/// working set. Adding such a constraint would make the KKT matrix singular; in exact
+/// arithmetic every direction in the working set's null space leaves it unchanged, so it can
+/// never block a step and is skipped by the ratio test.
+const DEPENDENT: f64 = 1e-9;
+
+/// Whether the bound of free variable `j` is linearly dependent on the working set.
+fn var_dependent(basis: &[Vec<f64>], j: usize) -> bool {
+    let proj: f64 = basis.iter().map(|b| b[j] * b[j]).sum();
+    1.0 - proj <= DEPENDENT
+}
+
+/// Whether row `r` is linearly dependent on the working set.
+fn row_dependent(qp: &Qp, st: &State, basis: &[Vec<f64>], r: usize) -> bool {
+    let mut v: Vec<f64> = (0..qp.n)
+        .map(|j| {
+            if st.var[j] == Active::No {
+                qp.a[r * qp.n + j]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let norm0 = dot(&v, &v).sqrt();
+    for _ in 0..2 {
+        for b in basis {
+            let h = dot(b, &v);
+            for (x, y) in v.iter_mut().zip(b) {
+                *x -= h * y;
+            }
+        }
+    }
+    dot(&v, &v).sqrt() <= DEPENDENT * norm0
+}
+
 /// Largest step in `[0, limit]` along `p` that keeps every constraint outside the working set.
-fn ratio_test(qp: &Qp, st: &State, p: &[f64], limit: f64) -> (f64, Option<Block>) {
+///
+/// Constraints linearly dependent on the working set are never added (the working set stays
+/// full rank, so every KKT matrix stays nonsingular); a dependent variable's component of `p`,
+/// zero in exact arithmetic, is set to zero so that rounding does not move it. Ties go to the
+/// lowest index (variables before rows), which keeps the method deterministic.
+fn ratio_test(qp: &Qp, st: &State, p: &mut [f64], limit: f64) -> (f64, Option<Block>) {
     let mut alpha = limit;
     let mut block = None;
     let pnorm = p.iter().fold(0.0f64, |s, v| s.max(v.abs()));
     let eps = 1e-13 * pnorm;
+    let mut basis: Option<Vec<Vec<f64>>> = None;
     for j in 0..qp.n {
         if st.var[j] != Active::No {
             continue;
         }
         let pj = p[j];
+        if pj == 0.0 {
+            continue;
+        }
+        if var_dependent(basis.get_or_insert_with(|| free_row_basis(qp, st)), j) {
+            p[j] = 0.0;
+            continue;
+        }
         let (room, side) = if pj > eps {
             (qp.hi[j] - st.x[j], Active::Upper)
         } else if pj < -eps {
@@ -435,6 +518,14 @@ fn ratio_test(qp: &Qp, st: &State, p: &[f64], limit: f64) -> (f64, Option<Block>
         };
         let t = (room / ap).max(0.0);
         if t < alpha {
+            if row_dependent(
+                qp,
+                st,
+                basis.get_or_insert_with(|| free_row_basis(qp, st)),
+                r,
+            ) {
+                continue;
+            }
             alpha = t;
             block = Some(Block::Row(r, side));
         }
@@ -469,6 +560,10 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
     let mut p = vec![0.0; n];
     let mut stationary = false;
     let mut sums = FactorSums::new(qp);
+    // Consecutive zero-length steps; past `BLAND_AFTER` of them the dropped constraint is the
+    // lowest-indexed one with a wrong-signed multiplier (Bland's rule), not the most violated,
+    // so degenerate vertices (a zero basic weight, tied bounds) cannot make the method cycle.
+    let mut degenerate = 0u32;
     loop {
         if st.iterations >= max_iter {
             return Err(Failure::MaxIterations);
@@ -487,15 +582,19 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
             p[j] = rhs[a];
         }
         if !stationary {
-            let (alpha, block) = ratio_test(qp, st, &p, 1.0);
+            let (alpha, block) = ratio_test(qp, st, &mut p, 1.0);
             take_step(qp, st, &p, alpha, block);
             stationary = block.is_none();
+            if alpha == 0.0 && block.is_some() {
+                degenerate += 1;
+            }
             continue;
         }
         // Stationary on the working set: the multipliers decide optimality.
         let lam_rows = &rhs[ns..];
         let mut worst = tol;
         let mut drop: Option<Block> = None;
+        let mut bland: Option<Block> = None;
         for (e, &r) in kkt.rows.iter().enumerate() {
             if qp.rlo[r] == qp.rhi[r] {
                 continue;
@@ -508,6 +607,9 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
             if viol > worst {
                 worst = viol;
                 drop = Some(Block::Row(r, st.row[r]));
+            }
+            if degenerate >= BLAND_AFTER && viol > tol && bland.is_none() {
+                bland = Some(Block::Row(r, st.row[r]));
             }
         }
         for j in 0..n {
@@ -528,8 +630,11 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
                 worst = viol;
                 drop = Some(Block::Var(j, st.var[j]));
             }
+            if degenerate >= BLAND_AFTER && viol > tol && !matches!(bland, Some(Block::Var(..))) {
+                bland = Some(Block::Var(j, st.var[j]));
+            }
         }
-        let Some(dropped) = drop else {
+        let Some(dropped) = bland.or(drop) else {
             st.row_mult = vec![0.0; qp.m];
             for (e, &r) in kkt.rows.iter().enumerate() {
                 st.row_mult[r] = lam_rows[e];
@@ -578,14 +683,22 @@ pub(crate) fn solve(qp: &Qp, st: &mut State, max_iter: u32) -> Result<(), Failur
         } else {
             f64::INFINITY
         };
-        let (alpha, block) = ratio_test(qp, st, &p, to_min);
+        let (alpha, block) = ratio_test(qp, st, &mut p, to_min);
         if !alpha.is_finite() {
             return Err(Failure::Unbounded);
         }
         take_step(qp, st, &p, alpha, block);
         stationary = block.is_none();
+        degenerate = if alpha == 0.0 && block.is_some() {
+            degenerate + 1
+        } else {
+            0
+        };
     }
 }
+
+/// Zero-length steps in a row before [`solve`] switches to Bland's rule.
+const BLAND_AFTER: u32 = 3;
 
 /// Recompute the free variables from the final working set in one solve (no accumulated
 /// rounding from the steps), then clip them into their boxes.
