@@ -472,8 +472,6 @@ impl Prepared {
     }
 }
 
-/// Per-thread buffers: each candidate's held names at the current rebalance, the next
-/// rebalance's, and a dense drift vector (all zeros between uses).
 /// One block of days for every candidate of a chunk: `out[d] = sum_i w_i rel[d, i]`,
 /// accumulated in registers over the held names in order.
 #[inline(always)]
@@ -532,6 +530,8 @@ fn block_sums(
     block_sums_generic(lv, t, held, blk, d0, width)
 }
 
+/// Per-thread buffers: each candidate's held names at the current rebalance, the next
+/// rebalance's, and a dense drift vector (all zeros between uses).
 struct Scratch {
     held: Vec<(Vec<usize>, Vec<f64>)>,
     next_idx: Vec<usize>,
