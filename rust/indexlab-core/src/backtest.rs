@@ -57,9 +57,11 @@ pub struct Prepared {
     t: usize,
     n: usize,
     rebalance: Vec<usize>,
-    /// `rel[i * T + t] = tr[t,i] / tr[r_j,i]` for `r_j < t <= r_{j+1}` (carried-forward `tr`),
-    /// and 1 at `t = 0`. NaN where the name is not listed at `r_j`.
-    rel: Vec<f64>,
+    /// `end_rel[j * N + i] = tr[r_{j+1},i] / tr[r_j,i]`, each name's growth over holding
+    /// period `j` (carried-forward `tr`; NaN where not listed at `r_j`). Laid out by period so
+    /// that settling a rebalance reads one small contiguous row, not one cache line per name
+    /// from a `N x T` matrix.
+    end_rel: Vec<f64>,
     /// The same relative prices per holding period in blocks of [`BLOCK`] days, all names of
     /// a block contiguous (`[block][name][day in block]`, zero-padded): one block of 300 names
     /// is 19 KB, so the candidates of a chunk read it from L1 cache.
@@ -163,6 +165,13 @@ impl Prepared {
             }
             col[0] = 1.0;
         }
+        let mut end_rel = vec![0.0; r * n];
+        for j in 0..r {
+            let end = if j + 1 < r { rebalance[j + 1] } else { t - 1 };
+            for i in 0..n {
+                end_rel[j * n + i] = rel[i * t + end];
+            }
+        }
         let mut block_start = Vec::with_capacity(r);
         let mut blocks = Vec::new();
         for j in 0..r {
@@ -187,7 +196,7 @@ impl Prepared {
             t,
             n,
             rebalance,
-            rel,
+            end_rel,
             blocks,
             block_start,
             listed,
@@ -390,8 +399,11 @@ impl Prepared {
             } else {
                 t - 1
             };
-            for (c, (idx, val)) in s.held[..m].iter_mut().enumerate() {
-                self.row(weights, first + c, j, idx, val)?;
+            if j == 0 {
+                // Later periods' rows were read (and checked) when the previous one settled.
+                for (c, (idx, val)) in s.held[..m].iter_mut().enumerate() {
+                    self.row(weights, first + c, j, idx, val)?;
+                }
             }
             // Period sums, block of days by block of days: out[d] = sum_i w_i rel[d, i],
             // accumulated in registers over the held names in order.
@@ -442,7 +454,7 @@ impl Prepared {
             // Growth over the period (pre-cost) and the drifted weights at its end.
             let growth = lv[end];
             for (&i, &w) in idx.iter().zip(val) {
-                drift[i] = w * self.rel[i * t + end] / growth;
+                drift[i] = w * self.end_rel[j * self.n + i] / growth;
             }
             self.row(weights, k, j + 1, next_idx, next_val)?;
             let (mut traded, mut cost) = (0.0, 0.0);
@@ -463,6 +475,10 @@ impl Prepared {
             }
             lv[end] *= 1.0 - cost;
             to[j + 1] = traded;
+            // The next period holds these weights: hand them over instead of reading them again.
+            let (idx, val) = &mut held[c];
+            std::mem::swap(idx, next_idx);
+            std::mem::swap(val, next_val);
         } else {
             for o in &mut lv[start + 1..=end] {
                 *o *= anchor;
