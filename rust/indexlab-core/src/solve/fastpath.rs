@@ -1057,6 +1057,25 @@ mod tests {
     }
 
     #[test]
+    fn zero_factor_model_matches_hand_solution() {
+        // The same diagonal problem with k = 0 factors (empty loadings): same hand solution.
+        let s = [1.0, 0.5, -1.0];
+        let d = [1.0, 1.0, 1.0];
+        let mut p = linear(&s, 1.0);
+        p.gamma = 1.0;
+        p.risk = Some(RiskModel {
+            factors: 0,
+            loadings: &[],
+            factor_cov: &[],
+            specific_var: &d,
+        });
+        let out = capped_qp_batch(&p).unwrap();
+        let w = &out.weights;
+        assert_eq!(out.status, vec![Status::Optimal]);
+        assert!((w[0] - 0.75).abs() < 1e-14 && (w[1] - 0.25).abs() < 1e-14 && w[2] == 0.0);
+    }
+
+    #[test]
     fn group_bound_binds_in_linear_case() {
         // Names 0, 1 in one group capped at 30%: best is 0.3 on name 0 (score 0.9), rest on 2.
         let s = [0.9, 0.8, 0.5, 0.1];
