@@ -105,8 +105,9 @@ fn capped_qp_batch<'py>(
         hi: per_instance(hi_rows, &hi_s),
         groups: grp,
     };
+    // Each chunk writes its weights straight into the output buffer (no per-chunk copies).
     let mut all = FastBatch {
-        weights: Vec::with_capacity(batch * names),
+        weights: vec![0.0; batch * names],
         objective: Vec::with_capacity(batch),
         status: Vec::with_capacity(batch),
         iterations: Vec::with_capacity(batch),
@@ -114,11 +115,11 @@ fn capped_qp_batch<'py>(
     let mut start = 0;
     while start < batch.max(1) {
         let end = (start + CHUNK).min(batch);
+        let rows = &mut all.weights[start * names..end * names];
         let part = run_detached(py, || match &pool {
-            Some(p) => p.install(|| fastpath::capped_qp_range(&problem, start, end)),
-            None => fastpath::capped_qp_range(&problem, start, end),
+            Some(p) => p.install(|| fastpath::capped_qp_range_into(&problem, start, end, rows)),
+            None => fastpath::capped_qp_range_into(&problem, start, end, rows),
         })?;
-        all.weights.extend_from_slice(&part.weights);
         all.objective.extend_from_slice(&part.objective);
         all.status.extend_from_slice(&part.status);
         all.iterations.extend_from_slice(&part.iterations);

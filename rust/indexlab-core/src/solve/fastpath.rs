@@ -172,7 +172,24 @@ fn check_finite(name: &str, values: &[f64], width: usize, what: &str) -> Result<
     Ok(())
 }
 
-fn validate(p: &CappedQp<'_>) -> Result<()> {
+/// The first error of `check` over instances `start..end`, in instance order (checked in
+/// parallel; the result does not depend on the thread count).
+fn per_instance_first<F>(start: usize, end: usize, check: F) -> Result<()>
+where
+    F: Fn(usize) -> Result<()> + Sync + Send,
+{
+    match (start..end)
+        .into_par_iter()
+        .map(check)
+        .find_first(|r| r.is_err())
+    {
+        Some(err) => err,
+        None => Ok(()),
+    }
+}
+
+/// Checks the shared inputs and the per-instance inputs of instances `start..end`.
+fn validate(p: &CappedQp<'_>, start: usize, end: usize) -> Result<()> {
     let (bsz, n) = (p.batch, p.names);
     if p.scores.len() != bsz * n {
         return Err(Error::Data(format!(
@@ -180,15 +197,16 @@ fn validate(p: &CappedQp<'_>) -> Result<()> {
             p.scores.len()
         )));
     }
-    for (idx, &v) in p.scores.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(Error::Data(format!(
-                "scores is {v} at instance {}, name {}: scores must be finite",
-                idx / n,
-                idx % n
-            )));
+    per_instance_first(start, end, |i| {
+        let row = &p.scores[i * n..(i + 1) * n];
+        match row.iter().position(|v| !v.is_finite()) {
+            Some(j) => Err(Error::Data(format!(
+                "scores is {} at instance {i}, name {j}: scores must be finite",
+                row[j]
+            ))),
+            None => Ok(()),
         }
-    }
+    })?;
     if !(p.gamma.is_finite() && p.gamma >= 0.0) {
         return Err(Error::Data(format!(
             "gamma is {}: the risk aversion must be finite and >= 0",
@@ -197,34 +215,40 @@ fn validate(p: &CappedQp<'_>) -> Result<()> {
     }
     if let Some(b) = &p.bench {
         b.check_len("bench", bsz, n)?;
-        for i in 0..bsz {
-            for j in 0..n {
-                let v = b.get(i, n, j);
-                if !v.is_finite() {
-                    return Err(Error::Data(format!(
-                        "bench is {v} at instance {i}, name {j}: benchmark weights must be finite"
-                    )));
-                }
+        per_instance_first(start, end, |i| {
+            let mut buf = Vec::new();
+            let row = b.row(i, n, &mut buf);
+            match row.iter().position(|v| !v.is_finite()) {
+                Some(j) => Err(Error::Data(format!(
+                    "bench is {} at instance {i}, name {j}: benchmark weights must be finite",
+                    row[j]
+                ))),
+                None => Ok(()),
             }
-        }
+        })?;
     }
     p.lo.check_len("lo", bsz, n)?;
     p.hi.check_len("hi", bsz, n)?;
-    for i in 0..bsz {
-        for j in 0..n {
-            let (lo, hi) = (p.lo.get(i, n, j), p.hi.get(i, n, j));
+    per_instance_first(start, end, |i| {
+        let (mut lo_buf, mut hi_buf) = (Vec::new(), Vec::new());
+        let lo_row = p.lo.row(i, n, &mut lo_buf);
+        let hi_row = p.hi.row(i, n, &mut hi_buf);
+        for (j, (&lo, &hi)) in lo_row.iter().zip(hi_row).enumerate() {
+            // `lo <= hi` with both finite, in one comparison chain for the common case.
+            if lo.is_finite() && hi.is_finite() && lo <= hi {
+                continue;
+            }
             if !lo.is_finite() || !hi.is_finite() {
                 return Err(Error::Data(format!(
                     "bounds at instance {i}, name {j} are lo={lo}, hi={hi}: both must be finite"
                 )));
             }
-            if lo > hi {
-                return Err(Error::Data(format!(
-                    "lo > hi at instance {i}, name {j}: lo={lo}, hi={hi}"
-                )));
-            }
+            return Err(Error::Data(format!(
+                "lo > hi at instance {i}, name {j}: lo={lo}, hi={hi}"
+            )));
         }
-    }
+        Ok(())
+    })?;
     if let Some(r) = &p.risk {
         let k = r.factors;
         if r.loadings.len() != n * k {
@@ -288,7 +312,7 @@ fn validate(p: &CappedQp<'_>) -> Result<()> {
         check_finite("groups", g.matrix, n, "group coefficients")?;
         g.lo.check_len("group_lo", bsz, m)?;
         g.hi.check_len("group_hi", bsz, m)?;
-        for i in 0..bsz {
+        for i in start..end {
             for r in 0..m {
                 let (lo, hi) = (g.lo.get(i, m, r), g.hi.get(i, m, r));
                 if lo.is_nan() || hi.is_nan() || lo > hi || lo == f64::INFINITY {
@@ -387,16 +411,16 @@ fn prepare(p: &CappedQp<'_>) -> Result<Prepared> {
     Ok(Prepared { f_omega, u })
 }
 
+/// One instance's outcome; its weights are written to the caller's row.
 struct InstanceOut {
-    weights: Vec<f64>,
     objective: f64,
     status: Status,
     iterations: u32,
 }
 
-fn infeasible(n: usize, iterations: u32) -> InstanceOut {
+fn infeasible(w: &mut [f64], iterations: u32) -> InstanceOut {
+    w.fill(f64::NAN);
     InstanceOut {
-        weights: vec![f64::NAN; n],
         objective: f64::NAN,
         status: Status::Infeasible,
         iterations,
@@ -405,14 +429,21 @@ fn infeasible(n: usize, iterations: u32) -> InstanceOut {
 
 /// One instance; a numerical failure of the method becomes [`Status::SolverError`] so that
 /// it never takes down the batch (bad inputs are validated before and stay errors).
-fn solve_or_flag(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut> {
-    match solve_one(p, prep, i) {
-        Err(Error::Solver(_)) => Ok(InstanceOut {
-            weights: vec![f64::NAN; p.names],
-            objective: f64::NAN,
-            status: Status::SolverError,
-            iterations: 0,
-        }),
+fn solve_or_flag(
+    p: &CappedQp<'_>,
+    prep: &Prepared,
+    i: usize,
+    w: &mut [f64],
+) -> Result<InstanceOut> {
+    match solve_one(p, prep, i, w) {
+        Err(Error::Solver(_)) => {
+            w.fill(f64::NAN);
+            Ok(InstanceOut {
+                objective: f64::NAN,
+                status: Status::SolverError,
+                iterations: 0,
+            })
+        }
         other => other,
     }
 }
@@ -439,24 +470,41 @@ fn dense_hessian(p: &CappedQp<'_>, prep: &Prepared, free: &[usize]) -> Vec<f64> 
     q
 }
 
-fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut> {
+/// One instance; its weights go to `w` (length `names`).
+fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize, w: &mut [f64]) -> Result<InstanceOut> {
     let n = p.names;
     let gamma = p.gamma;
     let (mut lo_buf, mut hi_buf) = (Vec::new(), Vec::new());
     let lo_all = p.lo.row(i, n, &mut lo_buf);
     let hi_all = p.hi.row(i, n, &mut hi_buf);
-    let free: Vec<usize> = (0..n).filter(|&j| hi_all[j] > lo_all[j]).collect();
+    // One pass over the universe: the free names, and the fixed names (lo == hi) with a
+    // nonzero weight, usually none (a zero membership mask); only those enter the sums below.
+    let mut free: Vec<usize> = Vec::new();
+    let mut fixed_nz: Vec<usize> = Vec::new();
+    for (j, (&l, &h)) in lo_all.iter().zip(hi_all).enumerate() {
+        if h > l {
+            free.push(j);
+        } else if l != 0.0 {
+            fixed_nz.push(j);
+        }
+    }
     let nf = free.len();
-    let mut w = lo_all.to_vec(); // fixed names sit at lo == hi
-    let fixed_sum: f64 = (0..n)
-        .filter(|&j| hi_all[j] <= lo_all[j])
-        .map(|j| lo_all[j])
-        .sum();
+    w.copy_from_slice(lo_all); // fixed names sit at lo == hi
+    let fixed_sum: f64 = fixed_nz.iter().map(|&j| lo_all[j]).sum();
+    let held_buf: Vec<usize>;
+    let held: &[usize] = if fixed_nz.is_empty() {
+        &free
+    } else {
+        let mut h = [free.as_slice(), fixed_nz.as_slice()].concat();
+        h.sort_unstable();
+        held_buf = h;
+        &held_buf
+    };
     let target = 1.0 - fixed_sum;
     let sum_lo: f64 = free.iter().map(|&j| lo_all[j]).sum();
     let sum_hi: f64 = free.iter().map(|&j| hi_all[j]).sum();
     if sum_hi < target - FEASIBILITY_TOL || sum_lo > target + FEASIBILITY_TOL {
-        return Ok(infeasible(n, 0));
+        return Ok(infeasible(w, 0));
     }
 
     // Linear term on the free names: c = s + γ Σ (b - w_F) (w_F: the fixed names' weights),
@@ -469,16 +517,28 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             let mut b_buf = Vec::new();
             let bench = p.bench.as_ref().map(|b| b.row(i, n, &mut b_buf));
             let mut uv = vec![0.0; k];
-            for j in 0..n {
-                let fixed = if hi_all[j] <= lo_all[j] {
-                    lo_all[j]
-                } else {
-                    0.0
-                };
-                let v = bench.map_or(0.0, |b| b[j]) - fixed;
+            let mut add = |j: usize, v: f64| {
                 if v != 0.0 {
                     for a_ in 0..k {
                         uv[a_] += prep.u[j * k + a_] * v;
+                    }
+                }
+            };
+            match (bench, fixed_nz.is_empty()) {
+                (None, true) => {}
+                (Some(b), true) => {
+                    for (j, &v) in b.iter().enumerate() {
+                        add(j, v);
+                    }
+                }
+                _ => {
+                    for j in 0..n {
+                        let fixed = if hi_all[j] <= lo_all[j] {
+                            lo_all[j]
+                        } else {
+                            0.0
+                        };
+                        add(j, bench.map_or(0.0, |b| b[j]) - fixed);
                     }
                 }
             }
@@ -504,10 +564,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
     if let Some(g) = &p.groups {
         for r in 0..g.rows {
             let grow = &g.matrix[r * n..(r + 1) * n];
-            let fixed_part: f64 = (0..n)
-                .filter(|&j| hi_all[j] <= lo_all[j])
-                .map(|j| grow[j] * lo_all[j])
-                .sum();
+            let fixed_part: f64 = fixed_nz.iter().map(|&j| grow[j] * lo_all[j]).sum();
             a.extend(free.iter().map(|&j| grow[j]));
             rlo.push(g.lo.get(i, g.rows, r) - fixed_part);
             rhi.push(g.hi.get(i, g.rows, r) - fixed_part);
@@ -545,7 +602,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
         })?,
     };
     if nf == 0 {
-        return Ok(finish(p, prep, i, w, 0));
+        return Ok(finish(p, prep, i, w, held, 0));
     }
     var[basic] = Active::No;
     let others: f64 = (0..nf).filter(|&j| j != basic).map(|j| x[j]).sum();
@@ -577,7 +634,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
             i, nf, m_groups, &q, &c, &lo, &hi, &a, &rlo, &rhi, x, var, max_iter, true,
         )? {
             Some(v) => v,
-            None => return Ok(infeasible(n, 0)),
+            None => return Ok(infeasible(w, 0)),
         }
     } else {
         let q = match risk {
@@ -631,7 +688,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
                 for (a_, &j) in free.iter().enumerate() {
                     w[j] = st.x[a_];
                 }
-                return Ok(finish(p, prep, i, w, st.iterations));
+                return Ok(finish(p, prep, i, w, held, st.iterations));
             }
         }
         let (x, mut var, phase1_iters) = if violated {
@@ -653,7 +710,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
                 false,
             )?
             else {
-                return Ok(infeasible(n, 0));
+                return Ok(infeasible(w, 0));
             };
             let var: Vec<Active> = (0..nf)
                 .map(|j| {
@@ -704,7 +761,7 @@ fn solve_one(p: &CappedQp<'_>, prep: &Prepared, i: usize) -> Result<InstanceOut>
     for (a_, &j) in free.iter().enumerate() {
         w[j] = x[a_];
     }
-    Ok(finish(p, prep, i, w, iterations))
+    Ok(finish(p, prep, i, w, held, iterations))
 }
 
 fn failure(i: usize, f: Failure) -> Error {
@@ -825,16 +882,18 @@ fn phase1_then_solve(
 }
 
 /// Attach the objective in tracking-error form, `γ/2 (w-b)'Σ(w-b) - s'w`.
+/// `held`: the names whose weight may be nonzero, ascending (zero elsewhere).
 fn finish(
     p: &CappedQp<'_>,
     prep: &Prepared,
     i: usize,
-    w: Vec<f64>,
+    w: &[f64],
+    held: &[usize],
     iterations: u32,
 ) -> InstanceOut {
     let n = p.names;
     let scores = &p.scores[i * n..(i + 1) * n];
-    let mut obj = -scores.iter().zip(&w).map(|(s, x)| s * x).sum::<f64>();
+    let mut obj = -held.iter().map(|&j| scores[j] * w[j]).sum::<f64>();
     if p.gamma > 0.0 {
         if let Some(r) = &p.risk {
             // (w-b)'Σ(w-b) = |U'(w-b)|² + Σ d (w-b)², over the names where w or b is nonzero.
@@ -857,7 +916,6 @@ fn finish(
         }
     }
     InstanceOut {
-        weights: w,
         objective: obj,
         status: Status::Optimal,
         iterations,
@@ -870,23 +928,65 @@ fn finish(
 /// method fails numerically [`Status::SolverError`] and NaN weights; bad inputs are a
 /// [`Error::Data`] naming the argument and the instance.
 pub fn capped_qp_range(p: &CappedQp<'_>, start: usize, end: usize) -> Result<FastBatch> {
-    validate(p)?;
     let end = end.min(p.batch);
-    let prep = prepare(p)?;
-    let outs: Vec<Result<InstanceOut>> = (start..end)
-        .into_par_iter()
-        .map(|i| solve_or_flag(p, &prep, i))
-        .collect();
+    let start = start.min(end);
+    let mut weights = vec![0.0; (end - start) * p.names];
+    let s = capped_qp_range_into(p, start, end, &mut weights)?;
+    Ok(FastBatch {
+        weights,
+        objective: s.objective,
+        status: s.status,
+        iterations: s.iterations,
+    })
+}
+
+/// Per-instance outcomes of [`capped_qp_range_into`], whose weights go to the caller's buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FastStats {
+    pub objective: Vec<f64>,
+    pub status: Vec<Status>,
+    pub iterations: Vec<u32>,
+}
+
+/// [`capped_qp_range`] writing the weights of instances `[start, end)` to `weights`
+/// (`(end - start) x names`, row-major) instead of a new buffer.
+pub fn capped_qp_range_into(
+    p: &CappedQp<'_>,
+    start: usize,
+    end: usize,
+    weights: &mut [f64],
+) -> Result<FastStats> {
+    let end = end.min(p.batch);
+    let start = start.min(end);
     let n = p.names;
-    let mut out = FastBatch {
-        weights: Vec::with_capacity((end - start.min(end)) * n),
-        objective: Vec::new(),
-        status: Vec::new(),
-        iterations: Vec::new(),
+    if weights.len() != (end - start) * n {
+        return Err(Error::Data(format!(
+            "weights buffer has {} values, expected {} instances x {n} names",
+            weights.len(),
+            end - start
+        )));
+    }
+    validate(p, start, end)?;
+    let prep = prepare(p)?;
+    let outs: Vec<Result<InstanceOut>> = if n == 0 {
+        (start..end)
+            .into_par_iter()
+            .map(|i| solve_or_flag(p, &prep, i, &mut []))
+            .collect()
+    } else {
+        weights
+            .par_chunks_mut(n)
+            .zip(start..end)
+            .map(|(w, i)| solve_or_flag(p, &prep, i, w))
+            .collect()
+    };
+    let mut out = FastStats {
+        objective: Vec::with_capacity(end - start),
+        status: Vec::with_capacity(end - start),
+        iterations: Vec::with_capacity(end - start),
     };
     for o in outs {
         let o = o?;
-        out.weights.extend_from_slice(&o.weights);
         out.objective.push(o.objective);
         out.status.push(o.status);
         out.iterations.push(o.iterations);
@@ -953,6 +1053,25 @@ mod tests {
         });
         let out = capped_qp_batch(&p).unwrap();
         let w = &out.weights;
+        assert!((w[0] - 0.75).abs() < 1e-14 && (w[1] - 0.25).abs() < 1e-14 && w[2] == 0.0);
+    }
+
+    #[test]
+    fn zero_factor_model_matches_hand_solution() {
+        // The same diagonal problem with k = 0 factors (empty loadings): same hand solution.
+        let s = [1.0, 0.5, -1.0];
+        let d = [1.0, 1.0, 1.0];
+        let mut p = linear(&s, 1.0);
+        p.gamma = 1.0;
+        p.risk = Some(RiskModel {
+            factors: 0,
+            loadings: &[],
+            factor_cov: &[],
+            specific_var: &d,
+        });
+        let out = capped_qp_batch(&p).unwrap();
+        let w = &out.weights;
+        assert_eq!(out.status, vec![Status::Optimal]);
         assert!((w[0] - 0.75).abs() < 1e-14 && (w[1] - 0.25).abs() < 1e-14 && w[2] == 0.0);
     }
 
@@ -1352,12 +1471,13 @@ mod timing {
                 groups: None,
             };
             let t0 = std::time::Instant::now();
-            validate(&p).unwrap();
+            validate(&p, 0, b).unwrap();
             let prep = prepare(&p).unwrap();
             let t1 = t0.elapsed().as_secs_f64();
             let t0 = std::time::Instant::now();
+            let mut row = vec![0.0; n];
             for i in 0..b {
-                solve_one(&p, &prep, i).unwrap();
+                solve_one(&p, &prep, i, &mut row).unwrap();
             }
             let t2 = t0.elapsed().as_secs_f64();
             println!(

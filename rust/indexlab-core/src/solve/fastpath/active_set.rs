@@ -103,10 +103,11 @@ impl Qp {
             Hessian::Factor { gamma, k, u, d } => {
                 let k = *k;
                 let mut ux = vec![0.0; k];
-                for i in 0..self.n {
-                    if x[i] != 0.0 {
-                        for a in 0..k {
-                            ux[a] += u[i * k + a] * x[i];
+                // `k.max(1)`: with no factors `u` is empty and so is the loop.
+                for (ui, &xi) in u.chunks_exact(k.max(1)).zip(x) {
+                    if xi != 0.0 {
+                        for (acc, &v) in ux.iter_mut().zip(ui) {
+                            *acc += v * xi;
                         }
                     }
                 }
@@ -160,12 +161,15 @@ fn lu_factor(a: &mut [f64], n: usize, piv: &mut [usize]) -> bool {
             }
         }
         let d = a[k * n + k];
-        for i in k + 1..n {
-            let f = a[i * n + k] / d;
-            a[i * n + k] = f;
+        // Rows as slices (row k above row i), so the update runs without bounds checks.
+        let (top, bottom) = a[..n * n].split_at_mut((k + 1) * n);
+        let rowk = &top[k * n + k + 1..(k + 1) * n];
+        for rowi in bottom.chunks_exact_mut(n) {
+            let f = rowi[k] / d;
+            rowi[k] = f;
             if f != 0.0 {
-                for j in k + 1..n {
-                    a[i * n + j] -= f * a[k * n + j];
+                for (x, &y) in rowi[k + 1..].iter_mut().zip(rowk) {
+                    *x -= f * y;
                 }
             }
         }
@@ -230,18 +234,18 @@ impl FactorSums {
             self.in_s[j] = free;
             let w = if free { 1.0 } else { -1.0 } / (gamma * d[j]);
             let uj = &u[j * k..(j + 1) * k];
-            for a in 0..k {
-                let v = w * uj[a];
-                for b in 0..k {
-                    self.p[a * k + b] += v * uj[b];
+            for (prow, &ua) in self.p.chunks_exact_mut(k.max(1)).zip(uj) {
+                let v = w * ua;
+                for (x, &ub) in prow.iter_mut().zip(uj) {
+                    *x += v * ub;
                 }
             }
             for r in 0..m {
                 let arj = qp.a[r * qp.n + j];
                 if arj != 0.0 {
                     let v = w * arj;
-                    for a in 0..k {
-                        self.r[r * k + a] += v * uj[a];
+                    for (x, &ua) in self.r[r * k..(r + 1) * k].iter_mut().zip(uj) {
+                        *x += v * ua;
                     }
                     for r2 in 0..m {
                         self.t[r * m + r2] += v * qp.a[r2 * qp.n + j];
