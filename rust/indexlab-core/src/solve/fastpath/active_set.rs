@@ -408,30 +408,41 @@ fn free_row_basis(qp: &Qp, st: &State) -> Vec<Vec<f64>> {
         if st.row[r] == Active::No {
             continue;
         }
-        let mut v: Vec<f64> = (0..qp.n)
-            .map(|j| {
-                if st.var[j] == Active::No {
-                    qp.a[r * qp.n + j]
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let norm0 = dot(&v, &v).sqrt();
-        for _ in 0..2 {
-            for b in &basis {
-                let h = dot(b, &v);
-                for (x, y) in v.iter_mut().zip(b) {
-                    *x -= h * y;
-                }
-            }
-        }
-        let norm = dot(&v, &v).sqrt();
-        if norm > DEPENDENT * norm0 {
-            basis.push(v.iter().map(|x| x / norm).collect());
+        let mut v = free_row(qp, st, r);
+        let (before, after) = orthogonalise(&mut v, &basis);
+        if after > DEPENDENT * before {
+            basis.push(v.iter().map(|x| x / after).collect());
         }
     }
     basis
+}
+
+/// Row `r` of the constraint matrix restricted to the free variables (zero elsewhere).
+fn free_row(qp: &Qp, st: &State, r: usize) -> Vec<f64> {
+    (0..qp.n)
+        .map(|j| {
+            if st.var[j] == Active::No {
+                qp.a[r * qp.n + j]
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Removes from `v` its components along the orthonormal `basis` (two Gram-Schmidt passes,
+/// for stability) and returns `v`'s norm before and after.
+fn orthogonalise(v: &mut [f64], basis: &[Vec<f64>]) -> (f64, f64) {
+    let before = dot(v, v).sqrt();
+    for _ in 0..2 {
+        for b in basis {
+            let h = dot(b, v);
+            for (x, y) in v.iter_mut().zip(b) {
+                *x -= h * y;
+            }
+        }
+    }
+    (before, dot(v, v).sqrt())
 }
 
 /// Relative residual below which a constraint normal counts as linearly dependent on the
@@ -448,25 +459,9 @@ fn var_dependent(basis: &[Vec<f64>], j: usize) -> bool {
 
 /// Whether row `r` is linearly dependent on the working set.
 fn row_dependent(qp: &Qp, st: &State, basis: &[Vec<f64>], r: usize) -> bool {
-    let mut v: Vec<f64> = (0..qp.n)
-        .map(|j| {
-            if st.var[j] == Active::No {
-                qp.a[r * qp.n + j]
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let norm0 = dot(&v, &v).sqrt();
-    for _ in 0..2 {
-        for b in basis {
-            let h = dot(b, &v);
-            for (x, y) in v.iter_mut().zip(b) {
-                *x -= h * y;
-            }
-        }
-    }
-    dot(&v, &v).sqrt() <= DEPENDENT * norm0
+    let mut v = free_row(qp, st, r);
+    let (before, after) = orthogonalise(&mut v, basis);
+    after <= DEPENDENT * before
 }
 
 /// Largest step in `[0, limit]` along `p` that keeps every constraint outside the working set.
