@@ -369,7 +369,8 @@ def _optimised_schedules(
             )
             for i, k in enumerate(rows):
                 if sol.status[i] != "optimal":
-                    status[k] = f"infeasible at {ctx.review_label(j)}: solver: {sol.status[i]}"
+                    # "infeasible" (e.g. group bounds that cannot hold) or "solver_error".
+                    status[k] = f"{sol.status[i]} at {ctx.review_label(j)}: optimiser"
                     alive[k] = False
             ok = np.asarray(sol.status) == "optimal"
             w = np.clip(sol.weights[ok], 0.0, None)
