@@ -307,8 +307,7 @@ impl Prepared {
         idx: &mut Vec<usize>,
         val: &mut Vec<f64>,
     ) -> Result<()> {
-        idx.clear();
-        val.clear();
+        let s0 = idx.len();
         let (r, n) = (self.rebalance.len(), self.n);
         match *weights {
             Weights::Dense(w) => {
@@ -345,7 +344,7 @@ impl Prepared {
             }
         }
         let mut sum = 0.0;
-        for (&i, &x) in idx.iter().zip(val.iter()) {
+        for (&i, &x) in idx[s0..].iter().zip(&val[s0..]) {
             if x.is_nan() {
                 return data_err!("candidate {k}, rebalance {j}: weight of name {i} is NaN");
             }
@@ -389,8 +388,20 @@ impl Prepared {
             row_l[0] = self.base;
             row_t[0] = 0.0;
         }
-        if s.held.len() < m {
-            s.held.resize_with(m, Default::default);
+        // Every row of the chunk (contiguous in the input), read and checked in one sequential
+        // pass; on bad input, find the error the period-by-period order meets first.
+        s.idx.clear();
+        s.val.clear();
+        s.off.clear();
+        s.off.push(0);
+        for c in 0..m {
+            for j in 0..r {
+                if let Err(e) = self.row(weights, first + c, j, &mut s.idx, &mut s.val) {
+                    self.check_rows_in_order(weights, first, m)?;
+                    return Err(e);
+                }
+                s.off.push(s.idx.len());
+            }
         }
         for j in 0..r {
             let start = self.rebalance[j];
@@ -399,13 +410,7 @@ impl Prepared {
             } else {
                 t - 1
             };
-            if j == 0 {
-                // Later periods' rows were read (and checked) when the previous one settled.
-                for (c, (idx, val)) in s.held[..m].iter_mut().enumerate() {
-                    self.row(weights, first + c, j, idx, val)?;
-                }
-            }
-            // Period sums, block of days by block of days: out[d] = sum_i w_i rel[d, i],
+            // Period sums, block of days by block of days: out[d] = level[r_j] sum_i w_i rel[d, i],
             // accumulated in registers over the held names in order.
             let len = end - start;
             for b in 0..len.div_ceil(BLOCK) {
@@ -413,28 +418,32 @@ impl Prepared {
                 let blk = &self.blocks[at..at + n];
                 let d0 = start + 1 + b * BLOCK;
                 let width = BLOCK.min(len - b * BLOCK);
-                block_sums(lv, t, &s.held[..m], blk, d0, width);
+                block_sums(lv, t, (&s.idx, &s.val, &s.off, r, j, start), blk, d0, width);
             }
             for (c, (row_l, row_t)) in lv.chunks_mut(t).zip(to.chunks_mut(r)).enumerate() {
-                self.settle(weights, first + c, j, row_l, row_t, s, c)?;
+                self.settle(j, row_l, row_t, s, c);
             }
         }
         Ok(())
     }
 
-    /// End of holding period `j` for candidate `k` (the `c`-th of its chunk), whose period sums
-    /// are in `lv`: scale by the level at `r_j`, then charge the rebalance into `w_{j+1}`.
-    #[allow(clippy::too_many_arguments)]
-    fn settle(
-        &self,
-        weights: &Weights<'_>,
-        k: usize,
-        j: usize,
-        lv: &mut [f64],
-        to: &mut [f64],
-        s: &mut Scratch,
-        c: usize,
-    ) -> Result<()> {
+    /// Rows of candidates `first .. first + m`, period by period (rebalance, then candidate):
+    /// the first error in the order the period-by-period engine would meet it.
+    fn check_rows_in_order(&self, weights: &Weights<'_>, first: usize, m: usize) -> Result<()> {
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        for j in 0..self.rebalance.len() {
+            for c in 0..m {
+                idx.clear();
+                val.clear();
+                self.row(weights, first + c, j, &mut idx, &mut val)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// End of holding period `j` for the `c`-th candidate of the chunk, whose levels over the
+    /// period are in `lv`: charge the rebalance into `w_{j+1}`.
+    fn settle(&self, j: usize, lv: &mut [f64], to: &mut [f64], s: &mut Scratch, c: usize) {
         let (t, r) = (self.t, self.rebalance.len());
         let start = self.rebalance[j];
         let end = if j + 1 < r {
@@ -444,21 +453,22 @@ impl Prepared {
         };
         let anchor = lv[start];
         let Scratch {
-            held,
-            next_idx,
-            next_val,
+            idx: all_idx,
+            val: all_val,
+            off,
             drift,
         } = s;
-        let (idx, val) = &held[c];
+        let (a, b) = (off[c * r + j], off[c * r + j + 1]);
+        let (idx, val) = (&all_idx[a..b], &all_val[a..b]);
         if j + 1 < r {
             // Growth over the period (pre-cost) and the drifted weights at its end.
-            let growth = lv[end];
+            let growth = lv[end] / anchor;
             for (&i, &w) in idx.iter().zip(val) {
                 drift[i] = w * self.end_rel[j * self.n + i] / growth;
             }
-            self.row(weights, k, j + 1, next_idx, next_val)?;
+            let nb = off[c * r + j + 2];
             let (mut traded, mut cost) = (0.0, 0.0);
-            for (&i, &w) in next_idx.iter().zip(next_val.iter()) {
+            for (&i, &w) in all_idx[b..nb].iter().zip(&all_val[b..nb]) {
                 let diff = (w - drift[i]).abs();
                 traded += diff;
                 cost += self.rates[i] * diff;
@@ -470,21 +480,9 @@ impl Prepared {
                 cost += self.rates[i] * diff;
                 drift[i] = 0.0;
             }
-            for o in &mut lv[start + 1..=end] {
-                *o *= anchor;
-            }
             lv[end] *= 1.0 - cost;
             to[j + 1] = traded;
-            // The next period holds these weights: hand them over instead of reading them again.
-            let (idx, val) = &mut held[c];
-            std::mem::swap(idx, next_idx);
-            std::mem::swap(val, next_val);
-        } else {
-            for o in &mut lv[start + 1..=end] {
-                *o *= anchor;
-            }
         }
-        Ok(())
     }
 }
 
@@ -494,17 +492,23 @@ impl Prepared {
 fn block_sums_generic(
     lv: &mut [f64],
     t: usize,
-    held: &[(Vec<usize>, Vec<f64>)],
+    rows: Rows<'_>,
     blk: &[[f64; BLOCK]],
     d0: usize,
     width: usize,
 ) {
-    for (row_l, (idx, val)) in lv.chunks_mut(t).zip(held) {
+    let (all_idx, all_val, off, r, j, start) = rows;
+    for (c, row_l) in lv.chunks_mut(t).enumerate() {
+        let (a, b) = (off[c * r + j], off[c * r + j + 1]);
+        let (idx, val) = (&all_idx[a..b], &all_val[a..b]);
+        // Weights in index points: the level at `r_j` times each weight.
+        let anchor = row_l[start];
         let mut acc = [0.0_f64; BLOCK];
         for (&i, &w) in idx.iter().zip(val) {
             let x: &[f64; BLOCK] = &blk[i];
             // Indexing fixed-size arrays keeps `acc` in registers.
             #[allow(clippy::needless_range_loop)]
+            let w = w * anchor;
             for q in 0..BLOCK {
                 acc[q] += w * x[q];
             }
@@ -513,26 +517,60 @@ fn block_sums_generic(
     }
 }
 
-/// The same loop compiled for 256-bit vectors. Plain multiplies and adds (no FMA
-/// contraction), so the results are bit-identical to the generic build.
+/// The same loop with explicit 256-bit vectors: eight independent accumulators per candidate
+/// (32 days), so the adds are not serialised on one register. Plain multiplies and adds (no
+/// FMA), lane by lane in the same order as [`block_sums_generic`]: bit-identical results.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn block_sums_avx2(
     lv: &mut [f64],
     t: usize,
-    held: &[(Vec<usize>, Vec<f64>)],
+    rows: Rows<'_>,
     blk: &[[f64; BLOCK]],
     d0: usize,
     width: usize,
 ) {
-    block_sums_generic(lv, t, held, blk, d0, width)
+    use std::arch::x86_64::*;
+    const _: () = assert!(BLOCK == 32);
+    let (all_idx, all_val, off, r, j, start) = rows;
+    for (c, row_l) in lv.chunks_mut(t).enumerate() {
+        let (a, b) = (off[c * r + j], off[c * r + j + 1]);
+        let (idx, val) = (&all_idx[a..b], &all_val[a..b]);
+        // Weights in index points: the level at `r_j` times each weight.
+        let anchor = row_l[start];
+        let mut acc = [_mm256_setzero_pd(); 8];
+        for (&i, &w) in idx.iter().zip(val) {
+            let x: &[f64; BLOCK] = &blk[i];
+            let wv = _mm256_set1_pd(w * anchor);
+            let p = x.as_ptr();
+            for (q, a) in acc.iter_mut().enumerate() {
+                // SAFETY: `x` holds BLOCK = 32 doubles, so lanes 4q..4q+4 (q < 8) are in bounds.
+                let v = unsafe { _mm256_loadu_pd(p.add(4 * q)) };
+                *a = _mm256_add_pd(*a, _mm256_mul_pd(wv, v));
+            }
+        }
+        if width == BLOCK {
+            let out = &mut row_l[d0..d0 + BLOCK];
+            for (q, a) in acc.iter().enumerate() {
+                // SAFETY: `out` holds 32 doubles, lanes 4q..4q+4 (q < 8) are in bounds.
+                unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(4 * q), *a) };
+            }
+        } else {
+            let mut out = [0.0_f64; BLOCK];
+            for (q, a) in acc.iter().enumerate() {
+                // SAFETY: `out` holds 32 doubles, lanes 4q..4q+4 (q < 8) are in bounds.
+                unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(4 * q), *a) };
+            }
+            row_l[d0..d0 + width].copy_from_slice(&out[..width]);
+        }
+    }
 }
 
 /// Wheels target plain x86-64 (SSE2); pick the AVX2 build of the hot loop at run time.
 fn block_sums(
     lv: &mut [f64],
     t: usize,
-    held: &[(Vec<usize>, Vec<f64>)],
+    rows: Rows<'_>,
     blk: &[[f64; BLOCK]],
     d0: usize,
     width: usize,
@@ -540,34 +578,38 @@ fn block_sums(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { block_sums_avx2(lv, t, held, blk, d0, width) };
+        unsafe { block_sums_avx2(lv, t, rows, blk, d0, width) };
         return;
     }
-    block_sums_generic(lv, t, held, blk, d0, width)
+    block_sums_generic(lv, t, rows, blk, d0, width)
 }
 
-/// Per-thread buffers: each candidate's held names at the current rebalance, the next
-/// rebalance's, and a dense drift vector (all zeros between uses).
+/// The rows of a chunk's candidates: names, weights, row offsets (`off[c * R + j]`), `R`, the
+/// current rebalance `j` and its day `r_j`.
+type Rows<'a> = (&'a [usize], &'a [f64], &'a [usize], usize, usize, usize);
+
+/// Per-thread buffers: every row of the current chunk of candidates (names and weights, with
+/// row offsets), and a dense drift vector (all zeros between uses).
 struct Scratch {
-    held: Vec<(Vec<usize>, Vec<f64>)>,
-    next_idx: Vec<usize>,
-    next_val: Vec<f64>,
+    idx: Vec<usize>,
+    val: Vec<f64>,
+    off: Vec<usize>,
     drift: Vec<f64>,
 }
 
 impl Scratch {
     fn new(n: usize) -> Self {
         Self {
-            held: Vec::new(),
-            next_idx: Vec::new(),
-            next_val: Vec::new(),
+            idx: Vec::new(),
+            val: Vec::new(),
+            off: Vec::new(),
             drift: vec![0.0; n],
         }
     }
 }
 
-/// Days per block of relative prices (one register accumulator of 8 doubles).
-const BLOCK: usize = 8;
+/// Days per block of relative prices (eight 256-bit register accumulators).
+const BLOCK: usize = 32;
 
 fn check_rebalance(rebalance: &[i64], t: usize) -> Result<Vec<usize>> {
     if rebalance.is_empty() {
@@ -792,5 +834,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("expected 0"), "{err}");
+    }
+
+    #[test]
+    fn first_error_is_by_rebalance_then_candidate() {
+        let (tr, t, n) = market();
+        // Candidate 0 is bad at rebalance 1, candidate 1 at rebalance 0: rebalance 0 first.
+        let w = vec![
+            0.5, 0.5, 0.0, 0.5, 0.6, 0.0, // candidate 0
+            0.5, 0.4, 0.0, 0.5, 0.5, 0.0, // candidate 1
+        ];
+        let err = backtest_batch(
+            &tr,
+            t,
+            n,
+            &[0, 2],
+            &Weights::Dense(&w),
+            CostRate::Scalar(0.0),
+            1000.0,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("candidate 1, rebalance 0"),
+            "{err}"
+        );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_block_sums_match_generic_bit_for_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let n = 5;
+        let blk: Vec<[f64; BLOCK]> = (0..n)
+            .map(|i| std::array::from_fn(|q| 1.0 + ((i * 37 + q * 11) % 17) as f64 / 7.0))
+            .collect();
+        let idx = [0, 2, 3, 1, 4, 0, 3];
+        let val = [0.1, 0.3, 0.6, 0.25, 0.75, 0.2, 0.8];
+        let off = [0, 3, 5, 7];
+        let (t, start, d0) = (40, 3, 4);
+        for width in [BLOCK, 5] {
+            let mut a = vec![0.0; 3 * t];
+            for c in 0..3 {
+                a[c * t + start] = 1000.0 + c as f64 / 3.0;
+            }
+            let mut b = a.clone();
+            block_sums_generic(&mut a, t, (&idx, &val, &off, 1, 0, start), &blk, d0, width);
+            // SAFETY: AVX2 is available, checked above.
+            unsafe { block_sums_avx2(&mut b, t, (&idx, &val, &off, 1, 0, start), &blk, d0, width) };
+            assert_eq!(a, b);
+            assert!(a[d0 + width - 1] > 0.0 && a[d0 + width] == 0.0);
+        }
     }
 }
