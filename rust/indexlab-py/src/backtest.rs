@@ -96,6 +96,7 @@ fn _backtest_batch<'py>(
         .map_err(|e| crate::errors::to_py(py, e))?;
     let r = prep.rebalances();
     let mut levels = vec![0.0; k * t];
+    advise_huge_pages(&mut levels);
     let mut turnover = vec![0.0; k * r];
     let per_chunk = (CHUNK_VALUES / t.max(1)).max(1);
     for (c, (lv, to)) in levels
@@ -113,6 +114,27 @@ fn _backtest_batch<'py>(
     let levels = levels.into_pyarray(py).reshape([k, t])?;
     let turnover = turnover.into_pyarray(py).reshape([k, r])?;
     Ok((levels, turnover))
+}
+
+/// Ask Linux to back a large, still untouched output buffer with 2 MB pages: the workers then
+/// take one page fault per 2 MB instead of one per 4 KB (~25,000 for 100 MB of levels), which
+/// cost about as much as the arithmetic. Only a hint: without transparent huge pages nothing
+/// changes.
+fn advise_huge_pages(buf: &mut [f64]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let begin = buf.as_mut_ptr() as usize;
+        let end = begin + std::mem::size_of_val(buf);
+        let (a, b) = (begin.next_multiple_of(HUGE), end / HUGE * HUGE);
+        if b > a {
+            // SAFETY: [a, b) lies inside `buf`, which this function borrows mutably; the
+            // advice changes how its pages are backed, never their contents.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }
 
 #[pyfunction]
