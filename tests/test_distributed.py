@@ -14,9 +14,10 @@ import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-from indexlab import rules, search
+from indexlab import search
 from indexlab.distributed import DaskExecutor, Executor, LocalExecutor
 from indexlab.errors import DataError
+from search_helpers import mixed
 
 distributed = pytest.importorskip("distributed")
 
@@ -45,32 +46,6 @@ def client() -> Iterator[object]:
         cluster.close(timeout=30)
 
 
-def always_listed(ds: indexlab.Dataset, k: int) -> list[str]:
-    close = ds.field("close")
-    sec = ds.securities
-    ok = (
-        ~np.isnan(close).any(axis=0)
-        & sec["delisting_date"].isna().to_numpy()
-        & (sec["market"] == "HK").to_numpy()
-    )
-    mcap = ds.market_cap()[-1]
-    ids = np.asarray(ds.ids)[ok]
-    return list(ids[np.argsort(-mcap[ok], kind="stable")][:k])
-
-
-def mixed(ds: indexlab.Dataset, count: int) -> list[object]:
-    """Every kind of candidate, with a name repeated across chunks (gets ``#position``)."""
-    pool = always_listed(ds, 40)
-    out: list[object] = list(rules.grid(rules.HSTECH, n=[20, 25]))
-    out.append(search.MemberList(pool[:15], name="equal15", weighting="equal"))
-    out.append(search.OptimisedCandidate(top_k=25, name="seed"))
-    out.extend(search.random_subsets(pool, 20, count, seed=1, te_weight=0.0, prefix="lin"))
-    out.extend(search.random_subsets(pool, 20, count, seed=2))
-    out.append(search.MemberList(pool[:15], name="equal15", weighting="ff_mcap"))
-    out.append(search.OptimisedCandidate(members=pool[:3], cap=0.1, name="too_few"))
-    return out
-
-
 def test_local_executor_maps_in_order_with_shared_arguments() -> None:
     ex = LocalExecutor()
     assert isinstance(ex, Executor) and ex.parallelism == 1
@@ -97,7 +72,7 @@ def test_dask_executor_maps_in_order_and_broadcasts_shared_objects(client: objec
 
 
 def test_evaluate_on_the_cluster_equals_the_local_run(ds: indexlab.Dataset, client: object) -> None:
-    cands = mixed(ds, 4)
+    cands = mixed(ds, 4, edge_cases=True)
     opts = {"chunk_size": 3, "keep_levels": True, "keep_weights": True, "threads": 1}
     local = search.evaluate(ds, cands, **opts)  # type: ignore[arg-type]
     done: list[int] = []
@@ -136,7 +111,7 @@ def test_ctrl_c_on_the_cluster_returns_the_finished_waves(
     def stop(done: int, total: int | None) -> None:
         raise KeyboardInterrupt
 
-    cands = mixed(ds, 4)
+    cands = mixed(ds, 4, edge_cases=True)
     local = search.evaluate(ds, cands, chunk_size=2, progress=stop)
     res = search.evaluate(ds, cands, chunk_size=2, progress=stop, executor=DaskExecutor(client))
     # The first wave (4 chunks of 2) was gathered; the bar stopped after its first chunk.

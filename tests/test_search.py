@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from indexlab import rules, search
 from indexlab.errors import InfeasibleError
+from search_helpers import always_listed, mixed
 
 N_SEC, YEARS, SEED = 150, 3, 2
 
@@ -18,21 +19,6 @@ N_SEC, YEARS, SEED = 150, 3, 2
 @pytest.fixture(scope="module")
 def ds() -> indexlab.Dataset:
     return indexlab.datasets.synthetic(n_securities=N_SEC, years=YEARS, seed=SEED)
-
-
-def always_listed(ds: indexlab.Dataset, k: int) -> list[str]:
-    """HK ids with a close every day and no delisting, biggest free-float market cap first."""
-    close = ds.field("close")
-    sec = ds.securities
-    ok = (
-        ~np.isnan(close).any(axis=0)
-        & sec["delisting_date"].isna().to_numpy()
-        & (sec["market"] == "HK").to_numpy()
-    )
-    mcap = (close * ds.field("shares_outstanding") * ds.field("free_float_factor"))[-1]
-    order = np.argsort(-np.where(ok, mcap, -np.inf))
-    assert ok.sum() >= k
-    return [str(x) for x in ds.ids[order[:k]]]
 
 
 def reference_capped(m: np.ndarray, cap: float) -> np.ndarray:
@@ -179,16 +165,6 @@ def test_search_file_renders_as_a_frontier_report(tmp_path: Path) -> None:
     )
     marked = frontier.table.loc[res.table.index[ok], "on_frontier"].to_numpy()
     np.testing.assert_array_equal(marked, expected)
-
-
-def mixed(ds: indexlab.Dataset, count: int) -> list[object]:
-    pool = always_listed(ds, 40)
-    out: list[object] = list(rules.grid(rules.HSTECH, n=[20, 25]))
-    out.append(search.MemberList(pool[:15], name="equal15", weighting="equal"))
-    out.append(search.OptimisedCandidate(top_k=25, name="seed"))
-    out.extend(search.random_subsets(pool, 20, count, seed=1, te_weight=0.0, prefix="lin"))
-    out.extend(search.random_subsets(pool, 20, count, seed=2))
-    return out
 
 
 def test_same_result_whatever_the_thread_count_and_chunking(ds: indexlab.Dataset) -> None:

@@ -722,6 +722,22 @@ mod tests {
         (levels, turn)
     }
 
+    /// The error of a dense, cost-free backtest on [`market`] that must fail.
+    fn dense_error(w: &[f64], rebalance: &[i64]) -> Error {
+        let (tr, t, n) = market();
+        backtest_batch(
+            &tr,
+            t,
+            n,
+            rebalance,
+            &Weights::Dense(w),
+            CostRate::Scalar(0.0),
+            1000.0,
+            false,
+        )
+        .unwrap_err()
+    }
+
     fn market() -> (Vec<f64>, usize, usize) {
         // 6 days x 3 names; name 2 lists on day 2, name 1 suspended on days 3-4.
         let nan = f64::NAN;
@@ -786,19 +802,8 @@ mod tests {
 
     #[test]
     fn errors_name_candidate_and_rebalance() {
-        let (tr, t, n) = market();
         let w = vec![0.5, 0.0, 0.5, 0.5, 0.5, 0.0];
-        let err = backtest_batch(
-            &tr,
-            t,
-            n,
-            &[0, 2],
-            &Weights::Dense(&w),
-            CostRate::Scalar(0.0),
-            1000.0,
-            false,
-        )
-        .unwrap_err();
+        let err = dense_error(&w, &[0, 2]);
         let Error::Data(msg) = err else {
             panic!("wrong variant")
         };
@@ -807,54 +812,23 @@ mod tests {
             "{msg}"
         );
         let w = vec![0.5, 0.5, 0.0, 0.5, 0.6, 0.0];
-        let err = backtest_batch(
-            &tr,
-            t,
-            n,
-            &[0, 2],
-            &Weights::Dense(&w),
-            CostRate::Scalar(0.0),
-            1000.0,
-            false,
-        )
-        .unwrap_err();
+        let err = dense_error(&w, &[0, 2]);
         assert!(
             err.to_string().contains("candidate 0, rebalance 1"),
             "{err}"
         );
-        let err = backtest_batch(
-            &tr,
-            t,
-            n,
-            &[1, 2],
-            &Weights::Dense(&w),
-            CostRate::Scalar(0.0),
-            1000.0,
-            false,
-        )
-        .unwrap_err();
+        let err = dense_error(&w, &[1, 2]);
         assert!(err.to_string().contains("expected 0"), "{err}");
     }
 
     #[test]
     fn first_error_is_by_rebalance_then_candidate() {
-        let (tr, t, n) = market();
         // Candidate 0 is bad at rebalance 1, candidate 1 at rebalance 0: rebalance 0 first.
         let w = vec![
             0.5, 0.5, 0.0, 0.5, 0.6, 0.0, // candidate 0
             0.5, 0.4, 0.0, 0.5, 0.5, 0.0, // candidate 1
         ];
-        let err = backtest_batch(
-            &tr,
-            t,
-            n,
-            &[0, 2],
-            &Weights::Dense(&w),
-            CostRate::Scalar(0.0),
-            1000.0,
-            false,
-        )
-        .unwrap_err();
+        let err = dense_error(&w, &[0, 2]);
         assert!(
             err.to_string().contains("candidate 1, rebalance 0"),
             "{err}"
