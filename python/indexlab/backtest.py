@@ -140,8 +140,10 @@ def backtest_batch(
         if not csr.has_canonical_format:
             csr = csr.copy()
             csr.sum_duplicates()
-        indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
-        indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
+        # int32 or int64, as scipy chose: Rust reads either without a widening copy.
+        index_type = np.int32 if csr.indices.dtype == np.int32 else np.int64
+        indptr = np.ascontiguousarray(csr.indptr, dtype=index_type)
+        indices = np.ascontiguousarray(csr.indices, dtype=index_type)
         data = np.ascontiguousarray(csr.data, dtype=np.float64)
     else:
         w = np.asarray(weights, dtype=np.float64)

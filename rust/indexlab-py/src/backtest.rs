@@ -2,7 +2,7 @@
 
 use crate::arrays::slice1;
 use crate::errors::run_detached;
-use indexlab_core::backtest::{CostRate, Prepared, Weights};
+use indexlab_core::backtest::{CostRate, Indices, Prepared, Weights};
 use indexlab_core::metrics::{metrics_batch, METRIC_NAMES};
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -22,6 +22,39 @@ fn slice1_i64<'a>(a: &'a PyReadonlyArray1<'_, i64>) -> Cow<'a, [i64]> {
     match a.as_slice() {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+/// A CSR index array as scipy hands it over: int32 (the usual case) or int64, never widened.
+#[derive(FromPyObject)]
+enum IndexArray<'py> {
+    I32(PyReadonlyArray1<'py, i32>),
+    I64(PyReadonlyArray1<'py, i64>),
+}
+
+enum IndexSlice<'a> {
+    I32(Cow<'a, [i32]>),
+    I64(Cow<'a, [i64]>),
+}
+
+impl IndexArray<'_> {
+    fn slice(&self) -> IndexSlice<'_> {
+        match self {
+            IndexArray::I32(a) => IndexSlice::I32(match a.as_slice() {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+            }),
+            IndexArray::I64(a) => IndexSlice::I64(slice1_i64(a)),
+        }
+    }
+}
+
+impl IndexSlice<'_> {
+    fn indices(&self) -> Indices<'_> {
+        match self {
+            IndexSlice::I32(s) => Indices::I32(s),
+            IndexSlice::I64(s) => Indices::I64(s),
+        }
     }
 }
 
@@ -50,8 +83,8 @@ fn _backtest_batch<'py>(
     tr: PyReadonlyArray2<'py, f64>,
     rebalance: PyReadonlyArray1<'py, i64>,
     dense: Option<PyReadonlyArray1<'py, f64>>,
-    indptr: Option<PyReadonlyArray1<'py, i64>>,
-    indices: Option<PyReadonlyArray1<'py, i64>>,
+    indptr: Option<IndexArray<'py>>,
+    indices: Option<IndexArray<'py>>,
     data: Option<PyReadonlyArray1<'py, f64>>,
     cost_rate: f64,
     cost_rates: Option<PyReadonlyArray1<'py, f64>>,
@@ -66,15 +99,15 @@ fn _backtest_batch<'py>(
     let rates = cost_rates.as_ref().map(slice1);
     let dense_s = dense.as_ref().map(slice1);
     let (ip, ix, dv) = (
-        indptr.as_ref().map(slice1_i64),
-        indices.as_ref().map(slice1_i64),
+        indptr.as_ref().map(IndexArray::slice),
+        indices.as_ref().map(IndexArray::slice),
         data.as_ref().map(slice1),
     );
     let weights = match (&dense_s, &ip, &ix, &dv) {
         (Some(d), None, None, None) => Weights::Dense(d),
         (None, Some(p), Some(i), Some(v)) => Weights::Csr {
-            indptr: p,
-            indices: i,
+            indptr: p.indices(),
+            indices: i.indices(),
             data: v,
         },
         _ => {

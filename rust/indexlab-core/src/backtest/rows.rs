@@ -1,0 +1,247 @@
+//! Reading and checking candidate weight rows into per-thread scratch.
+//!
+//! Every row is read once per call in one sequential pass with a branch-light check; only a row
+//! that fails it goes through the original entry-by-entry checks, which name the problem.
+
+use super::{Indices, Prepared, Weights, WEIGHT_SUM_TOL};
+use crate::data_err;
+use crate::error::Result;
+
+/// Per-thread buffers: every row of the current chunk of candidates (names and weights, row
+/// `c * R + j` at `off[c * R + j] .. off[c * R + j + 1]`), a dense drift vector (all zeros
+/// between uses), and room for one row read the slow way.
+pub(super) struct Scratch {
+    pub(super) idx: Vec<u32>,
+    pub(super) val: Vec<f64>,
+    pub(super) off: Vec<usize>,
+    pub(super) drift: Vec<f64>,
+    row_idx: Vec<u32>,
+    row_val: Vec<f64>,
+}
+
+impl Scratch {
+    pub(super) fn new(n: usize) -> Self {
+        Self {
+            idx: Vec::new(),
+            val: Vec::new(),
+            off: Vec::new(),
+            drift: vec![0.0; n],
+            row_idx: Vec::new(),
+            row_val: Vec::new(),
+        }
+    }
+}
+
+/// A CSR index value as the caller stored it (scipy uses int32 until int64 is needed).
+trait Index: Copy {
+    fn wide(self) -> i64;
+}
+
+impl Index for i32 {
+    #[inline(always)]
+    fn wide(self) -> i64 {
+        self as i64
+    }
+}
+
+impl Index for i64 {
+    #[inline(always)]
+    fn wide(self) -> i64 {
+        self
+    }
+}
+
+impl Prepared {
+    /// Every row of candidates `first .. first + m` into `s`, candidate by candidate. On bad
+    /// input, the error the period-by-period order meets first (rebalance, then candidate).
+    pub(super) fn read_rows(
+        &self,
+        weights: &Weights<'_>,
+        first: usize,
+        m: usize,
+        s: &mut Scratch,
+    ) -> Result<()> {
+        let (r, n) = (self.rebalance.len(), self.n);
+        // Room for every entry of the chunk's rows; grown, never shrunk, so no refilling.
+        let room = match weights {
+            // Checked monotone by `candidates`; `max` only keeps a bad call from a huge resize.
+            Weights::Csr { indptr, .. } => {
+                (indptr.get((first + m) * r) - indptr.get(first * r)).max(0) as usize
+            }
+            Weights::Dense(_) => m * r * n,
+        };
+        if s.idx.len() < room {
+            s.idx.resize(room, 0);
+            s.val.resize(room, 0.0);
+        }
+        s.off.clear();
+        s.off.push(0);
+        let mut len = 0;
+        for c in 0..m {
+            for j in 0..r {
+                let (idx, val) = (&mut s.idx[len..], &mut s.val[len..]);
+                let fast = match *weights {
+                    Weights::Csr {
+                        indptr,
+                        indices,
+                        data,
+                    } => {
+                        let row = (first + c) * r + j;
+                        let (a, b) = (indptr.get(row) as usize, indptr.get(row + 1) as usize);
+                        match indices {
+                            Indices::I32(ix) => self.csr_row(&ix[a..b], &data[a..b], j, idx, val),
+                            Indices::I64(ix) => self.csr_row(&ix[a..b], &data[a..b], j, idx, val),
+                        }
+                    }
+                    Weights::Dense(_) => None,
+                };
+                let written = match fast {
+                    Some(w) => w,
+                    None => {
+                        s.row_idx.clear();
+                        s.row_val.clear();
+                        let checked =
+                            self.row(weights, first + c, j, &mut s.row_idx, &mut s.row_val);
+                        if let Err(e) = checked {
+                            self.check_rows_in_order(weights, first, m)?;
+                            return Err(e);
+                        }
+                        idx[..s.row_idx.len()].copy_from_slice(&s.row_idx);
+                        val[..s.row_val.len()].copy_from_slice(&s.row_val);
+                        s.row_idx.len()
+                    }
+                };
+                len += written;
+                s.off.push(len);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows of candidates `first .. first + m`, period by period (rebalance, then candidate):
+    /// the first error in the order the period-by-period engine would meet it.
+    fn check_rows_in_order(&self, weights: &Weights<'_>, first: usize, m: usize) -> Result<()> {
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        for j in 0..self.rebalance.len() {
+            for c in 0..m {
+                idx.clear();
+                val.clear();
+                self.row(weights, first + c, j, &mut idx, &mut val)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One sequential pass that accepts a well-formed row and writes its nonzero entries to the
+    /// front of `idx` / `val` (room for the whole row): column indices strictly increasing and
+    /// in range, no NaN, no negative weight (unless shorts are allowed), every weighted name
+    /// listed, and a sum of 1. `None` means "look closer", never "bad" for sure.
+    #[inline(always)]
+    fn csr_row<I: Index>(
+        &self,
+        indices: &[I],
+        data: &[f64],
+        j: usize,
+        idx: &mut [u32],
+        val: &mut [f64],
+    ) -> Option<usize> {
+        let n = self.n;
+        let listed = &self.listed[j * n..(j + 1) * n];
+        let (idx, val) = (&mut idx[..indices.len()], &mut val[..indices.len()]);
+        let (mut prev, mut sum, mut ok, mut m) = (-1_i64, 0.0, true, 0);
+        for (&i, &x) in indices.iter().zip(data) {
+            let i = i.wide();
+            let in_range = (i > prev) & (i < n as i64);
+            prev = i;
+            // Clamped so the lookup stays in bounds even for a bad index (rejected anyway).
+            let at = (i.max(0) as usize).min(n - 1);
+            ok &= in_range
+                & !x.is_nan()
+                & ((x >= 0.0) | self.allow_short)
+                & (listed[at] | (x == 0.0));
+            if m < idx.len() {
+                idx[m] = at as u32;
+                val[m] = x;
+            }
+            m += (x != 0.0) as usize;
+            sum += x;
+        }
+        (ok && (sum - 1.0).abs() <= WEIGHT_SUM_TOL).then_some(m)
+    }
+
+    /// Candidate `k` at rebalance `j`, checked entry by entry (dense rows, and sparse rows the
+    /// fast pass did not accept): its nonzero weights appended to `idx` / `val`, or an error
+    /// that names the candidate, the rebalance and the name.
+    fn row(
+        &self,
+        weights: &Weights<'_>,
+        k: usize,
+        j: usize,
+        idx: &mut Vec<u32>,
+        val: &mut Vec<f64>,
+    ) -> Result<()> {
+        let s0 = idx.len();
+        let (r, n) = (self.rebalance.len(), self.n);
+        match *weights {
+            Weights::Dense(w) => {
+                let row = &w[(k * r + j) * n..(k * r + j + 1) * n];
+                for (i, &x) in row.iter().enumerate() {
+                    if x != 0.0 {
+                        idx.push(i as u32);
+                        val.push(x);
+                    }
+                }
+            }
+            Weights::Csr {
+                indptr,
+                indices,
+                data,
+            } => {
+                let row = k * r + j;
+                let (a, b) = (indptr.get(row) as usize, indptr.get(row + 1) as usize);
+                let mut prev: i64 = -1;
+                for (p, &x) in (a..b).zip(&data[a..b]) {
+                    let i = indices.get(p);
+                    if i <= prev || i >= n as i64 {
+                        return data_err!(
+                            "candidate {k}, rebalance {j}: sparse column index {i} is out of range \
+                             0..{n} or not strictly increasing (call sum_duplicates() and \
+                             sort_indices() first)"
+                        );
+                    }
+                    prev = i;
+                    if x != 0.0 || x.is_nan() {
+                        idx.push(i as u32);
+                        val.push(x);
+                    }
+                }
+            }
+        }
+        let mut sum = 0.0;
+        for (&i, &x) in idx[s0..].iter().zip(&val[s0..]) {
+            if x.is_nan() {
+                return data_err!("candidate {k}, rebalance {j}: weight of name {i} is NaN");
+            }
+            if x < 0.0 && !self.allow_short {
+                return data_err!(
+                    "candidate {k}, rebalance {j}: weight of name {i} is {x} < 0 \
+                     (pass allow_short=True for short positions)"
+                );
+            }
+            if !self.listed[j * n + i as usize] {
+                return data_err!(
+                    "candidate {k}, rebalance {j} (day {}): weight {x} on name {i}, which has no \
+                     total-return value on or before that day (not yet listed)",
+                    self.rebalance[j]
+                );
+            }
+            sum += x;
+        }
+        if (sum - 1.0).abs() > WEIGHT_SUM_TOL {
+            return data_err!(
+                "candidate {k}, rebalance {j}: weights sum to {sum}, expected 1 within {WEIGHT_SUM_TOL:e}"
+            );
+        }
+        Ok(())
+    }
+}
