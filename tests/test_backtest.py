@@ -219,6 +219,76 @@ def test_errors(tr_fn, reb, w, kwargs, match) -> None:
         indexlab.backtest_batch(tr_fn(), reb, np.asarray(w, dtype=float), **kwargs)
 
 
+def _csr(dense_rows: np.ndarray, index_type: type) -> sp.csr_matrix:
+    """``dense_rows`` as CSR with the index arrays in ``index_type`` (scipy's int32 or int64)."""
+    m = sp.csr_matrix(dense_rows)
+    m.indices = m.indices.astype(index_type)
+    m.indptr = m.indptr.astype(index_type)
+    return m
+
+
+@pytest.mark.parametrize("index_type", [np.int32, np.int64])
+@pytest.mark.parametrize(
+    ("w", "match"),
+    [
+        (
+            [[0.5, 0.0, 0.5], [0.5, 0.5, 0.0]],
+            r"candidate 0, rebalance 0 \(day 0\): weight 0.5 on name 2",
+        ),
+        (
+            [[1.0, 0.0, 0.0], [0.5, 0.6, -0.1]],
+            r"candidate 0, rebalance 1: weight of name 2 is -0.1",
+        ),
+        ([[1.0, 0.0, 0.0], [0.5, 0.6, 0.0]], r"candidate 0, rebalance 1: weights sum to 1.1"),
+        (
+            [[1.0, 0.0, 0.0], [np.nan, 1.0, 0.0]],
+            r"candidate 0, rebalance 1: weight of name 0 is NaN",
+        ),
+    ],
+)
+def test_sparse_row_errors_match_dense(w, match, index_type) -> None:
+    with pytest.raises(DataError, match=match):
+        indexlab.backtest_batch(_market(), [0, 1], _csr(np.array(w), index_type))
+
+
+@pytest.mark.parametrize("index_type", [np.int32, np.int64])
+def test_sparse_index_width_and_explicit_zeros(index_type) -> None:
+    rng = np.random.default_rng(11)
+    tr, _ = random_market(rng, t=60, n=12)
+    reb = np.array([0, 20, 41])
+    w = random_weights(rng, tr, reb, k=5, held=4)
+    want_l, want_t = reference(tr, reb, w, 0.002)
+    m = _csr(w.reshape(-1, 12), index_type)
+    out = indexlab.backtest_batch(tr, reb, m, cost_rate=0.002)
+    np.testing.assert_allclose(out.levels, want_l, rtol=1e-12)
+    np.testing.assert_allclose(out.turnover, want_t, rtol=1e-12, atol=1e-14)
+    # An explicit zero on a name not yet listed is no position: accepted, same result.
+    tr0 = _market()
+    z = sp.csr_matrix(
+        (np.array([1.0, 0.0, 0.5, 0.5]), np.array([0, 2, 0, 1]), np.array([0, 2, 4])),
+        shape=(2, 3),
+    )
+    z.indices, z.indptr = z.indices.astype(index_type), z.indptr.astype(index_type)
+    dense = np.array([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]])
+    np.testing.assert_array_equal(
+        indexlab.backtest_batch(tr0, [0, 1], z).levels,
+        indexlab.backtest_batch(tr0, [0, 1], dense).levels,
+    )
+
+
+def test_sparse_unsorted_indices_are_sorted_first() -> None:
+    tr = _market()
+    # Row 1 stores name 1 before name 0; scipy marks it non-canonical, the wrapper sorts it.
+    m = sp.csr_matrix(
+        (np.array([1.0, 0.5, 0.5]), np.array([0, 1, 0]), np.array([0, 1, 3])), shape=(2, 3)
+    )
+    dense = np.array([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]])
+    np.testing.assert_array_equal(
+        indexlab.backtest_batch(tr, [0, 1], m).levels,
+        indexlab.backtest_batch(tr, [0, 1], dense).levels,
+    )
+
+
 def test_error_names_the_failing_candidate_and_short_allowed() -> None:
     tr = _market()
     w = np.zeros((3, 2, 3))

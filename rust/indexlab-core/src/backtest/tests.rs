@@ -169,3 +169,34 @@ fn first_error_is_by_rebalance_then_candidate() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_sparse_indices_are_named_in_either_width() {
+    let (tr, t, n) = market();
+    let run = |indices: Indices<'_>, indptr: Indices<'_>| {
+        let w = Weights::Csr {
+            indptr,
+            indices,
+            data: &[0.5, 0.5],
+        };
+        backtest_batch(&tr, t, n, &[0], &w, CostRate::Scalar(0.0), 1000.0, false)
+            .unwrap_err()
+            .to_string()
+    };
+    for (bad, what) in [
+        ([0, 3], "index 3 is out of range"),
+        ([1, 0], "index 0 is out"),
+    ] {
+        let wide: Vec<i64> = bad.iter().map(|&i| i as i64).collect();
+        let narrow: Vec<i32> = bad.to_vec();
+        for msg in [
+            run(Indices::I64(&wide), Indices::I64(&[0, 2])),
+            run(Indices::I32(&narrow), Indices::I32(&[0, 2])),
+        ] {
+            assert!(
+                msg.contains("candidate 0, rebalance 0") && msg.contains(what),
+                "{msg}"
+            );
+        }
+    }
+}
