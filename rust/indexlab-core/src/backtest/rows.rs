@@ -148,17 +148,21 @@ impl Prepared {
         let n = self.n;
         let listed = &self.listed[j * n..(j + 1) * n];
         let (idx, val) = (&mut idx[..indices.len()], &mut val[..indices.len()]);
+        // One comparison rejects NaN and, unless shorts are allowed, negative weights.
+        let floor = if self.allow_short {
+            f64::NEG_INFINITY
+        } else {
+            0.0
+        };
         let (mut prev, mut sum, mut ok, mut m) = (-1_i64, 0.0, true, 0);
         for (&i, &x) in indices.iter().zip(data) {
             let i = i.wide();
-            let in_range = (i > prev) & (i < n as i64);
+            // Unsigned, so a negative index is out of range too.
+            let in_range = (i > prev) & ((i as u64) < n as u64);
             prev = i;
             // Clamped so the lookup stays in bounds even for a bad index (rejected anyway).
-            let at = (i.max(0) as usize).min(n - 1);
-            ok &= in_range
-                & !x.is_nan()
-                & ((x >= 0.0) | self.allow_short)
-                & (listed[at] | (x == 0.0));
+            let at = (i as usize).min(n - 1);
+            ok &= in_range & (x >= floor) & (listed[at] | (x == 0.0));
             if m < idx.len() {
                 idx[m] = at as u32;
                 val[m] = x;
