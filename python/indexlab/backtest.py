@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 
 
 # ------------------------------------------------------------------------------ low level
@@ -129,7 +130,9 @@ def backtest_batch(
     if reb.ndim != 1:
         raise DataError(f"rebalance must be one-dimensional, got shape {reb.shape}")
     r = len(reb)
-    dense = indptr = indices = data = None
+    dense = data = None
+    indptr: IndexArray | None = None
+    indices: IndexArray | None = None
     if _is_sparse(weights):
         csr = weights.tocsr()
         if csr.shape[1] != n or r == 0 or csr.shape[0] % r != 0:
@@ -140,10 +143,13 @@ def backtest_batch(
         if not csr.has_canonical_format:
             csr = csr.copy()
             csr.sum_duplicates()
-        # int32 or int64, as scipy chose: Rust reads either without a widening copy.
-        index_type = np.int32 if csr.indices.dtype == np.int32 else np.int64
-        indptr = np.ascontiguousarray(csr.indptr, dtype=index_type)
-        indices = np.ascontiguousarray(csr.indices, dtype=index_type)
+        # int32 (scipy's usual choice) or int64: Rust reads either without a widening copy.
+        if csr.indices.dtype == np.int32 and csr.indptr.dtype == np.int32:
+            indptr = np.ascontiguousarray(csr.indptr, dtype=np.int32)
+            indices = np.ascontiguousarray(csr.indices, dtype=np.int32)
+        else:
+            indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+            indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
         data = np.ascontiguousarray(csr.data, dtype=np.float64)
     else:
         w = np.asarray(weights, dtype=np.float64)

@@ -20,6 +20,16 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
+    /// At least `len` slots in `idx` / `val`: grown (doubling), never shrunk, so a thread's
+    /// buffers settle at its largest chunk and are not refilled chunk after chunk.
+    fn make_room(&mut self, len: usize) {
+        if self.idx.len() < len {
+            let len = len.max(2 * self.idx.len());
+            self.idx.resize(len, 0);
+            self.val.resize(len, 0.0);
+        }
+    }
+
     pub(super) fn new(n: usize) -> Self {
         Self {
             idx: Vec::new(),
@@ -61,25 +71,12 @@ impl Prepared {
         m: usize,
         s: &mut Scratch,
     ) -> Result<()> {
-        let (r, n) = (self.rebalance.len(), self.n);
-        // Room for every entry of the chunk's rows; grown, never shrunk, so no refilling.
-        let room = match weights {
-            // Checked monotone by `candidates`; `max` only keeps a bad call from a huge resize.
-            Weights::Csr { indptr, .. } => {
-                (indptr.get((first + m) * r) - indptr.get(first * r)).max(0) as usize
-            }
-            Weights::Dense(_) => m * r * n,
-        };
-        if s.idx.len() < room {
-            s.idx.resize(room, 0);
-            s.val.resize(room, 0.0);
-        }
+        let r = self.rebalance.len();
         s.off.clear();
         s.off.push(0);
         let mut len = 0;
         for c in 0..m {
             for j in 0..r {
-                let (idx, val) = (&mut s.idx[len..], &mut s.val[len..]);
                 let fast = match *weights {
                     Weights::Csr {
                         indptr,
@@ -88,6 +85,8 @@ impl Prepared {
                     } => {
                         let row = (first + c) * r + j;
                         let (a, b) = (indptr.get(row) as usize, indptr.get(row + 1) as usize);
+                        s.make_room(len + (b - a));
+                        let (idx, val) = (&mut s.idx[len..], &mut s.val[len..]);
                         match indices {
                             Indices::I32(ix) => self.csr_row(&ix[a..b], &data[a..b], j, idx, val),
                             Indices::I64(ix) => self.csr_row(&ix[a..b], &data[a..b], j, idx, val),
@@ -106,9 +105,11 @@ impl Prepared {
                             self.check_rows_in_order(weights, first, m)?;
                             return Err(e);
                         }
-                        idx[..s.row_idx.len()].copy_from_slice(&s.row_idx);
-                        val[..s.row_val.len()].copy_from_slice(&s.row_val);
-                        s.row_idx.len()
+                        let w = s.row_idx.len();
+                        s.make_room(len + w);
+                        s.idx[len..len + w].copy_from_slice(&s.row_idx);
+                        s.val[len..len + w].copy_from_slice(&s.row_val);
+                        w
                     }
                 };
                 len += written;
@@ -146,6 +147,9 @@ impl Prepared {
         val: &mut [f64],
     ) -> Option<usize> {
         let n = self.n;
+        if n == 0 {
+            return None;
+        }
         let listed = &self.listed[j * n..(j + 1) * n];
         let (idx, val) = (&mut idx[..indices.len()], &mut val[..indices.len()]);
         // One comparison rejects NaN and, unless shorts are allowed, negative weights.
