@@ -91,20 +91,20 @@ fn block_sums_avx2(
                 *a = _mm256_add_pd(*a, _mm256_mul_pd(wv, v));
             }
         }
-        // Whole vectors straight to the output, then the last few days (a holding period
-        // rarely fills its final block) one by one.
+        // One vector store per four days, masked for the last few days of a period's final
+        // block. A variable count of plain stores here became a spill plus a call to
+        // `memcpy` per candidate and block.
         let out = &mut row_l[d0..d0 + width];
-        let full = width / 4;
-        for (q, a) in acc.iter().enumerate().take(full) {
-            // SAFETY: q < width / 4, so lanes 4q..4q+4 lie inside `out`.
-            unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(4 * q), *a) };
-        }
-        if full < 8 {
-            let mut tail = [0.0_f64; 4];
-            // SAFETY: `tail` holds 4 doubles.
-            unsafe { _mm256_storeu_pd(tail.as_mut_ptr(), acc[full]) };
-            for (o, &v) in out[4 * full..].iter_mut().zip(&tail) {
-                *o = v;
+        let lanes = _mm256_set_epi64x(3, 2, 1, 0);
+        for (q, &a) in acc.iter().enumerate() {
+            let at = 4 * q;
+            if at + 4 <= width {
+                // SAFETY: lanes at..at+4 lie inside `out`.
+                unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(at), a) };
+            } else if at < width {
+                let mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x((width - at) as i64), lanes);
+                // SAFETY: only lanes at..width are written (the mask), all inside `out`.
+                unsafe { _mm256_maskstore_pd(out.as_mut_ptr().add(at), mask, a) };
             }
         }
     }
