@@ -122,7 +122,11 @@ fn _backtest_batch<'py>(
     };
     let pool = pool(threads)?;
     let prep = run_detached(py, || {
-        Prepared::new(&tr_s, t, n, &reb, cost, base, allow_short)
+        let prepare = || Prepared::new(&tr_s, t, n, &reb, cost, base, allow_short);
+        match &pool {
+            Some(p) => p.install(prepare),
+            None => prepare(),
+        }
     })?;
     let k = prep
         .candidates(&weights)

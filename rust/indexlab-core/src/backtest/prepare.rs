@@ -3,6 +3,7 @@
 use super::{CostRate, Days, Prepared, BLOCK};
 use crate::data_err;
 use crate::error::Result;
+use rayon::prelude::*;
 
 impl Prepared {
     /// Validate the market and rebalance days and precompute the relative prices.
@@ -63,71 +64,52 @@ impl Prepared {
                 r.to_vec()
             }
         };
-        // Carry forward, name-major (N x T), checking values as we go.
-        let mut carried = vec![f64::NAN; n * t];
-        for i in 0..n {
-            let mut last = f64::NAN;
-            let col = &mut carried[i * t..(i + 1) * t];
-            for (day, slot) in col.iter_mut().enumerate() {
-                let v = tr[day * n + i];
-                if !v.is_nan() {
-                    if !(v.is_finite() && v > 0.0) {
-                        return data_err!(
-                            "tr[{day}, {i}] is {v}: total-return values must be finite and > 0 \
-                             (NaN marks a day without a value)"
-                        );
-                    }
-                    last = v;
-                }
-                *slot = last;
-            }
-        }
         let r = rebalance.len();
-        let mut listed = vec![false; r * n];
-        let mut rel = carried;
-        for i in 0..n {
-            let col = &mut rel[i * t..(i + 1) * t];
-            for j in 0..r {
-                listed[j * n + i] = !col[rebalance[j]].is_nan();
-            }
-            // Walk periods backwards so each anchor value is read before it is overwritten.
-            for j in (0..r).rev() {
-                let start = rebalance[j];
-                let end = if j + 1 < r { rebalance[j + 1] } else { t - 1 };
-                let anchor = col[start];
-                for v in &mut col[start + 1..=end] {
-                    *v /= anchor;
-                }
-            }
-            col[0] = 1.0;
+        // Name by name, in parallel: carried-forward values, listing flags, relative prices
+        // (`N x T`). The error is the first bad value in name-major order, as in a serial pass.
+        let mut rel = vec![0.0; n * t];
+        let mut listed_by_name = vec![false; n * r];
+        let bad: Vec<Option<(usize, f64)>> = rel
+            .par_chunks_mut(t)
+            .zip(listed_by_name.par_chunks_mut(r))
+            .enumerate()
+            .map(|(i, (col, listed))| relative_column(tr, n, i, &rebalance, col, listed))
+            .collect();
+        if let Some((i, (day, v))) = bad.iter().enumerate().find_map(|(i, b)| b.map(|x| (i, x))) {
+            return data_err!(
+                "tr[{day}, {i}] is {v}: total-return values must be finite and > 0 \
+                 (NaN marks a day without a value)"
+            );
         }
+        let mut listed = vec![false; r * n];
         let mut end_rel = vec![0.0; r * n];
         for j in 0..r {
-            let end = if j + 1 < r { rebalance[j + 1] } else { t - 1 };
+            let end = period_end(&rebalance, j, t);
             for i in 0..n {
+                listed[j * n + i] = listed_by_name[i * r + j];
                 end_rel[j * n + i] = rel[i * t + end];
             }
         }
+        // Blocks of days per period (zero-padded), filled in parallel.
         let mut block_start = Vec::with_capacity(r);
-        let mut blocks = Vec::new();
+        let mut spans = Vec::new();
         for j in 0..r {
-            let start = rebalance[j];
-            let end = if j + 1 < r { rebalance[j + 1] } else { t - 1 };
-            let len = end - start;
-            block_start.push(blocks.len());
-            for b in 0..len.div_ceil(BLOCK) {
-                for i in 0..n {
-                    let mut x = [0.0; BLOCK];
-                    for (q, slot) in x.iter_mut().enumerate() {
-                        let d = b * BLOCK + q;
-                        if d < len {
-                            *slot = rel[i * t + start + 1 + d];
-                        }
-                    }
-                    blocks.push(Days(x));
-                }
+            let (start, end) = (rebalance[j], period_end(&rebalance, j, t));
+            block_start.push(spans.len() * n);
+            for b in 0..(end - start).div_ceil(BLOCK) {
+                let first = start + 1 + b * BLOCK;
+                spans.push((first, BLOCK.min(end + 1 - first)));
             }
         }
+        let mut blocks = vec![Days([0.0; BLOCK]); spans.len() * n];
+        blocks
+            .par_chunks_mut(n.max(1))
+            .zip(&spans)
+            .for_each(|(block, &(first, width))| {
+                for (i, days) in block.iter_mut().enumerate() {
+                    days.0[..width].copy_from_slice(&rel[i * t + first..i * t + first + width]);
+                }
+            });
         Ok(Self {
             t,
             n,
@@ -142,6 +124,49 @@ impl Prepared {
             allow_short,
         })
     }
+}
+
+/// Last day of holding period `j`: the next rebalance, or the last day of the data.
+fn period_end(rebalance: &[usize], j: usize, t: usize) -> usize {
+    rebalance.get(j + 1).copied().unwrap_or(t - 1)
+}
+
+/// Name `i`'s column: carried forward over missing days, `listed[j]` = has a value by
+/// rebalance `j`, then each holding period relative to its first day (day 0 set to 1).
+/// Returns the first bad value (day, value), if any.
+fn relative_column(
+    tr: &[f64],
+    n: usize,
+    i: usize,
+    rebalance: &[usize],
+    col: &mut [f64],
+    listed: &mut [bool],
+) -> Option<(usize, f64)> {
+    let t = col.len();
+    let mut last = f64::NAN;
+    for (day, slot) in col.iter_mut().enumerate() {
+        let v = tr[day * n + i];
+        if !v.is_nan() {
+            if !(v.is_finite() && v > 0.0) {
+                return Some((day, v));
+            }
+            last = v;
+        }
+        *slot = last;
+    }
+    for (j, flag) in listed.iter_mut().enumerate() {
+        *flag = !col[rebalance[j]].is_nan();
+    }
+    // Walk periods backwards so each anchor value is read before it is overwritten.
+    for j in (0..rebalance.len()).rev() {
+        let (start, end) = (rebalance[j], period_end(rebalance, j, t));
+        let anchor = col[start];
+        for v in &mut col[start + 1..=end] {
+            *v /= anchor;
+        }
+    }
+    col[0] = 1.0;
+    None
 }
 
 fn check_rebalance(rebalance: &[i64], t: usize) -> Result<Vec<usize>> {
