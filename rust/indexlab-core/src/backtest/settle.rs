@@ -12,8 +12,9 @@ struct Sums {
 }
 
 impl Sums {
+    /// One `(traded, rate)` pair into each lane.
     #[inline(always)]
-    fn add(&mut self, d0: f64, d1: f64, rate0: f64, rate1: f64) {
+    fn add(&mut self, (d0, rate0): (f64, f64), (d1, rate1): (f64, f64)) {
         self.traded[0] += d0;
         self.traded[1] += d1;
         self.cost[0] += rate0 * d0;
@@ -53,39 +54,30 @@ impl Prepared {
             drift[i as usize] = w * end_rel[i as usize] * inv_growth;
         }
         let rates = &self.rates[..n];
+        // |w' - d| and the name's cost rate, clearing the drift so a name is counted once.
+        let mut take = |i: u32, w: f64| {
+            let i = i as usize;
+            let diff = (w - drift[i]).abs();
+            drift[i] = 0.0;
+            (diff, rates[i])
+        };
         let mut sums = Sums::default();
-        // Names held next: |w' - d| (d = 0 for a new name), clearing the drift as we go ...
+        // Names held next (d = 0 for a new name), two at a time ...
         let (next_idx, next_val) = (&idx[b..nb], &val[b..nb]);
-        let mut pairs = next_idx.chunks_exact(2).zip(next_val.chunks_exact(2));
-        for (i, w) in &mut pairs {
-            let (i0, i1) = (i[0] as usize, i[1] as usize);
-            let d0 = (w[0] - drift[i0]).abs();
-            drift[i0] = 0.0;
-            let d1 = (w[1] - drift[i1]).abs();
-            drift[i1] = 0.0;
-            sums.add(d0, d1, rates[i0], rates[i1]);
+        let (next_i2, next_w2) = (next_idx.chunks_exact(2), next_val.chunks_exact(2));
+        if let (&[i], &[w]) = (next_i2.remainder(), next_w2.remainder()) {
+            sums.add(take(i, w), (0.0, 0.0));
         }
-        if let (&[i], &[w]) = (
-            next_idx.chunks_exact(2).remainder(),
-            next_val.chunks_exact(2).remainder(),
-        ) {
-            let d = (w - drift[i as usize]).abs();
-            drift[i as usize] = 0.0;
-            sums.add(d, 0.0, rates[i as usize], 0.0);
+        for (i, w) in next_i2.zip(next_w2) {
+            sums.add(take(i[0], w[0]), take(i[1], w[1]));
         }
-        // ... then names sold outright: their drift is all that is left.
-        let held = &idx[a..b];
-        for i in held.chunks_exact(2) {
-            let (i0, i1) = (i[0] as usize, i[1] as usize);
-            let (d0, d1) = (drift[i0].abs(), drift[i1].abs());
-            drift[i0] = 0.0;
-            drift[i1] = 0.0;
-            sums.add(d0, d1, rates[i0], rates[i1]);
+        // ... then names sold outright (w' = 0; a name also held next has d = 0 by now).
+        let held = idx[a..b].chunks_exact(2);
+        if let &[i] = held.remainder() {
+            sums.add(take(i, 0.0), (0.0, 0.0));
         }
-        if let &[i] = held.chunks_exact(2).remainder() {
-            let d = drift[i as usize].abs();
-            drift[i as usize] = 0.0;
-            sums.add(d, 0.0, rates[i as usize], 0.0);
+        for i in held {
+            sums.add(take(i[0], 0.0), take(i[1], 0.0));
         }
         let traded = sums.traded[0] + sums.traded[1];
         let cost = match self.scalar_rate {
