@@ -1,10 +1,18 @@
 //! numpy <-> Rust conversions: zero-copy views when contiguous, one copy otherwise.
 
-use numpy::PyReadonlyArray1;
+use numpy::{Element, PyReadonlyArray1, PyReadonlyArray2};
 use std::borrow::Cow;
 
-/// A 1-D float64 array as a slice, borrowing when the array is contiguous.
-pub fn slice1<'a>(a: &'a PyReadonlyArray1<'_, f64>) -> Cow<'a, [f64]> {
+/// A 1-D array as a slice, borrowing when the array is contiguous.
+pub fn slice1<'a, T: Element + Copy>(a: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
+    match a.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+/// A 2-D array as a row-major slice, borrowing when the array is C-contiguous.
+pub fn slice2<'a, T: Element + Copy>(a: &'a PyReadonlyArray2<'_, T>) -> Cow<'a, [T]> {
     match a.as_slice() {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),

@@ -1,6 +1,6 @@
 //! Bindings for the batch backtest and the batch metrics.
 
-use crate::arrays::slice1;
+use crate::arrays::{slice1, slice2};
 use crate::errors::run_detached;
 use indexlab_core::backtest::{CostRate, Indices, Prepared, Weights};
 use indexlab_core::metrics::{metrics_batch, METRIC_NAMES};
@@ -10,20 +10,6 @@ use std::borrow::Cow;
 
 /// Level values per chunk of candidates between two Ctrl-C checks (tens of milliseconds).
 const CHUNK_VALUES: usize = 1 << 22;
-
-fn slice2<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> Cow<'a, [f64]> {
-    match a.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
-    }
-}
-
-fn slice1_i64<'a>(a: &'a PyReadonlyArray1<'_, i64>) -> Cow<'a, [i64]> {
-    match a.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
-    }
-}
 
 /// A CSR index array as scipy hands it over: int32 (the usual case) or int64, never widened.
 #[derive(FromPyObject)]
@@ -40,11 +26,8 @@ enum IndexSlice<'a> {
 impl IndexArray<'_> {
     fn slice(&self) -> IndexSlice<'_> {
         match self {
-            IndexArray::I32(a) => IndexSlice::I32(match a.as_slice() {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
-            }),
-            IndexArray::I64(a) => IndexSlice::I64(slice1_i64(a)),
+            IndexArray::I32(a) => IndexSlice::I32(slice1(a)),
+            IndexArray::I64(a) => IndexSlice::I64(slice1(a)),
         }
     }
 }
@@ -95,7 +78,7 @@ fn _backtest_batch<'py>(
     let shape = tr.as_array().shape().to_vec();
     let (t, n) = (shape[0], shape[1]);
     let tr_s = slice2(&tr);
-    let reb = slice1_i64(&rebalance);
+    let reb = slice1(&rebalance);
     let rates = cost_rates.as_ref().map(slice1);
     let dense_s = dense.as_ref().map(slice1);
     let (ip, ix, dv) = (

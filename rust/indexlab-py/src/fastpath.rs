@@ -1,21 +1,14 @@
 //! Binding of the capped-QP fast path. Python normalises shapes; per-instance arguments arrive
 //! as 2-D arrays with 1 row (shared by the batch) or `batch` rows.
 
+use crate::arrays::slice2;
 use crate::errors::{run_detached, to_py};
 use indexlab_core::solve::fastpath::{self, CappedQp, FastBatch, Groups, PerInstance, RiskModel};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use std::borrow::Cow;
 
 /// Instances solved between two Ctrl-C checks.
 const CHUNK: usize = 4096;
-
-fn slice2<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> Cow<'a, [f64]> {
-    match a.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
-    }
-}
 
 fn per_instance<'a>(rows: usize, data: &'a [f64]) -> PerInstance<'a> {
     if rows == 1 {
