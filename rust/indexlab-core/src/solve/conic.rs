@@ -516,6 +516,27 @@ struct Reduced {
     substituted: Vec<(usize, usize, f64, f64)>,
 }
 
+/// Per row of `A`, over the given columns: how many nonzeros, and the last one `(column, value)`
+/// (the only one where the count is 1).
+fn row_nonzeros(
+    c: &Canonical,
+    columns: impl Iterator<Item = usize>,
+) -> (Vec<usize>, Vec<(usize, f64)>) {
+    let m = c.a.m;
+    let (mut count, mut last) = (vec![0usize; m], vec![(0usize, 0.0f64); m]);
+    for j in columns {
+        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
+            let v = c.a.nzval[k];
+            if v != 0.0 {
+                let r = c.a.rowval[k];
+                count[r] += 1;
+                last[r] = (j, v);
+            }
+        }
+    }
+    (count, last)
+}
+
 /// Presolve one instance (see the module docs): fix variables at zero from pairs of zero bound
 /// rows, then fix variables of zero-cone rows left with a single nonzero, substitute the fixed
 /// values and drop rows left empty. `None` when nothing is removed or when an emptied row would
@@ -538,18 +559,7 @@ fn presolve(c: &Canonical) -> Option<Reduced> {
     let n_lin = n_zero + n_nonneg;
 
     // Pass 1: x_j <= 0 and -x_j <= 0 as singleton nonnegative rows with b = 0 fix x_j = 0.
-    let mut count = vec![0usize; m];
-    let mut single = vec![(0usize, 0.0f64); m];
-    for j in 0..n {
-        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            let v = c.a.nzval[k];
-            if v != 0.0 {
-                let r = c.a.rowval[k];
-                count[r] += 1;
-                single[r] = (j, v);
-            }
-        }
-    }
+    let (count, single) = row_nonzeros(c, 0..n);
     let mut upper0 = vec![false; n];
     let mut lower0 = vec![false; n];
     for r in n_zero..n_lin {
@@ -566,18 +576,7 @@ fn presolve(c: &Canonical) -> Option<Reduced> {
     let mut value = vec![0.0; n];
 
     // Pass 2: zero-cone rows left with one nonzero (a x_k = b) fix x_k = b / a. One pass.
-    let mut left = vec![0usize; m];
-    let mut single_left = vec![(0usize, 0.0f64); m];
-    for j in (0..n).filter(|&j| !fixed[j]) {
-        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            let v = c.a.nzval[k];
-            if v != 0.0 {
-                let r = c.a.rowval[k];
-                left[r] += 1;
-                single_left[r] = (j, v);
-            }
-        }
-    }
+    let (left, single_left) = row_nonzeros(c, (0..n).filter(|&j| !fixed[j]));
     let mut defining_row = vec![false; m];
     for r in 0..n_zero {
         if left[r] == 1 {
