@@ -446,13 +446,14 @@ def test_hk_tech_calendar_2025_index_returns() -> None:
 
 def test_hk_tech_backtest_runs_with_truncated_benchmark() -> None:
     ds = _real_sample()
-    tr = ds.field("total_return")
+    cov = ds.coverage().set_index("id")
     day = int(np.searchsorted(ds.dates, np.datetime64("2024-01-02")))
-    listed = np.flatnonzero(~np.isnan(tr[day]))[:10]
-    s = indexlab.Schedule([ds.dates[day]], ds.ids[listed], np.full((1, 10), 0.1))
-    res = indexlab.backtest(ds, {"eq": s}, benchmark="HSTECH")
+    late = cov.index[cov["last_observation"] >= pd.Timestamp("2026-08-21")]
+    listed = [i for i in late if i.endswith(".HK")][:10]
+    s = indexlab.Schedule([ds.dates[day]], listed, np.full((1, 10), 0.1))
+    res = indexlab.backtest(ds, {"eq": s}, benchmark="HSTECH", end="2026-08-21")
     bench = res.levels["benchmark"]
-    # HSTECH data end on 2024-11-12: the column stops there instead of running flat.
-    assert bench.last_valid_index() == pd.Timestamp("2024-11-12")
+    # The bundled HSTECH levels end on 2026-07-15: the column stops there, not running flat.
+    assert bench.last_valid_index() == pd.Timestamp("2026-07-15")
     assert bench.iloc[0] == 1000.0
     assert np.isfinite(res.metrics.loc["eq", "tracking_error"])

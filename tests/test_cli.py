@@ -30,9 +30,10 @@ def test_demo_prints_a_capped_30_name_index(capsys: pytest.CaptureFixture[str]) 
     assert weights.max() <= 0.08 + 1e-9
     assert "Weight per AI layer" in out
 
-    # Independent: top 30 HK names by ff mcap at the last date from the raw arrays.
+    # Independent: top 30 HK names by ff mcap from the raw arrays at the last date through which
+    # the universe is complete (the demo's default date).
     ds = indexlab.datasets.hk_tech()
-    t = len(ds.dates) - 1
+    t = ds.date_index(ds.universe_complete_until)
     mcap = (ds.field("close") * ds.field("shares_outstanding") * ds.field("free_float_factor"))[t]
     hk = (ds.securities["market"] == "HK").to_numpy() & ~np.isnan(mcap)
     order = np.argsort(-np.where(hk, mcap, -np.inf))[:30]

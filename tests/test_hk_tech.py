@@ -16,11 +16,37 @@ def ds() -> indexlab.Dataset:
 
 
 def test_loads_and_covers_the_documented_span(ds: indexlab.Dataset) -> None:
-    assert str(ds.dates[0]) == "2019-01-02" and str(ds.dates[-1]) == "2025-10-30"
+    assert str(ds.dates[0]) == "2019-01-02" and str(ds.dates[-1]) == "2026-08-27"
+    assert str(ds.universe_complete_until) == "2025-10-30"
     markets = ds.securities["market"].value_counts().to_dict()
-    assert markets["HK"] > 100 and markets.get("SH", 0) + markets.get("SZ", 0) == 6
+    assert markets["HK"] == 506 and markets.get("SH", 0) + markets.get("SZ", 0) == 6
+    # The whole Hang Seng Composite list of 2025-11-21 plus the 2026 AI listings.
+    assert ds.securities["hsci_member"].sum() == 503
     for name in ["0700.HK", "9988.HK", "0981.HK", "688256.SH", "300308.SZ", "9660.HK"]:
         assert name in set(ds.ids)
+    cov = ds.coverage().set_index("id")
+    assert str(cov.loc["2513.HK", "first_observation"].date()) == "2026-01-08"  # Zhipu
+    assert str(cov.loc["0100.HK", "first_observation"].date()) == "2026-01-09"  # MiniMax
+    assert str(cov.loc["0700.HK", "last_observation"].date()) == "2026-08-21"
+    assert (cov["last_observation"] >= pd.Timestamp("2025-10-30")).sum() >= 500
+
+
+def test_published_2025_calendar_returns_from_the_bundled_levels(ds: indexlab.Dataset) -> None:
+    # HSIL's year-end figures: HSI +27.77%, HSTECH +23.45% (price indices).
+    levels = ds.benchmarks
+    for name, published in (("HSI", 0.2777), ("HSTECH", 0.2345)):
+        year = levels.loc["2025-01-01":"2025-12-31", name].dropna()
+        before = levels.loc[:"2024-12-31", name].dropna().iloc[-1]
+        assert year.iloc[-1] / before - 1 == pytest.approx(published, abs=5e-5)
+
+
+def test_classification_is_point_in_time(ds: indexlab.Dataset) -> None:
+    # Baidu's Ernie Bot (2023-03-16) raised its judged AI share; before it the old value holds.
+    before = ds.securities_at("2023-03-15").set_index("id").loc["9888.HK", "ai_score"]
+    after = ds.securities_at("2023-03-16").set_index("id").loc["9888.HK", "ai_score"]
+    assert before < after
+    view = ds.until("2022-12-30").securities.set_index("id")
+    assert view.loc["9888.HK", "ai_score"] == before
 
 
 def test_classification_is_complete(ds: indexlab.Dataset) -> None:
@@ -31,11 +57,16 @@ def test_classification_is_complete(ds: indexlab.Dataset) -> None:
     assert {"0981.HK", "688256.SH"} <= compute
 
 
-def test_every_share_count_is_cited() -> None:
-    master = pd.read_csv(HK_TECH_PATH.parents[3] / "scripts" / "hk_tech_master.csv")
-    assert master["shares_source"].notna().all() and master["ff_source"].notna().all()
+def test_every_share_count_says_where_it_comes_from(ds: indexlab.Dataset) -> None:
+    sec = ds.securities
+    assert sec["shares_kind"].isin(["cited", "approximation"]).all()
+    assert sec["shares_source"].str.len().gt(10).all() and sec["ff_source"].notna().all()
+    cited = sec[sec["shares_kind"] == "cited"]
+    # Every HSI member and the large technology names carry a cited count.
+    for name in ["0700.HK", "9988.HK", "1810.HK", "3690.HK", "0981.HK", "9660.HK", "0100.HK"]:
+        assert name in set(cited["id"]), name
     provenance = (HK_TECH_PATH / "PROVENANCE.md").read_text()
-    for word in ["APPROXIMATE", "survivor", "user-overridable"]:
+    for word in ["approximation", "survivor", "coverage gap"]:
         assert word.lower() in provenance.lower(), word
 
 
@@ -43,6 +74,7 @@ def test_market_caps_are_plausible(ds: indexlab.Dataset) -> None:
     # Tencent's free-float market cap in late Oct 2025 was in the HK$3-5 trillion range
     # (total market cap about HK$5.9tn at HK$640; see PROVENANCE.md).
     snap = ds.snapshot("2025-10-30").set_index("id")
+    assert ds.securities.set_index("id").loc["0700.HK", "shares_kind"] == "cited"
     assert 2.5e12 < snap.loc["0700.HK", "free_float_mcap_hkd"] < 5.5e12
     # A-share caps are converted to HKD at a CNY rate near 1.08-1.10.
     rate = ds.fx["CNY"].iloc[-1]

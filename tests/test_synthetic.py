@@ -13,7 +13,7 @@ from indexlab.data import AI_LAYERS, INDUSTRIES, PANEL_FIELDS, SECURITY_COLUMNS
 from indexlab.datasets.synthetic import SyntheticMarket, synthetic_arrays
 
 FIELDS = PANEL_FIELDS
-COLUMNS = {*SECURITY_COLUMNS, "hk_company", "ai_rationale", "data_end"}
+COLUMNS = {*SECURITY_COLUMNS, "hk_company", "tech_theme", "ai_rationale", "data_end"}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ Examples
 
 from typing import Any
 
-from indexlab import datasets, rules
+from indexlab import datasets, market, rules
 from indexlab._core import __version__
 from indexlab.backtest import (
     BacktestResult,
@@ -25,13 +25,20 @@ from indexlab.backtest import (
 )
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
-from indexlab.errors import DataError, IndexlabError, InfeasibleError, SolverError
+from indexlab.errors import (
+    DataError,
+    DataWarning,
+    IndexlabError,
+    InfeasibleError,
+    SolverError,
+)
 from indexlab.rules import IndexHistory, IndexRules, build_index
 
 __all__ = [
     "BacktestResult",
     "BatchBacktest",
     "DataError",
+    "DataWarning",
     "Dataset",
     "FastSolution",
     "HKCosts",
@@ -50,6 +57,7 @@ __all__ = [
     "capping_factors",
     "datasets",
     "load",
+    "market",
     "metrics",
     "optimise",
     "rules",

@@ -33,6 +33,7 @@ from indexlab import _backtest_io as _persist
 from indexlab import _core
 from indexlab.data import Dataset
 from indexlab.errors import DataError
+from indexlab.market import Market
 
 __all__ = [
     "BacktestResult",
@@ -385,6 +386,13 @@ class BacktestResult:
     turnover: pd.DataFrame
     weights: pd.DataFrame
     ai_exposure: pd.DataFrame = field(repr=False)
+    #: Names held past their last observation and priced flat at it (only with
+    #: ``carry_last_price=True``): ``schedule``, ``id``, ``held_from``, ``held_until``,
+    #: ``last_observation``. Empty when nothing was carried.
+    carried: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(), repr=False)
+    #: ``"total_return"`` or ``"price"``: what the levels compound (HSI and HSTECH are price
+    #: indices; compare like with like).
+    returns: str = "total_return"
 
     def to_parquet(self, path: Any) -> None:
         """Write every frame to ONE Parquet file (read it back with :meth:`from_parquet`).
@@ -499,6 +507,8 @@ def backtest(
     benchmark: Any = "HSTECH",
     start: Any = None,
     end: Any = None,
+    returns: str = "total_return",
+    carry_last_price: bool = False,
 ) -> BacktestResult:
     """Backtest named weight schedules on a dataset, in HKD, net of per-market trading costs.
 
@@ -519,7 +529,15 @@ def backtest(
         schedule (backtested like the others), or ``None``.
     start, end
         The window. ``start`` defaults to the latest first rebalance date over the schedules, so
-        every schedule is invested from day 0; ``end`` to the last dataset date.
+        every schedule is invested from day 0; ``end`` to the last date through which the
+        dataset's universe is complete (``Dataset.universe_complete_until``), else its last
+        date. An ``end`` after the data warns and stops at the last date.
+    returns
+        ``"total_return"`` (dividends reinvested) or ``"price"`` (like the HSI and HSTECH
+        levels, which are price indices).
+    carry_last_price
+        Hold names past their last observation at their last price (a coverage gap priced
+        flat) instead of raising :class:`DataError`; ``BacktestResult.carried`` lists them.
 
     Notes
     -----
@@ -544,6 +562,10 @@ def backtest(
     if benchmark is not None and not isinstance(benchmark, str):
         bench_sched = _as_schedule(benchmark, "benchmark")
     days = dataset.dates
+    if end is not None:
+        dataset.warn_past_end(end, "backtest end")
+    elif dataset.universe_complete_until is not None:
+        end = dataset.universe_complete_until
     t1 = len(days) - 1 if end is None else dataset.date_index(end)
     if start is None:
         firsts = [d[0] for d, _, _ in named.values() if len(d)]
@@ -559,11 +581,15 @@ def backtest(
         )
     window = days[t0 : t1 + 1]
     index = pd.DatetimeIndex(window.astype("datetime64[ns]"), name="date")
-    tr = dataset.field("total_return")[t0 : t1 + 1] * dataset.fx_to_hkd()[t0 : t1 + 1]
+    market = Market.of(dataset)
+    # Values carried over suspensions by the market layer, so a window that starts inside a
+    # suspension still has each name's last value on day 0.
+    tr = market.level_input(returns, carry_last_price)[t0 : t1 + 1]
     rates = costs.rates(dataset.securities)
     universe = pd.Index(dataset.ids)
     scores = dataset.securities["ai_score"].to_numpy(dtype=np.float64)
-    carried = pd.DataFrame(tr).ffill().to_numpy()
+    carried = tr
+    carried_rows: list[dict[str, Any]] = []
 
     all_named = dict(named)
     if bench_sched is not None:
@@ -577,6 +603,11 @@ def backtest(
         cols, w_al = _align(name, ids, w, universe)
         dense = np.zeros((len(reb), len(universe)))
         dense[:, cols] = w_al[rows]
+        market.check_held(f"schedule {name!r}", dense, reb + t0, t1, carry_last_price)
+        if carry_last_price:
+            carried_rows += [
+                {"schedule": name, **row} for row in market.carried_after_end(dense, reb + t0, t1)
+            ]
         try:
             out = backtest_batch(tr, reb, dense[None], cost_rate=rates)
         except DataError as err:
@@ -615,6 +646,11 @@ def backtest(
         turnover=to,
         weights=pd.concat(weight_rows, ignore_index=True),
         ai_exposure=ai,
+        carried=pd.DataFrame(
+            carried_rows,
+            columns=["schedule", "id", "held_from", "held_until", "last_observation"],
+        ),
+        returns=returns,
     )
 
 

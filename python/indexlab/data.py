@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from indexlab.errors import DataError
+from indexlab.errors import DataError, DataWarning
 
 __all__ = [
     "AI_LAYERS",
+    "CLASSIFICATION_FIELDS",
     "CURRENCIES",
     "INDUSTRIES",
     "LISTING_TYPES",
@@ -82,6 +85,16 @@ INDUSTRIES = (
     "Conglomerates",
 )
 _DATE_COLUMNS = ("listing_date", "delisting_date")
+#: Classification fields that can change over time (stored with the date they hold from).
+CLASSIFICATION_FIELDS = (
+    "tech_theme",
+    "ai_layer",
+    "ai_score",
+    "listing_type",
+    "wvr",
+    "hk_company",
+    "connect_eligible",
+)
 _BOOL_COLUMNS = ("wvr", "connect_eligible")
 
 FloatArray = npt.NDArray[np.float64]
@@ -250,6 +263,54 @@ def _validate_dates(dates: npt.NDArray[np.datetime64], what: str) -> None:
         )
 
 
+def _validate_classification(frame: Any, sec: pd.DataFrame) -> pd.DataFrame | None:
+    """Dated classification rows: known ids, a date each, known fields, valid values."""
+    if frame is None:
+        return None
+    hist = _to_pandas(frame, "classification").reset_index(drop=True).copy()
+    _require_columns(hist, ("id", "valid_from"), "classification")
+    hist["id"] = hist["id"].astype(str)
+    unknown = ~hist["id"].isin(sec["id"])
+    if unknown.any():
+        raise DataError(
+            f"classification has id {hist.loc[unknown, 'id'].iloc[0]!r}, which is not in the "
+            "securities master"
+        )
+    hist["valid_from"] = pd.to_datetime(hist["valid_from"]).astype("datetime64[s]")
+    if hist["valid_from"].isna().any():
+        bad = hist.loc[hist["valid_from"].isna(), "id"].iloc[0]
+        raise DataError(f"classification: a row of security {bad!r} has no valid_from date")
+    fields = [c for c in CLASSIFICATION_FIELDS if c in hist.columns]
+    if not fields:
+        raise DataError(
+            f"classification has none of the dated fields {list(CLASSIFICATION_FIELDS)}"
+        )
+    if "ai_layer" in fields:
+        _check_member(hist, "ai_layer", AI_LAYERS)
+    if "listing_type" in fields:
+        _check_member(hist, "listing_type", LISTING_TYPES)
+    for column in ("tech_theme", "wvr", "hk_company", "connect_eligible"):
+        if column in fields:
+            hist[column] = hist[column].astype(bool)
+    if "ai_score" in fields:
+        score = pd.to_numeric(hist["ai_score"], errors="coerce").to_numpy(dtype=np.float64)
+        if not ((score >= 0.0) & (score <= 1.0)).all():
+            i = int(np.flatnonzero(~((score >= 0.0) & (score <= 1.0)))[0])
+            raise DataError(
+                f"classification column 'ai_score': security {hist['id'].iloc[i]!r} has "
+                f"{hist['ai_score'].iloc[i]!r} from {hist['valid_from'].iloc[i].date()}; "
+                "ai_score must be a number in [0, 1]"
+            )
+        hist["ai_score"] = score
+    dup = hist.duplicated(["id", "valid_from"])
+    if dup.any():
+        row = hist.loc[dup].iloc[0]
+        raise DataError(
+            f"classification: two rows for security {row['id']!r} from {row['valid_from'].date()}"
+        )
+    return hist.sort_values(["id", "valid_from"]).reset_index(drop=True)
+
+
 def _wide_series(
     frame: pd.DataFrame | None,
     key: str,
@@ -313,6 +374,11 @@ class Dataset:
     fields: Mapping[str, FloatArray]
     fx: pd.DataFrame = field(repr=False)
     benchmarks: pd.DataFrame = field(repr=False)
+    #: Point-in-time classification: ``id``, ``valid_from`` and the fields that changed (see
+    #: :data:`CLASSIFICATION_FIELDS`); ``None`` when the master is static.
+    classification: pd.DataFrame | None = field(default=None, repr=False)
+    #: Last date through which the universe is complete (later dates cover a subset of names).
+    universe_complete_until: np.datetime64 | None = field(default=None)
 
     # ---------------------------------------------------------------- constructors
 
@@ -324,11 +390,16 @@ class Dataset:
         fields: Mapping[str, Any],
         fx: Any = None,
         benchmarks: Any = None,
+        classification: Any = None,
+        universe_complete_until: Any = None,
     ) -> Dataset:
         """Build from wide ``(T, N)`` arrays whose columns follow ``securities.id``.
 
         ``fx`` and ``benchmarks`` are long frames: (``date``, ``currency``, ``to_hkd``) and
-        (``date``, ``index``, ``level``).
+        (``date``, ``index``, ``level``). ``classification`` (optional) holds dated values of
+        classification fields (``id``, ``valid_from``, any of :data:`CLASSIFICATION_FIELDS`);
+        ``universe_complete_until`` (optional) is the last date through which every security
+        of the universe has data.
         """
         sec = _validate_securities(_to_pandas(securities, "securities"))
         day_index = _to_days(dates, "date", "panel")
@@ -347,11 +418,21 @@ class Dataset:
         bench = _wide_series(
             benchmarks, "index", "level", "benchmarks", day_index, carry_past_end=False
         )
-        return cls(sec, day_index, arrays, fx_wide, bench)
+        history = _validate_classification(classification, sec)
+        complete = None
+        if universe_complete_until is not None:
+            complete = np.datetime64(pd.Timestamp(universe_complete_until).date(), "D")
+        return cls(sec, day_index, arrays, fx_wide, bench, history, complete)
 
     @classmethod
     def from_frames(
-        cls, securities: Any, panel: Any, fx: Any = None, benchmarks: Any = None
+        cls,
+        securities: Any,
+        panel: Any,
+        fx: Any = None,
+        benchmarks: Any = None,
+        classification: Any = None,
+        universe_complete_until: Any = None,
     ) -> Dataset:
         """Build from a securities master and a long panel (``date``, ``id``, fields...).
 
@@ -407,7 +488,15 @@ class Dataset:
             wide = np.full((len(dates), len(sec)), np.nan)
             wide[row, position] = values
             fields[name] = wide
-        return cls.from_arrays(sec, dates, fields, fx=fx, benchmarks=benchmarks)
+        return cls.from_arrays(
+            sec,
+            dates,
+            fields,
+            fx=fx,
+            benchmarks=benchmarks,
+            classification=classification,
+            universe_complete_until=universe_complete_until,
+        )
 
     # ---------------------------------------------------------------- accessors
 
@@ -458,33 +547,122 @@ class Dataset:
             raise DataError(f"{_day(day)} is before the first panel date {_day(self.dates[0])}")
         return pos
 
+    def warn_past_end(self, date: Any, what: str) -> None:
+        """Warn (:class:`DataWarning`) when ``date`` lies after the last panel date."""
+        day = np.datetime64(pd.Timestamp(date).date(), "D")
+        if day > self.dates[-1]:
+            warnings.warn(
+                f"{what}: {_day(day)} is after the data's last date {_day(self.dates[-1])}; "
+                f"the result stops at {_day(self.dates[-1])}",
+                DataWarning,
+                stacklevel=3,
+            )
+
+    def securities_at(self, date: Any) -> pd.DataFrame:
+        """The securities master as known at ``date``: each dated classification field
+        (:data:`CLASSIFICATION_FIELDS`) takes its value from the last row on or before ``date``.
+
+        A name whose first dated row starts later (it was not listed yet) keeps that first row:
+        it describes the business at listing, not a later judgement.
+
+        Examples
+        --------
+        >>> import indexlab
+        >>> ds = indexlab.datasets.hk_tech()
+        >>> float(ds.securities_at("2023-01-02").set_index("id").loc["9888.HK", "ai_score"])
+        0.35
+        """
+        sec = self.securities.copy()
+        hist = self.classification
+        if hist is None or hist.empty:
+            return sec
+        day = pd.Timestamp(pd.Timestamp(date).date())
+        known = hist[hist["valid_from"] <= day]
+        first = hist.groupby("id", sort=False).head(1)
+        rows = pd.concat([first[~first["id"].isin(known["id"])], known])
+        latest = rows.groupby("id", sort=False).tail(1).set_index("id")
+        for column in CLASSIFICATION_FIELDS:
+            if column in latest.columns:
+                mapped = sec["id"].map(latest[column])
+                sec[column] = mapped.where(mapped.notna(), sec.get(column))
+                if column in _BOOL_COLUMNS or column in ("tech_theme", "hk_company"):
+                    sec[column] = sec[column].astype(bool)
+                elif column == "ai_score":
+                    sec[column] = sec[column].astype(np.float64)
+        return sec
+
+    def coverage(self) -> pd.DataFrame:
+        """Each security's first and last observation (a close), listing and delisting dates,
+        and how its series ends: ``delisted``, ``to data end`` or ``coverage gap``.
+
+        A series that stops before the data's last date with no recorded delisting is a gap in
+        the data, not a suspension: reviews more than 10 trading days past its last observation
+        treat the name as ineligible, and a backtest holding it past then raises
+        :class:`DataError` unless it opts into carrying the last price.
+        """
+        close = self.field("close")
+        seen = ~np.isnan(close)
+        has = seen.any(axis=0)
+        first = np.where(has, np.argmax(seen, axis=0), -1)
+        last = np.where(has, len(self.dates) - 1 - np.argmax(seen[::-1], axis=0), -1)
+        out = pd.DataFrame({"id": self.ids})
+        nat = np.datetime64("NaT", "D")
+        out["first_observation"] = np.where(has, self.dates[np.maximum(first, 0)], nat)
+        out["last_observation"] = np.where(has, self.dates[np.maximum(last, 0)], nat)
+        out["listing_date"] = self.securities["listing_date"].to_numpy()
+        out["delisting_date"] = self.securities["delisting_date"].to_numpy()
+        delisted = self.securities["delisting_date"].notna().to_numpy()
+        ends = np.where(
+            delisted, "delisted", np.where(last == len(self.dates) - 1, "to data end", "coverage gap")
+        )
+        out["ends"] = ends
+        out["observations"] = seen.sum(axis=0)
+        return out
+
     def until(self, date: Any) -> Dataset:
         """The point-in-time view at ``date``: nothing after it is visible.
 
         Securities listed later are dropped and delisting dates after ``date`` are hidden
         (a future delisting is look-ahead), as are panel rows, FX and benchmark levels after it.
+        Classification fields take the values known at ``date`` (:meth:`securities_at`). A date
+        after the data's end warns (:class:`DataWarning`) and gives the whole dataset.
         """
+        self.warn_past_end(date, "until")
         t = self.date_index(date)
         day = self.dates[t]
         listing = self.securities["listing_date"].to_numpy().astype("datetime64[D]")
         keep = np.flatnonzero(listing <= day)
-        sec = self.securities.iloc[keep].reset_index(drop=True).copy()
+        sec = self.securities_at(day).iloc[keep].reset_index(drop=True).copy()
         future = sec["delisting_date"].to_numpy().astype("datetime64[D]") > day
         sec.loc[future, "delisting_date"] = pd.NaT
         if "data_end" in sec.columns:
             sec["data_end"] = pd.to_datetime(sec["data_end"]).clip(upper=pd.Timestamp(day))
         fields = {k: v[: t + 1][:, keep] for k, v in self.fields.items()}
+        hist = self.classification
+        if hist is not None:
+            stamp = pd.Timestamp(str(day))
+            hist = hist[(hist["valid_from"] <= stamp) & hist["id"].isin(sec["id"])]
+            hist = hist.reset_index(drop=True)
         return Dataset(
-            sec, self.dates[: t + 1], fields, self.fx.iloc[: t + 1], self.benchmarks.iloc[: t + 1]
+            sec,
+            self.dates[: t + 1],
+            fields,
+            self.fx.iloc[: t + 1],
+            self.benchmarks.iloc[: t + 1],
+            hist,
+            self.universe_complete_until,
         )
 
     def snapshot(self, date: Any = None) -> pd.DataFrame:
         """One row per security listed at ``date`` (default: the last date), point in time.
 
         Columns: the master fields plus ``close`` (last traded close on or before the date),
-        ``free_float_mcap_hkd``, ``last_trade`` and ``days_listed``.
+        ``free_float_mcap_hkd``, ``last_trade`` and ``days_listed``. A date after the data's end
+        warns (:class:`DataWarning`).
         """
-        view = self if date is None else self.until(date)
+        if date is not None:
+            self.warn_past_end(date, "snapshot")
+        view = self if date is None else self._until_quiet(date)
         t = len(view.dates) - 1
         close = view.field("close")
         traded = ~np.isnan(close)
@@ -500,6 +678,11 @@ class Dataset:
         snap["days_listed"] = (view.dates[t] - listing).astype(np.int64)
         delisted = snap["delisting_date"].notna()
         return snap.loc[~delisted].reset_index(drop=True)
+
+    def _until_quiet(self, date: Any) -> Dataset:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            return self.until(date)
 
     def panel(self) -> pd.DataFrame:
         """The panel in long format (``date``, ``id``, fields), rows where any field is set."""
@@ -529,6 +712,11 @@ class Dataset:
         self.panel().to_parquet(out / "panel.parquet", index=False)
         _long(self.fx, "currency", "to_hkd").to_parquet(out / "fx.parquet", index=False)
         _long(self.benchmarks, "index", "level").to_parquet(out / "benchmarks.parquet", index=False)
+        if self.classification is not None:
+            self.classification.to_parquet(out / "classification.parquet", index=False)
+        if self.universe_complete_until is not None:
+            meta = {"universe_complete_until": _day(self.universe_complete_until)}
+            (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         return out
 
 
@@ -577,8 +765,9 @@ def _read_table(folder: Path, stem: str, required: bool) -> pd.DataFrame | None:
 def load(path: str | Path) -> Dataset:
     """Load a dataset from a folder of Parquet or CSV files.
 
-    The folder holds ``securities``, ``panel`` and optionally ``fx`` and ``benchmarks``, each as
-    ``.parquet`` or ``.csv`` (what :meth:`Dataset.save` writes).
+    The folder holds ``securities``, ``panel`` and optionally ``fx``, ``benchmarks`` and
+    ``classification``, each as ``.parquet`` or ``.csv``, and ``meta.json`` (what
+    :meth:`Dataset.save` writes).
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -587,4 +776,19 @@ def load(path: str | Path) -> Dataset:
     panel = _read_table(folder, "panel", required=True)
     fx = _read_table(folder, "fx", required=False)
     benchmarks = _read_table(folder, "benchmarks", required=False)
-    return Dataset.from_frames(securities, panel, fx=fx, benchmarks=benchmarks)
+    classification = _read_table(folder, "classification", required=False)
+    complete = None
+    meta_path = folder / "meta.json"
+    if meta_path.exists():
+        try:
+            complete = json.loads(meta_path.read_text()).get("universe_complete_until")
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{meta_path} is not readable JSON: {exc}") from None
+    return Dataset.from_frames(
+        securities,
+        panel,
+        fx=fx,
+        benchmarks=benchmarks,
+        classification=classification,
+        universe_complete_until=complete,
+    )

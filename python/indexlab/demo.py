@@ -35,6 +35,8 @@ def latest_capped_index(
     Eligible: listed on ``market`` at least ``MIN_DAYS_LISTED`` days and traded within the last
     ``MAX_DAYS_SINCE_TRADE`` days of the date (point in time).
     """
+    if date is None and dataset.universe_complete_until is not None:
+        date = str(dataset.universe_complete_until)  # later dates cover a subset of names
     snap = dataset.snapshot(date)
     day = pd.Timestamp(dataset.dates[-1] if date is None else dataset.until(date).dates[-1])
     stale = (day - pd.to_datetime(snap["last_trade"])).dt.days
@@ -99,7 +101,9 @@ def _optimised_candidate(dataset: Dataset) -> Any:
         found = best_subset(
             compile(prob), mask="mask", k=30, params={"scores": scores, "bench": bench}, seed=0
         )
-        mask = np.asarray(found.mask, dtype=bool)
+        # The A-share series end on 2025-05-23 (coverage gap): an HK-only design runs to the
+        # complete-universe date without carrying stale prices.
+        mask = np.asarray(found.mask, dtype=bool) & (dataset.securities["market"] == "HK").to_numpy()
         name = "best_subset at the first review, fast-path optimised at every review"
         return OptimisedCandidate(mask=mask, name="AI_CHAIN_OPT", te_weight=50.0), name
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

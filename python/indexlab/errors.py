@@ -6,7 +6,13 @@
 
 from __future__ import annotations
 
-__all__ = ["DataError", "IndexlabError", "InfeasibleError", "SolverError"]
+__all__ = [
+    "DataError",
+    "DataWarning",
+    "IndexlabError",
+    "InfeasibleError",
+    "SolverError",
+]
 
 
 class IndexlabError(Exception):
@@ -26,3 +32,8 @@ class InfeasibleError(IndexlabError, ValueError):
 
 class SolverError(IndexlabError, RuntimeError):
     """A numerical solver failed on an instance it should have solved."""
+
+
+class DataWarning(UserWarning):
+    """The request reaches past what the data cover (a date after the last observation, a
+    review after the date through which the universe is complete); the result says how far."""

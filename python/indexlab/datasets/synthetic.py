@@ -460,6 +460,10 @@ def _securities_frame(
             "hk_company": sec.hk_company,
             "ai_layer": layer,
             "ai_score": sec.score,
+            # A synthetic market has no businesses to judge: IT, Consumer Discretionary and any
+            # AI-chain name count as technology-theme names.
+            "tech_theme": np.isin(industry, ["Information Technology", "Consumer Discretionary"])
+            | (np.asarray(layer) != "none"),
             "ai_rationale": [f"synthetic: drawn for layer '{x}'" for x in layer],
             "data_end": dates[sec.last].astype("datetime64[ns]"),
         }

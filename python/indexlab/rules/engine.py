@@ -7,6 +7,7 @@ point in time, with the previous constituents feeding the buffer rule.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ import pandas as pd
 
 from indexlab import _core
 from indexlab.data import PANEL_FIELDS, Dataset
-from indexlab.errors import DataError
+from indexlab.errors import DataError, DataWarning
 from indexlab.rules.model import IndexRules, Sleeve
 
 __all__ = ["IndexHistory", "PreparedData", "build_index", "review_calendar"]
@@ -37,7 +38,12 @@ STATUS = {
     10: "industry_limit",
     11: "quota_limit",
     12: "selected",
+    13: "no_data",
 }
+#: A series that ends without a recorded delisting is a coverage gap: the name is ineligible at
+#: reviews whose cut-off is more than this many trading days past its last observation
+#: (docs/conventions.md, "Coverage, suspension and delisting").
+COVERAGE_GAP_DAYS = 10
 REASONS = ("rank", "buffer", "fast_entry", "quota")
 EVENTS = ("review", "fast_entry", "delisting")
 
@@ -91,6 +97,38 @@ class PreparedData:
         self.industry_codes, self.industries = pd.factorize(sec["industry"])
         self._velocity: dict[str, tuple[int, FloatArray]] = {}
         self._cum: dict[str, tuple[FloatArray, FloatArray]] = {}
+        self._classified: dict[tuple[int, ...], pd.DataFrame] = {}
+        self._entry: pd.DataFrame | None = None
+        seen = ~np.isnan(ds.field("close"))
+        has = seen.any(axis=0)
+        #: Last day index with a close per name (-1 if none).
+        self.last_obs = np.where(has, self.n_days - 1 - np.argmax(seen[::-1], axis=0), -1)
+
+    def no_data(self, cut: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """``(R x N)``: the name's series ended (no recorded delisting) more than
+        :data:`COVERAGE_GAP_DAYS` trading days before each cut-off."""
+        ended = (cut[:, None] - self.last_obs[None, :]) > COVERAGE_GAP_DAYS
+        started = self.first_idx[None, :] <= cut[:, None]
+        return ended & started & (self.delisting_idx == _NONE)[None, :]
+
+    def classified(self, days: npt.NDArray[np.int64]) -> pd.DataFrame:
+        """The master as known at each day index in ``days``: ``len(days) x N`` rows (day-major),
+        each classification field from the last dated row on or before that day."""
+        key = tuple(int(x) for x in days)
+        if key not in self._classified:
+            n = self.n_sec
+            positions = np.tile(np.arange(n), len(days))
+            on = np.repeat(self.dataset.dates[days], n)
+            self._classified[key] = _classified_rows(self.dataset, positions, on)
+        return self._classified[key]
+
+    def classified_on_entry(self) -> pd.DataFrame:
+        """The master as known on each name's first trading day (what fast entry sees)."""
+        if self._entry is None:
+            first = np.clip(self.first_idx, 0, self.n_days - 1)
+            positions = np.arange(self.n_sec)
+            self._entry = _classified_rows(self.dataset, positions, self.dataset.dates[first])
+        return self._entry
 
     def velocity(self, method: str) -> tuple[int, FloatArray]:
         """``(months, (months x N) velocity)`` for a method ('median' or 'sum')."""
@@ -133,6 +171,42 @@ class PreparedData:
             if name == "adt":
                 return (cs[t + 1] - cs[lo]) / (t + 1 - lo)[:, None]
             return (cs[t + 1] - cs[lo]) / (cn[t + 1] - cn[lo])
+
+
+def _classified_rows(
+    ds: Dataset, positions: npt.NDArray[np.int64], days: npt.NDArray[np.datetime64]
+) -> pd.DataFrame:
+    """Rows ``positions`` of the securities master, each dated field as known on ``days``.
+
+    A name whose first dated row starts later than the day keeps that first row (it describes
+    the business at listing, not a later judgement).
+    """
+    sec = ds.securities
+    frame = sec.iloc[positions].reset_index(drop=True)
+    hist = ds.classification
+    if hist is None or hist.empty:
+        return frame
+    query = pd.DataFrame(
+        {
+            "id": frame["id"].to_numpy(),
+            "day": days.astype("datetime64[s]"),
+            "row": np.arange(len(frame)),
+        }
+    ).sort_values("day", kind="stable")
+    found = pd.merge_asof(
+        query, hist.sort_values("valid_from", kind="stable"), left_on="day",
+        right_on="valid_from", by="id",
+    )
+    found = found.sort_values("row").reset_index(drop=True)
+    first = hist.groupby("id", sort=False).head(1).set_index("id")
+    for column in [c for c in hist.columns if c not in ("id", "valid_from")]:
+        if column not in frame.columns:
+            continue
+        before = found["id"].map(first[column])
+        values = found[column].where(found["valid_from"].notna(), before)
+        values = values.where(values.notna(), frame[column])
+        frame[column] = values.astype(frame[column].dtype).to_numpy()
+    return frame
 
 
 _CACHE: dict[int, tuple[weakref.ref[Dataset], PreparedData]] = {}
@@ -245,9 +319,9 @@ def _universe_mask(sec: pd.DataFrame, rules: IndexRules) -> npt.NDArray[np.bool_
 def _tech_theme(sec: pd.DataFrame) -> npt.NDArray[np.bool_]:
     if "tech_theme" in sec.columns:
         return sec["tech_theme"].fillna(False).to_numpy(dtype=bool)
-    proxy = sec["ai_layer"].ne("none") | sec["industry"].isin(
-        ["Information Technology", "Consumer Discretionary"]
-    )
+    # Without a judged theme column, an AI-chain layer or the IT industry stands in for it
+    # (never a whole industry such as Consumer Discretionary, which holds casinos and jewellers).
+    proxy = sec["ai_layer"].ne("none") | sec["industry"].eq("Information Technology")
     return proxy.to_numpy(dtype=bool)
 
 
@@ -283,15 +357,18 @@ def _rank_key(prep: PreparedData, sleeve: Sleeve, cut: npt.NDArray[np.int64]) ->
     else:
         base = getattr(prep, base_name)[cut]
     if sleeve.key == "ai_tilted":
-        score = sec["ai_score"].to_numpy(dtype=np.float64)
-        base = base * np.power(score, sleeve.alpha)
+        score = prep.classified(cut)["ai_score"].to_numpy(dtype=np.float64)
+        base = base * np.power(score.reshape(len(cut), prep.n_sec), sleeve.alpha)
     return np.ascontiguousarray(base)
 
 
 @dataclass
 class _Inputs:
     calendar: pd.DataFrame
-    universe: npt.NDArray[np.bool_]
+    universe: npt.NDArray[np.bool_]  # (R x N): classification known at each cut-off
+    entry_universe: npt.NDArray[np.bool_]  # (N,): on each name's first trading day
+    no_data: npt.NDArray[np.bool_]  # (R x N)
+    classified: pd.DataFrame  # R x N rows, day-major
     keys: list[FloatArray]
     adt: FloatArray
     days_since_trade: npt.NDArray[np.int64]
@@ -327,7 +404,22 @@ def _inputs(prep: PreparedData, rules: IndexRules, start: Any, end: Any) -> _Inp
     caps = np.full(prep.n_sec, wt.cap)
     for cc in wt.category_caps:
         caps = np.where(_category(sec, cc.category), np.minimum(caps, cc.cap), caps)
-    return _Inputs(cal, _universe_mask(sec, rules), keys, adt, since, quota, quota_active, caps)
+    classified = prep.classified(cut)
+    universe = _universe_mask(classified, rules).reshape(len(cut), prep.n_sec)
+    entry = _universe_mask(prep.classified_on_entry(), rules)
+    return _Inputs(
+        cal,
+        universe,
+        entry,
+        prep.no_data(cut),
+        classified,
+        keys,
+        adt,
+        since,
+        quota,
+        quota_active,
+        caps,
+    )
 
 
 def build_index(
@@ -335,6 +427,7 @@ def build_index(
     rules: IndexRules,
     start: Any = None,
     end: Any = None,
+    partial_universe: bool = False,
 ) -> IndexHistory:
     """Run ``rules`` over ``dataset``: every review in order, point in time.
 
@@ -345,7 +438,14 @@ def build_index(
     rules
         The methodology, e.g. ``indexlab.rules.HSTECH``.
     start, end
-        Optional bounds on the review cut-off dates.
+        Optional bounds on the review cut-off dates. When the dataset knows the last date
+        through which its universe is complete (``Dataset.universe_complete_until``), ``end``
+        defaults to that date: later reviews would choose from the names that happen to have
+        data.
+    partial_universe
+        Run reviews whose cut-off falls after the complete-universe date anyway. A
+        :class:`DataWarning` then names, per review, the universe names without data, and
+        ``IndexHistory.partial_reviews`` lists them.
 
     Returns
     -------
@@ -354,6 +454,8 @@ def build_index(
 
     Raises
     ------
+    DataError
+        When ``end`` lies after the complete-universe date and ``partial_universe`` is false.
     InfeasibleError
         When a review has no eligible names (the message names the review and how many names
         each screen removed) or its caps cannot reach 100%.
@@ -370,15 +472,16 @@ def build_index(
     if not isinstance(rules, IndexRules):
         raise DataError(f"rules must be an IndexRules, got {type(rules).__name__}")
     prep = _prepared(dataset)
+    end = _review_end(prep.dataset, end, partial_universe)
     inp = _inputs(prep, rules, start, end)
-    sec = prep.dataset.securities
     el, sel, wt = rules.eligibility, rules.selection, rules.weighting
     n_months, velocity = prep.velocity(el.velocity_method)
+    r_count = len(inp.calendar)
     if wt.scheme == "tilted":
-        score = np.maximum(sec["ai_score"].to_numpy(dtype=np.float64), wt.min_score)
-        weight_base = np.power(score, wt.alpha)
+        score = inp.classified["ai_score"].to_numpy(dtype=np.float64)
+        weight_base = np.power(np.maximum(score, wt.min_score), wt.alpha)
     else:
-        weight_base = np.ones(prep.n_sec)
+        weight_base = np.ones(r_count * prep.n_sec)
     cal = inp.calendar
     cut = cal["cutoff_idx"].to_numpy(dtype=np.int64)
     arrays = {
@@ -389,7 +492,9 @@ def build_index(
         "listing_day": prep.listing_day,
         "first_idx": prep.first_idx,
         "delisting_idx": prep.delisting_idx,
-        "universe": inp.universe,
+        "universe": np.ascontiguousarray(inp.universe.ravel()),
+        "entry_universe": inp.entry_universe,
+        "no_data": np.ascontiguousarray(inp.no_data.ravel()),
         "industry": prep.industry_codes.astype(np.int64),
         "quota_flag": inp.quota_flag,
         "name_cap": inp.name_cap,
@@ -428,7 +533,48 @@ def build_index(
         "equal_weight": wt.scheme == "equal",
     }
     out = _core.run_reviews(arrays, params)
-    return IndexHistory._from_core(prep, rules, inp, out)
+    hist = IndexHistory._from_core(prep, rules, inp, out)
+    _note_partial_reviews(prep.dataset, hist, inp)
+    return hist
+
+
+def _review_end(ds: Dataset, end: Any, partial_universe: bool) -> Any:
+    """Bound the reviews to the complete-universe date unless the caller opts out."""
+    complete = ds.universe_complete_until
+    if complete is None or partial_universe:
+        return end
+    if end is None:
+        return pd.Timestamp(str(complete))
+    if np.datetime64(pd.Timestamp(end).date(), "D") > complete:
+        raise DataError(
+            f"end={pd.Timestamp(end).date()} is after {complete}, the last date through which "
+            "this dataset's universe is complete; later reviews would choose only from the "
+            "names that have data. Pass partial_universe=True to run them anyway (each such "
+            "review then lists the names it could not see)."
+        )
+    return end
+
+
+def _note_partial_reviews(ds: Dataset, hist: IndexHistory, inp: _Inputs) -> None:
+    """Record (and warn about) reviews made on a partial universe."""
+    complete = ds.universe_complete_until
+    cal = hist.calendar
+    rows = []
+    if complete is not None:
+        late = np.flatnonzero(cal["cutoff"].to_numpy() > np.datetime64(complete, "ns"))
+        for r in late:
+            blind = inp.universe[r] & inp.no_data[r]
+            rows.append((cal["cutoff"].iloc[r], int(blind.sum()), hist.ids[blind].tolist()))
+    hist.partial_reviews = pd.DataFrame(rows, columns=["review_date", "names_without_data", "ids"])
+    if rows:
+        worst = max(rows, key=lambda x: x[1])
+        warnings.warn(
+            f"{len(rows)} review(s) after {complete} ran on a partial universe (the data after "
+            f"that date cover a subset of names): at the {worst[0].date()} cut-off "
+            f"{worst[1]} universe names had no data. IndexHistory.partial_reviews lists them.",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 class IndexHistory:
@@ -455,6 +601,11 @@ class IndexHistory:
         self.ids = ids
         self.last_date = last_date
         self._diag = diagnostics
+        #: Reviews run after the complete-universe date: ``review_date``,
+        #: ``names_without_data`` and their ``ids`` (empty when none).
+        self.partial_reviews = pd.DataFrame(
+            columns=["review_date", "names_without_data", "ids"]
+        )
 
     @classmethod
     def _from_core(
@@ -500,6 +651,8 @@ class IndexHistory:
             "ff_mcap": prep.ff_mcap[cal["cutoff_idx"].to_numpy()],
             "listing_day": prep.listing_day,
             "securities": prep.dataset.securities,
+            "classified": inp.classified,
+            "last_obs": prep.last_obs,
             "quota_active": inp.quota_active,
             "dates": dates,
         }
@@ -591,9 +744,16 @@ class IndexHistory:
             reason = row["reason"].iloc[0] if len(row) else "rank"
             return head + f"selected (reason {reason}), rank {rank} by {sel.key} ({key:.6g})"
         if code == "out_of_universe":
-            return head + "outside the universe: " + self._universe_failure(i)
+            return head + "outside the universe: " + self._universe_failure(r, i)
         if code == "not_listed":
             return head + "not listed at the cut-off (or delisted by the implementation day)"
+        if code == "no_data":
+            last = int(d["last_obs"][i])
+            return head + (
+                f"no data after {d['dates'][last]} (a coverage gap: the series ends with no "
+                f"recorded delisting, more than {COVERAGE_GAP_DAYS} trading days before the "
+                "cut-off)"
+            )
         if code == "suspended":
             return head + (
                 f"suspended: {int(d['days_since_trade'][r, i])} trading days without a trade, "
@@ -643,8 +803,9 @@ class IndexHistory:
             f"rank <= {lower}, incumbents stay to rank {upper}, target {sel.target}"
         )
 
-    def _universe_failure(self, i: int) -> str:
-        s = self._diag["securities"].iloc[i]
+    def _universe_failure(self, r: int, i: int) -> str:
+        n = len(self.ids)
+        s = self._diag["classified"].iloc[r * n + i]
         u = self.rules.universe
         checks = [
             (
@@ -672,9 +833,11 @@ class IndexHistory:
         for failed, msg in checks:
             if failed:
                 return msg
+        reason = s.get("tech_theme_rationale")
+        tail = f": {reason}" if isinstance(reason, str) and reason else ""
         return (
-            "not a technology-theme name (tech_theme column false, or proxy: ai_layer none and "
-            "industry not IT/Consumer Discretionary)"
+            "not a technology-theme name (tech_theme false as known at the cut-off, or, without "
+            f"that column, the proxy: ai_layer none and industry not IT){tail}"
         )
 
     def to_rules_report(self) -> str:

@@ -188,7 +188,12 @@ def _context(
             f"the parent index {parent.name!r} (benchmark weights): {err}"
         ) from None
     n_days = len(dataset.dates)
-    cal = hist.calendar[hist.calendar["impl_idx"] <= n_days - 2].reset_index(drop=True)
+    last_day = n_days - 1
+    if dataset.universe_complete_until is not None:
+        # Past the complete-universe date most names have no data: stop there rather than
+        # carry their last prices.
+        last_day = min(last_day, dataset.date_index(dataset.universe_complete_until))
+    cal = hist.calendar[hist.calendar["impl_idx"] <= last_day - 1].reset_index(drop=True)
     if cal.empty:
         raise DataError(
             f"no review of the parent {parent.name!r} is implemented inside the data "
@@ -203,7 +208,7 @@ def _context(
         rows = rev[rev["review_date"] == cutoff]
         bench_w[j, ids.get_indexer(rows["id"])] = rows["weight"].to_numpy()
     days = dataset.dates
-    t0, t1 = int(impl[0]), n_days - 1
+    t0, t1 = int(impl[0]), last_day
     tr_full = _tr_hkd(dataset)
     tr = np.ascontiguousarray(tr_full[t0 : t1 + 1])
     carried = pd.DataFrame(tr).ffill().to_numpy()
@@ -215,6 +220,7 @@ def _context(
         & (prep.delisting_idx[None, :] > impl[:, None])
         & (last >= 0)
         & (cut[:, None] - last <= MAX_STALE_DAYS)
+        & ~prep.no_data(cut)
         & np.isfinite(prep.ff_mcap[impl])
         & (prep.ff_mcap[impl] > 0)
     )

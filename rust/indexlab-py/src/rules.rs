@@ -130,6 +130,8 @@ fn run_reviews<'py>(
         i64s(arrays, "days_since_trade")?,
     );
     let universe = bools(arrays, "universe")?;
+    let entry_universe = bools(arrays, "entry_universe")?;
+    let no_data = bools(arrays, "no_data")?;
     let quota_flag = bools(arrays, "quota_flag")?;
     let p = ReviewParams {
         sleeve_sizes: get(params, "sleeve_sizes")?,
@@ -170,6 +172,8 @@ fn run_reviews<'py>(
             first_idx: &first_idx,
             delisting_idx: &delisting_idx,
             universe: &universe,
+            entry_universe: &entry_universe,
+            no_data: &no_data,
             industry: &industry,
             quota_flag: &quota_flag,
             name_cap: &name_cap,

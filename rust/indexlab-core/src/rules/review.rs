@@ -22,11 +22,15 @@ pub enum Status {
     IndustryLimit = 10,
     QuotaLimit = 11,
     Selected = 12,
+    /// The name's series ended (no recorded delisting) too long before the cut-off: a coverage
+    /// gap in the data, told apart from a suspension.
+    NoData = 13,
 }
 
-const SCREEN_NAMES: [(Status, &str); 8] = [
+const SCREEN_NAMES: [(Status, &str); 9] = [
     (Status::OutOfUniverse, "universe filter"),
     (Status::NotListed, "not listed at the cut-off"),
+    (Status::NoData, "no data near the cut-off"),
     (Status::Suspended, "long suspension"),
     (Status::Seasoning, "listing history"),
     (Status::Velocity, "turnover velocity"),
@@ -72,14 +76,20 @@ pub struct ReviewInput<'a> {
     pub first_idx: &'a [i64],
     /// Last day index with data of a delisted name (`i64::MAX` if not delisted).
     pub delisting_idx: &'a [i64],
+    /// `(R x N)` universe filter at each review's cut-off (classification known then).
     pub universe: &'a [bool],
+    /// Universe filter on each name's first trading day (for fast entry).
+    pub entry_universe: &'a [bool],
+    /// `(R x N)` true where the name's data ended too long before the cut-off.
+    pub no_data: &'a [bool],
     /// Industry code per name (small non-negative integers).
     pub industry: &'a [i64],
     /// Membership of the quota group (e.g. Hong Kong companies).
     pub quota_flag: &'a [bool],
     /// Per-name cap (the global cap combined with category caps by minimum).
     pub name_cap: &'a [f64],
-    /// Multiplier of the free-float market cap in the weighting (1, or an AI-score tilt).
+    /// `(R x N)` multiplier of the free-float market cap in the weighting (1, or an AI-score
+    /// tilt as known at each cut-off).
     pub weight_base: &'a [f64],
     /// Review calendar: cut-off, implementation (weights set at its close) and effective day
     /// indices. An implementation index `>= n_days` marks a pending review (last one only): its
@@ -187,7 +197,7 @@ pub fn run_reviews(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<ReviewOutp
     let mut checks: Vec<(i64, usize)> = Vec::new();
     let mut delistings: Vec<(i64, usize)> = Vec::new();
     for i in 0..n {
-        if p.fast_entry_top > 0 && inp.universe[i] && inp.first_idx[i] > 0 && inp.first_idx[i] < t {
+        if p.fast_entry_top > 0 && inp.entry_universe[i] && inp.first_idx[i] > 0 && inp.first_idx[i] < t {
             checks.push((inp.first_idx[i], i));
         }
         if inp.delisting_idx[i] < t - 1 {
@@ -246,7 +256,7 @@ pub fn run_reviews(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<ReviewOutp
 fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
     let (t, n) = (inp.n_days, inp.n_sec);
     let r = inp.cutoff_idx.len();
-    let checks: [(&str, usize, usize); 15] = [
+    let checks: [(&str, usize, usize); 17] = [
         ("ids", inp.ids.len(), n),
         ("days", inp.days.len(), t),
         ("ff_mcap", inp.ff_mcap.len(), t * n),
@@ -254,11 +264,13 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         ("listing_day", inp.listing_day.len(), n),
         ("first_idx", inp.first_idx.len(), n),
         ("delisting_idx", inp.delisting_idx.len(), n),
-        ("universe", inp.universe.len(), n),
+        ("universe", inp.universe.len(), r * n),
+        ("entry_universe", inp.entry_universe.len(), n),
+        ("no_data", inp.no_data.len(), r * n),
         ("industry", inp.industry.len(), n),
         ("quota_flag", inp.quota_flag.len(), n),
         ("name_cap", inp.name_cap.len(), n),
-        ("weight_base", inp.weight_base.len(), n),
+        ("weight_base", inp.weight_base.len(), r * n),
         ("impl_idx", inp.impl_idx.len(), r),
         ("velocity", inp.velocity.len(), inp.n_months * n),
         ("days_since_trade", inp.days_since_trade.len(), r * n),
@@ -431,7 +443,8 @@ impl Engine<'_> {
         let count = self.members.len() as f64;
         // Natural weight: an equal share, or the entrant's weighting base at the factor of the
         // last review's uncapped names; then held at its cap.
-        let natural_factor = self.top_ratio * self.inp.weight_base[sec];
+        let row = self.last_review.max(0) as usize * self.inp.n_sec;
+        let natural_factor = self.top_ratio * self.inp.weight_base[row + sec];
         let natural = if self.p.equal_weight {
             1.0 / (count + 1.0)
         } else {
@@ -548,12 +561,16 @@ impl Engine<'_> {
         for i in 0..n {
             let inc = incumbent[i];
             let s = &mut status[i];
-            if !inp.universe[i] {
+            if !inp.universe[row + i] {
                 *s = Status::OutOfUniverse;
                 continue;
             }
             if inp.first_idx[i] > cut || inp.delisting_idx[i] <= cut {
                 *s = Status::NotListed;
+                continue;
+            }
+            if inp.no_data[row + i] {
+                *s = Status::NoData;
                 continue;
             }
             if inp.days_since_trade[row + i] > p.max_suspension_days {
@@ -750,7 +767,7 @@ impl Engine<'_> {
             let b = if p.equal_weight {
                 1.0
             } else {
-                self.check_positive(ff * inp.weight_base[i], i, reference, "weighting base")?
+                self.check_positive(ff * inp.weight_base[row + i], i, reference, "weighting base")?
             };
             base.push(b);
             caps.push(inp.name_cap[i]);
@@ -856,8 +873,10 @@ mod tests {
         let zeros = vec![0i64; n];
         let never = vec![i64::MAX; n];
         let yes = vec![true; n];
+        let yes_rn = vec![true; r * n];
         let no = vec![false; n];
-        let ones = vec![1.0; n];
+        let no_rn = vec![false; r * n];
+        let ones = vec![1.0; r * n];
         let caps = vec![p.cap; n];
         let dst = vec![0i64; r * n];
         let input = ReviewInput {
@@ -870,7 +889,9 @@ mod tests {
             listing_day: &zeros,
             first_idx: &zeros,
             delisting_idx: &never,
-            universe: &yes,
+            universe: &yes_rn,
+            entry_universe: &yes,
+            no_data: &no_rn,
             industry: &zeros,
             quota_flag: &no,
             name_cap: &caps,
