@@ -26,11 +26,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sample import assemble as A  # noqa: E402
-from sample import master as M  # noqa: E402
-from sample.ashare import ashare_panel  # noqa: E402
-from sample.hk_prices import load_hk  # noqa: E402
-from sample.levels import benchmarks_table  # noqa: E402
+from sample import assemble as A
+from sample import master as M
+from sample.ashare import ashare_panel
+from sample.hk_prices import load_hk
+from sample.levels import benchmarks_table
 
 # PBOC/CFETS central parity, CNY per 100 HKD, as published by Xinhua "Market exchange
 # rates in China" releases (sources listed in PROVENANCE.md).  Step-forward-filled.
@@ -68,7 +68,6 @@ CNY_PER_100_HKD = {
 }
 
 
-
 def fx_table(dates: pd.DatetimeIndex) -> pd.DataFrame:
     """Step-forward-fill the cited CNY central-parity points onto every panel date."""
     obs = pd.Series({pd.Timestamp(k): 100.0 / v for k, v in CNY_PER_100_HKD.items()})
@@ -86,8 +85,16 @@ def classification_table(
     judged["valid_from"] = judged["valid_from"].fillna(judged["id"].map(listing))
     a_shares = [i for i in ids if not i.endswith(".HK")]
     connect = pd.concat(
-        [connect, pd.DataFrame({"id": a_shares, "valid_from": [listing[i] for i in a_shares],
-                                "connect_eligible": True})],
+        [
+            connect,
+            pd.DataFrame(
+                {
+                    "id": a_shares,
+                    "valid_from": [listing[i] for i in a_shares],
+                    "connect_eligible": True,
+                }
+            ),
+        ],
         ignore_index=True,
     )
     connect["valid_from"] = np.maximum(connect["valid_from"], connect["id"].map(listing))
@@ -96,15 +103,33 @@ def classification_table(
     both = both.sort_values(["id", "valid_from"]).reset_index(drop=True)
     both = both.groupby("id", group_keys=False).apply(lambda g: g.ffill().bfill())
     both["connect_eligible"] = both["connect_eligible"].astype(bool)
-    cols = ["id", "valid_from", "tech_theme", "tech_theme_rationale", "ai_layer", "ai_score",
-            "ai_rationale", "listing_type", "wvr", "hk_company", "connect_eligible"]
-    out = both[cols].drop_duplicates(subset=[c for c in cols if c != "valid_from"] + ["id"], keep="first")
+    cols = [
+        "id",
+        "valid_from",
+        "tech_theme",
+        "tech_theme_rationale",
+        "ai_layer",
+        "ai_score",
+        "ai_rationale",
+        "listing_type",
+        "wvr",
+        "hk_company",
+        "connect_eligible",
+    ]
+    out = both[cols].drop_duplicates(
+        subset=[c for c in cols if c != "valid_from"] + ["id"], keep="first"
+    )
     return out.reset_index(drop=True)
 
 
 def securities_table(
-    hsci: pd.DataFrame, names: pd.Series, listing: pd.DataFrame, prov: pd.DataFrame,
-    cls: pd.DataFrame, panel: pd.DataFrame, sources: dict[str, str],
+    hsci: pd.DataFrame,
+    names: pd.Series,
+    listing: pd.DataFrame,
+    prov: pd.DataFrame,
+    cls: pd.DataFrame,
+    panel: pd.DataFrame,
+    sources: dict[str, str],
 ) -> pd.DataFrame:
     """The master as of the data's end: latest classification, provenance and data_end."""
     latest = cls.groupby("id").tail(1).set_index("id")
@@ -117,10 +142,21 @@ def securities_table(
     sec["listing_date_source"] = sec["id"].map(listing["listing_date_source"])
     sec["delisting_date"] = pd.NaT
     ind = hsci.set_index("id")["industry"]
-    sec["industry"] = sec["id"].map(lambda i: ind.get(i, M.A_SHARE_INDUSTRY.get(i, "Information Technology")))
+    sec["industry"] = sec["id"].map(
+        lambda i: ind.get(i, M.A_SHARE_INDUSTRY.get(i, "Information Technology"))
+    )
     sec["hsci_member"] = sec["id"].isin(hsci["id"])
-    for col in ("listing_type", "wvr", "connect_eligible", "hk_company", "tech_theme",
-                "tech_theme_rationale", "ai_layer", "ai_score", "ai_rationale"):
+    for col in (
+        "listing_type",
+        "wvr",
+        "connect_eligible",
+        "hk_company",
+        "tech_theme",
+        "tech_theme_rationale",
+        "ai_layer",
+        "ai_score",
+        "ai_rationale",
+    ):
         sec[col] = sec["id"].map(latest[col])
     for col in ("wvr", "connect_eligible", "hk_company", "tech_theme"):
         sec[col] = sec[col].astype(bool)
@@ -191,9 +227,15 @@ def main() -> None:
     hk_ids = sorted(hk["id"].unique())
     cols, prov = A.shares_and_float(hk, raw, hk_ids)
     hk = hk.join(cols)
-    a_prov = pd.DataFrame({"id": a_ids, "shares_kind": "cited",
-                           "shares_source": [str(old.loc[i, "shares_source"]) for i in a_ids],
-                           "shares_as_of": "", "ff_source": [str(old.loc[i, "ff_source"]) for i in a_ids]})
+    a_prov = pd.DataFrame(
+        {
+            "id": a_ids,
+            "shares_kind": "cited",
+            "shares_source": [str(old.loc[i, "shares_source"]) for i in a_ids],
+            "shares_as_of": "",
+            "ff_source": [str(old.loc[i, "ff_source"]) for i in a_ids],
+        }
+    )
     prov = pd.concat([prov, a_prov], ignore_index=True)
     panel = pd.concat([hk, ash], ignore_index=True)
     panel = panel[["date", "id", *A.PANEL_COLUMNS]].astype({c: "float64" for c in A.PANEL_COLUMNS})
@@ -204,25 +246,38 @@ def main() -> None:
     ids = sorted(panel["id"].unique())
     cls = classification_table(judged, connect, listing["listing_date"], ids)
     sources = {k: s.source for k, s in series.items()}
-    sources.update({i: "suiwenfeng_ashare + samleon_ashare (unadjusted; bonus issues divided out)" for i in a_ids})
+    sources.update(
+        {
+            i: "suiwenfeng_ashare + samleon_ashare (unadjusted; bonus issues divided out)"
+            for i in a_ids
+        }
+    )
     sources["688256.SH"] += " + chenyihui_ashare (to 2026-08-27)"
-    securities = securities_table(hsci, display_names(hsci, judged), listing, prov, cls, panel, sources)
+    securities = securities_table(
+        hsci, display_names(hsci, judged), listing, prov, cls, panel, sources
+    )
     fx = fx_table(pd.DatetimeIndex(sorted(panel["date"].unique())))
     bench = benchmarks_table(raw, pd.Timestamp("2019-01-02"))
     check(securities, panel, fx)
-    write(to_date32(securities, ["listing_date", "delisting_date", "data_start", "data_end"]),
-          args.out / "securities.parquet")
+    write(
+        to_date32(securities, ["listing_date", "delisting_date", "data_start", "data_end"]),
+        args.out / "securities.parquet",
+    )
     write(to_date32(panel, ["date"]), args.out / "panel.parquet")
     write(to_date32(fx, ["date"]), args.out / "fx.parquet")
     write(to_date32(bench, ["date"]), args.out / "benchmarks.parquet")
     write(to_date32(cls, ["valid_from"]), args.out / "classification.parquet")
-    meta = {"universe_complete_until": str(A.UNIVERSE_COMPLETE_UNTIL.date()),
-            "universe": "Hang Seng Composite Index members as of 2025-11-21, the 2026 AI "
-                        "listings with data, and six A-share names"}
+    meta = {
+        "universe_complete_until": str(A.UNIVERSE_COMPLETE_UNTIL.date()),
+        "universe": "Hang Seng Composite Index members as of 2025-11-21, the 2026 AI "
+        "listings with data, and six A-share names",
+    }
     (args.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(securities.groupby(["market", "ai_layer"]).size().unstack(fill_value=0))
-    print(f"panel rows {len(panel):,}; dates {panel['date'].min().date()} .. "
-          f"{panel['date'].max().date()}; names {panel['id'].nunique()}")
+    print(
+        f"panel rows {len(panel):,}; dates {panel['date'].min().date()} .. "
+        f"{panel['date'].max().date()}; names {panel['id'].nunique()}"
+    )
     print("shares:", prov["shares_kind"].value_counts().to_dict())
     print("A-share corporate-action adjustments:\n" + log.to_string(index=False))
     for f in sorted(args.out.glob("*.parquet")):

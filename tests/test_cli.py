@@ -34,8 +34,14 @@ def test_demo_prints_a_capped_30_name_index(capsys: pytest.CaptureFixture[str]) 
     # the universe is complete (the demo's default date).
     ds = indexlab.datasets.hk_tech()
     t = ds.date_index(ds.universe_complete_until)
-    mcap = (ds.field("close") * ds.field("shares_outstanding") * ds.field("free_float_factor"))[t]
-    hk = (ds.securities["market"] == "HK").to_numpy() & ~np.isnan(mcap)
+    # A name without a close that day counts at its last close (the market layer carries it).
+    mcap = indexlab.market.Market.of(ds).market_cap_hkd()[t]
+    seen = ~np.isnan(ds.field("close")[: t + 1])
+    last = t - np.argmax(seen[::-1], axis=0)
+    fresh = (ds.dates[t] - ds.dates[last]).astype(int) <= 20  # traded within 20 days
+    listed = ds.dates[t] - ds.securities["listing_date"].to_numpy().astype("datetime64[D]")
+    hk = (ds.securities["market"] == "HK").to_numpy() & ~np.isnan(mcap) & fresh
+    hk &= listed.astype(int) >= 90
     order = np.argsort(-np.where(hk, mcap, -np.inf))[:30]
     expected = dict(zip(ds.ids[order], reference_capped(mcap[order], 0.08), strict=True))
     for name, w in rows:

@@ -17,10 +17,10 @@ the point-in-time view at a date (nothing after it is visible, future delistings
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 import json
 import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -613,7 +613,9 @@ class Dataset:
         out["delisting_date"] = self.securities["delisting_date"].to_numpy()
         delisted = self.securities["delisting_date"].notna().to_numpy()
         ends = np.where(
-            delisted, "delisted", np.where(last == len(self.dates) - 1, "to data end", "coverage gap")
+            delisted,
+            "delisted",
+            np.where(last == len(self.dates) - 1, "to data end", "coverage gap"),
         )
         out["ends"] = ends
         out["observations"] = seen.sum(axis=0)

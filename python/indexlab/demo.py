@@ -103,7 +103,9 @@ def _optimised_candidate(dataset: Dataset) -> Any:
         )
         # The A-share series end on 2025-05-23 (coverage gap): an HK-only design runs to the
         # complete-universe date without carrying stale prices.
-        mask = np.asarray(found.mask, dtype=bool) & (dataset.securities["market"] == "HK").to_numpy()
+        mask = (
+            np.asarray(found.mask, dtype=bool) & (dataset.securities["market"] == "HK").to_numpy()
+        )
         name = "best_subset at the first review, fast-path optimised at every review"
         return OptimisedCandidate(mask=mask, name="AI_CHAIN_OPT", te_weight=50.0), name
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

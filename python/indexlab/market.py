@@ -24,7 +24,7 @@ True
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +52,7 @@ def carry_inside(values: FloatArray, first: IntArray, last: IntArray) -> FloatAr
 class Market:
     """Point-in-time arrays of one dataset, computed once (use :meth:`of`)."""
 
-    _cache: dict[int, tuple[weakref.ref[Dataset], Market]] = {}
+    _cache: ClassVar[dict[int, tuple[weakref.ref[Dataset], Market]]] = {}
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset

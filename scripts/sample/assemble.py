@@ -62,7 +62,11 @@ def shares_and_float(
     # of the cited names over the same window. Ranking-grade only; flagged per name.
     traded = panel[panel["turnover_shares"] > 0]
     med_vol = traded.groupby("id").tail(APPROX_WINDOW).groupby("id")["turnover_shares"].median()
-    ratios = [med_vol[k] / g["shares"].iloc[-1] for k, g in by_id.items() if k in med_vol and med_vol[k] > 0]
+    ratios = [
+        med_vol[k] / g["shares"].iloc[-1]
+        for k, g in by_id.items()
+        if k in med_vol and med_vol[k] > 0
+    ]
     typical_ratio = float(np.median(ratios))
     known_ff = [x for x in cited["free_float"].dropna() if 0 < x <= 1]
     ff_default = float(np.median(known_ff)) if known_ff else 0.7
@@ -76,22 +80,34 @@ def shares_and_float(
             kind, as_of = "cited", ", ".join(str(d.date()) for d in p.index)
         else:
             shares = np.full(len(g), med_vol.get(sec, np.nan) / typical_ratio)
-            src = (f"approximation: median daily turnover over the last {APPROX_WINDOW} days / "
-                   f"typical turnover ratio {typical_ratio:.5f} of names with cited counts")
+            src = (
+                f"approximation: median daily turnover over the last {APPROX_WINDOW} days / "
+                f"typical turnover ratio {typical_ratio:.5f} of names with cited counts"
+            )
             kind, as_of = "approximation", ""
-        ff_pts = by_id[sec].set_index("as_of")["free_float"].dropna() if sec in by_id else pd.Series(dtype=float)
+        ff_pts = (
+            by_id[sec].set_index("as_of")["free_float"].dropna()
+            if sec in by_id
+            else pd.Series(dtype=float)
+        )
         fl = floats[floats["id"] == sec].set_index("as_of")["float_shares"]
         if len(ff_pts):
             ff, ff_src = M.step(ff_pts.clip(0.05, 1.0), dates), "cited free-float fraction"
         elif len(fl):
-            ratio = (fl / pd.Series(M.step(pd.Series(shares, index=dates), fl.index), index=fl.index)).clip(0.05, 1.0)
+            ratio = (
+                fl / pd.Series(M.step(pd.Series(shares, index=dates), fl.index), index=fl.index)
+            ).clip(0.05, 1.0)
             ff, ff_src = M.step(ratio, dates), "yfinance floatShares / shares (noisy; HSI members)"
         else:
             ff, ff_src = np.full(len(g), ff_default), f"default {ff_default:.3f} (median of cited)"
-        parts.append(pd.DataFrame({"shares_outstanding": shares, "free_float_factor": ff}, index=g.index))
+        parts.append(
+            pd.DataFrame({"shares_outstanding": shares, "free_float_factor": ff}, index=g.index)
+        )
         prov.append((sec, kind, src, as_of, ff_src))
     cols = pd.concat(parts).sort_index()
-    provenance = pd.DataFrame(prov, columns=["id", "shares_kind", "shares_source", "shares_as_of", "ff_source"])
+    provenance = pd.DataFrame(
+        prov, columns=["id", "shares_kind", "shares_source", "shares_as_of", "ff_source"]
+    )
     return cols, provenance
 
 
@@ -102,7 +118,13 @@ def listing_dates(panel: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for sec, day in first.items():
         if sec in old.index and pd.notna(old.loc[sec, "listing_date"]):
-            rows.append((sec, pd.Timestamp(old.loc[sec, "listing_date"]), str(old.loc[sec, "listing_date_source"])))
+            rows.append(
+                (
+                    sec,
+                    pd.Timestamp(old.loc[sec, "listing_date"]),
+                    str(old.loc[sec, "listing_date_source"]),
+                )
+            )
         elif day <= SAMPLE_START:
             rows.append((sec, day, "trading when the sample starts: listed on or before this day"))
         else:
@@ -114,7 +136,9 @@ def connect_history(panel: pd.DataFrame, wvr: pd.Series, listing: pd.Series) -> 
     """Southbound eligibility proxy, re-judged at each month end: (id, valid_from, eligible)."""
     hk = panel[panel["id"].str.endswith(".HK")]
     mcap = (hk["close"] * hk["shares_outstanding"]).to_numpy()
-    wide = pd.DataFrame({"date": hk["date"], "id": hk["id"], "mcap": mcap}).pivot(index="date", columns="id", values="mcap")
+    wide = pd.DataFrame({"date": hk["date"], "id": hk["id"], "mcap": mcap}).pivot(
+        index="date", columns="id", values="mcap"
+    )
     avg = wide.rolling(252, min_periods=20).mean()
     month_end = avg.groupby(avg.index.to_period("M")).tail(1)
     rows = []

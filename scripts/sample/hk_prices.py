@@ -217,12 +217,20 @@ def load_hk(raw: Path) -> dict[str, Series]:
             returns_agree(base, g, f"{sec} lucius vs george")
             frame = base.copy()  # cash dividends are amounts, not adjusted prices: no rescale
             frame["dividend"] = frame["date"].map(g.set_index("date")["dividend"])
-            out[sec] = Series(sec, frame, "lucius_hsci_yf (dividends: george_hsi_yf)",
-                              (g["date"].min(), g["date"].max()))
+            out[sec] = Series(
+                sec,
+                frame,
+                "lucius_hsci_yf (dividends: george_hsi_yf)",
+                (g["date"].min(), g["date"].max()),
+            )
         else:
             out[sec] = Series(sec, base, "lucius_hsci_yf", None)
     for sec, name in TUSHARE_FILES.items():
         frame = clean(read_tushare(raw / "ericxu_hk_ai_tushare" / name))
-        out[sec] = Series(sec, frame, "ericxu_hk_ai_tushare (Tushare, unadjusted)",
-                          (frame["date"].min(), frame["date"].max()))
+        out[sec] = Series(
+            sec,
+            frame,
+            "ericxu_hk_ai_tushare (Tushare, unadjusted)",
+            (frame["date"].min(), frame["date"].max()),
+        )
     return out

@@ -72,7 +72,10 @@ def old_master() -> pd.DataFrame:
 
 def classification() -> pd.DataFrame:
     """All judged rows: id, valid_from (NaT = from listing), the fields and rationales."""
-    parts = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in sorted(glob.glob(CLASSIFICATION_GLOB))]
+    parts = [
+        pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in sorted(glob.glob(CLASSIFICATION_GLOB))
+    ]
     assert parts, f"no classification files at {CLASSIFICATION_GLOB}"
     c = pd.concat(parts, ignore_index=True)
     c["valid_from"] = pd.to_datetime(c["valid_from"].replace("", None))
@@ -101,23 +104,47 @@ def share_points(raw: Path) -> pd.DataFrame:
     for name, day in AASTOCKS.items():
         caps = pd.read_excel(raw / "lucius0000_caps" / name)
         for code, cap, price in zip(caps["代號"], caps["市值"], caps["現價"], strict=True):
-            rows.append((str(code)[1:], pd.Timestamp(day), parse_cap(cap) / float(price),
-                         np.nan, f"{name}: market cap / price", "cited"))
+            rows.append(
+                (
+                    str(code)[1:],
+                    pd.Timestamp(day),
+                    parse_cap(cap) / float(price),
+                    np.nan,
+                    f"{name}: market cap / price",
+                    "cited",
+                )
+            )
     if SHARES_CITED.exists():
         c = pd.read_csv(SHARES_CITED)
         for r in c.itertuples():
             shares = r.shares_hk if pd.notna(r.shares_hk) else r.shares_total
             if pd.isna(shares) or float(shares) <= 0:
                 continue
-            rows.append((r.id, pd.Timestamp(r.as_of), float(shares), r.free_float_fraction,
-                         f"{r.source_url} ({r.note})" if pd.notna(r.note) else r.source_url, "cited"))
+            rows.append(
+                (
+                    r.id,
+                    pd.Timestamp(r.as_of),
+                    float(shares),
+                    r.free_float_fraction,
+                    f"{r.source_url} ({r.note})" if pd.notna(r.note) else r.source_url,
+                    "cited",
+                )
+            )
     old = old_master()
     for sec, r in old.iterrows():
         if pd.notna(r["shares_outstanding"]):
             found = re.search(r"(20\d\d-\d\d(?:-\d\d)?)", str(r["shares_source"]))
             day = pd.Timestamp(found.group(1)) if found else pd.Timestamp("2025-06-30")
-            rows.append((sec, day, r["shares_outstanding"], r["free_float_factor"],
-                         str(r["shares_source"]), "cited"))
+            rows.append(
+                (
+                    sec,
+                    day,
+                    r["shares_outstanding"],
+                    r["free_float_factor"],
+                    str(r["shares_source"]),
+                    "cited",
+                )
+            )
     out = pd.DataFrame(rows, columns=["id", "as_of", "shares", "free_float", "source", "kind"])
     out = out.drop_duplicates(["id", "as_of"], keep="first").sort_values(["id", "as_of"])
     return out.groupby("id", group_keys=False).apply(to_latest_basis)

@@ -194,8 +194,11 @@ def _classified_rows(
         }
     ).sort_values("day", kind="stable")
     found = pd.merge_asof(
-        query, hist.sort_values("valid_from", kind="stable"), left_on="day",
-        right_on="valid_from", by="id",
+        query,
+        hist.sort_values("valid_from", kind="stable"),
+        left_on="day",
+        right_on="valid_from",
+        by="id",
     )
     found = found.sort_values("row").reset_index(drop=True)
     first = hist.groupby("id", sort=False).head(1).set_index("id")
@@ -561,7 +564,9 @@ def _note_partial_reviews(ds: Dataset, hist: IndexHistory, inp: _Inputs) -> None
     cal = hist.calendar
     rows = []
     if complete is not None:
-        late = np.flatnonzero(cal["cutoff"].to_numpy() > np.datetime64(complete, "ns"))
+        late = np.flatnonzero(
+            cal["cutoff"].to_numpy() > pd.Timestamp(str(complete)).to_datetime64()
+        )
         for r in late:
             blind = inp.universe[r] & inp.no_data[r]
             rows.append((cal["cutoff"].iloc[r], int(blind.sum()), hist.ids[blind].tolist()))
@@ -603,9 +608,7 @@ class IndexHistory:
         self._diag = diagnostics
         #: Reviews run after the complete-universe date: ``review_date``,
         #: ``names_without_data`` and their ``ids`` (empty when none).
-        self.partial_reviews = pd.DataFrame(
-            columns=["review_date", "names_without_data", "ids"]
-        )
+        self.partial_reviews = pd.DataFrame(columns=["review_date", "names_without_data", "ids"])
 
     @classmethod
     def _from_core(

@@ -197,7 +197,11 @@ pub fn run_reviews(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<ReviewOutp
     let mut checks: Vec<(i64, usize)> = Vec::new();
     let mut delistings: Vec<(i64, usize)> = Vec::new();
     for i in 0..n {
-        if p.fast_entry_top > 0 && inp.entry_universe[i] && inp.first_idx[i] > 0 && inp.first_idx[i] < t {
+        if p.fast_entry_top > 0
+            && inp.entry_universe[i]
+            && inp.first_idx[i] > 0
+            && inp.first_idx[i] < t
+        {
             checks.push((inp.first_idx[i], i));
         }
         if inp.delisting_idx[i] < t - 1 {
@@ -767,7 +771,12 @@ impl Engine<'_> {
             let b = if p.equal_weight {
                 1.0
             } else {
-                self.check_positive(ff * inp.weight_base[row + i], i, reference, "weighting base")?
+                self.check_positive(
+                    ff * inp.weight_base[row + i],
+                    i,
+                    reference,
+                    "weighting base",
+                )?
             };
             base.push(b);
             caps.push(inp.name_cap[i]);
