@@ -108,3 +108,17 @@ def test_price_returns_compound_close_and_total_returns_total_return() -> None:
     np.testing.assert_array_equal(m.level_input("price"), m.price_hkd())
     with pytest.raises(indexlab.DataError, match="return kind"):
         m.level_input("gross")
+
+
+def test_stacked_candidate_rows_past_a_coverage_gap_name_the_candidate() -> None:
+    import scipy.sparse as sp
+
+    nan = np.nan
+    ds = _dataset([[10, 20], [11, 21], [12, nan], [13, nan]])
+    m = Market.of(ds)
+    days = np.array([0, 2])
+    # Two candidates x two rebalances: "ok" never holds B, "late" holds it past its data end.
+    w = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.0], [0.5, 0.5], [0.5, 0.5]]))
+    with pytest.raises(indexlab.DataError, match=r"candidate 'late': B\.HK .*2024-01-02"):
+        m.check_held_rows(["ok", "late"], w, days, 3)
+    m.check_held_rows(["ok"], w[:2], days, 3)

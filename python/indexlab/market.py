@@ -149,7 +149,8 @@ class Market:
         next one (the last until ``end``). A weight on a name with no value yet at its
         rebalance day, or held past the name's last observation, names the security, the date
         and the last observation; ``carry_last_price`` allows the second (a coverage gap priced
-        at its last value), never the first.
+        at its last value), never the first. A name with a recorded delisting keeps its last
+        price (the delisting proceeds), as the batch engine carries it.
         """
         dates = self.dataset.dates
         ids = self.dataset.ids
@@ -167,19 +168,51 @@ class Market:
                 )
             if carry_last_price:
                 continue
-            stale = held[self.last_obs[held] < until]
+            stale = held[(self.last_obs[held] < until) & ~self.delisted[held]]
             if stale.size:
                 i = int(stale[np.argmin(self.last_obs[stale])])
-                reason = (
-                    "its recorded delisting"
-                    if self.delisted[i]
-                    else "no recorded delisting: a coverage gap in the data"
-                )
                 raise DataError(
                     f"{what}: {ids[i]} is held from {dates[day]} to {dates[until]}, but its data "
-                    f"end on {self.last_observation(i)} ({reason}). Drop it before then, or pass "
-                    "carry_last_price=True to hold it at its last price."
+                    f"end on {self.last_observation(i)} (no recorded delisting: a coverage gap "
+                    "in the data). Drop it before then, or pass carry_last_price=True to hold "
+                    "it at its last price."
                 )
+
+    def check_held_rows(
+        self,
+        labels: list[str],
+        weights: Any,
+        days: IntArray,
+        end: int,
+    ) -> None:
+        """:meth:`check_held` for ``K`` schedules stacked as ``(K * R, N)`` sparse CSR rows
+        (candidate-major) sharing the rebalance day indices ``days``; names the candidate."""
+        r = len(days)
+        until = np.append(days[1:], end).astype(np.int64)
+        counts = np.diff(weights.indptr)
+        rows = np.repeat(np.arange(weights.shape[0]), counts).astype(np.int64)
+        held = weights.data != 0.0
+        cols = weights.indices[held].astype(np.int64)
+        rows = rows[held]
+        stale = (self.last_obs[cols] < until[rows % r]) & ~self.delisted[cols]
+        if not stale.any():
+            return
+        k = int(np.flatnonzero(stale)[0])
+        row, i = int(rows[k]), int(cols[k])
+        dates, ids = self.dataset.dates, self.dataset.ids
+        raise DataError(
+            f"candidate {labels[row // r]!r}: {ids[i]} is held from {dates[days[row % r]]} to "
+            f"{dates[until[row % r]]}, but its data end on {self.last_observation(i)} (no "
+            "recorded delisting: a coverage gap in the data). End the window earlier, or pass "
+            "carry_last_price=True to hold it at its last price."
+        )
+
+    def daily_returns(self, carry_last_price: bool = False) -> FloatArray:
+        """``ret[t - 1]`` = HKD total return of day ``t`` (suspensions carried; NaN while not
+        listed and after the last observation unless carried)."""
+        tr = self.total_return_hkd(carry_last_price)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(tr[1:] / tr[:-1] - 1.0, dtype=np.float64)
 
     def _first(self, i: int) -> str:
         t = int(self.first_obs[i])

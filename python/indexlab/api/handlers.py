@@ -44,6 +44,7 @@ from indexlab import _core
 from indexlab.api import models as m
 from indexlab.api.errors import ApiError, CancelToken, DeadlineExceeded
 from indexlab.errors import DataError, IndexlabError, InfeasibleError, SolverError
+from indexlab.market import Market
 
 __all__ = ["handle"]
 
@@ -596,9 +597,7 @@ def _optimise(
             warnings.append(
                 f"only {t - t0} daily returns before {day} (lookback_days={req.lookback_days})"
             )
-        window = pd.DataFrame(tr[t0 : t + 1, cols]).ffill().to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            returns = window[1:] / window[:-1] - 1.0
+        returns = Market.of(ds).daily_returns()[t0:t, cols]
         n_factors = min(req.n_factors, n)
         if n_factors < req.n_factors:
             warnings.append(f"n_factors lowered to {n_factors} (the universe has {n} names)")

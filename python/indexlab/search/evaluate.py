@@ -34,6 +34,7 @@ from indexlab.capping import cap_weights
 from indexlab.data import Dataset
 from indexlab.distributed import Executor, resolve
 from indexlab.errors import DataError, InfeasibleError
+from indexlab.market import Market
 from indexlab.optimise.fastpath import capped_qp_batch
 from indexlab.optimise.risk import RiskModel
 from indexlab.rules import IndexRules, build_index
@@ -62,17 +63,6 @@ MAX_STALE_DAYS = 60
 _RELATIVE = ("tracking_error", "information_ratio", "beta", "correlation")
 
 
-def _tr_hkd(dataset: Dataset) -> FloatArray:
-    return np.asarray(dataset.field("total_return") * dataset.fx_to_hkd(), dtype=np.float64)
-
-
-def _daily_returns(tr: FloatArray) -> FloatArray:
-    """``ret[t - 1]`` = return of day ``t`` (carried prices; NaN while not listed)."""
-    carried = pd.DataFrame(tr).ffill().to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(carried[1:] / carried[:-1] - 1.0, dtype=np.float64)
-
-
 def review_risk_model(
     dataset: Dataset, cutoff_idx: int, window: int = YEAR, n_factors: int = 10
 ) -> RiskModel:
@@ -89,7 +79,7 @@ def review_risk_model(
     >>> review_risk_model(ds, 300, n_factors=3).loadings.shape
     (40, 3)
     """
-    ret = _daily_returns(_tr_hkd(dataset))
+    ret = Market.of(dataset).daily_returns()
     return _risk_model(ret, cutoff_idx, window, n_factors)
 
 
@@ -123,7 +113,7 @@ class _Context:
     days: npt.NDArray[np.datetime64]
     index: pd.DatetimeIndex
     tr: FloatArray
-    carried: FloatArray
+    carried: FloatArray  # the same values: carried over suspensions by the market layer
     rates: FloatArray
     scores: FloatArray
     markets: npt.NDArray[np.str_]
@@ -138,6 +128,8 @@ class _Context:
     threads: int | None
     weighting: str
     id_pos: pd.Index
+    carry_last_price: bool
+    market: Market
     _risk: dict[int, RiskModel] = field(default_factory=dict)
     _adv: dict[int, FloatArray] = field(default_factory=dict)
     _turnover: FloatArray | None = None
@@ -209,9 +201,10 @@ def _context(
         bench_w[j, ids.get_indexer(rows["id"])] = rows["weight"].to_numpy()
     days = dataset.dates
     t0, t1 = int(impl[0]), last_day
-    tr_full = _tr_hkd(dataset)
+    market = Market.of(dataset)
+    tr_full = market.total_return_hkd(opts["carry_last_price"])
     tr = np.ascontiguousarray(tr_full[t0 : t1 + 1])
-    carried = pd.DataFrame(tr).ffill().to_numpy()
+    carried = tr
     last = prep.last_trade(cut)
     cut_day = days[cut].astype(np.int64)
     listed = (
@@ -252,7 +245,8 @@ def _context(
         scores=dataset.securities["ai_score"].to_numpy(dtype=np.float64),
         markets=dataset.securities["market"].to_numpy(dtype=str),
         listed=listed,
-        ret=_daily_returns(tr_full),
+        ret=market.daily_returns(),
+        market=market,
         bench_levels=bench_levels,
         covered=covered,
         id_pos=ids,
@@ -437,6 +431,9 @@ def _reduce(
         reb = np.asarray(key, dtype=np.int64)
         r = len(reb)
         w = sp.vstack([scheds[i].weights for i in members], format="csr")
+        if not ctx.carry_last_price:
+            labels_k = [names[i] for i in members]
+            ctx.market.check_held_rows(labels_k, w, reb + ctx.t0, ctx.t1)
         try:
             out = backtest_batch(ctx.tr, reb, w, cost_rate=ctx.rates, threads=ctx.threads)
         except DataError as err:
@@ -572,6 +569,7 @@ def evaluate(
     risk_window: int = YEAR,
     n_factors: int = 10,
     executor: Executor | None = None,
+    carry_last_price: bool = False,
 ) -> SearchResult:
     """Run every candidate through history, point in time, and tabulate the results.
 
@@ -616,6 +614,10 @@ def evaluate(
         Worker threads for the solver and the backtest; results do not depend on it.
     keep_levels, keep_weights
         Keep the daily levels (``result.levels``) and the schedules (``result.weights``).
+    carry_last_price
+        Hold names past their last observation at their last price instead of raising
+        :class:`~indexlab.DataError` (a coverage gap priced flat; see ``docs/conventions.md``).
+        The window ends at the dataset's complete-universe date when it has one.
     executor
         Where the chunks run: ``None`` (in this process, one after the other) or an
         :mod:`indexlab.distributed` executor, e.g. ``DaskExecutor(client)``, which ships the
@@ -662,6 +664,7 @@ def evaluate(
         n_factors=n_factors,
         threads=threads,
         weighting=weighting,
+        carry_last_price=carry_last_price,
     )
     total = len(candidates) if hasattr(candidates, "__len__") else None  # type: ignore[arg-type]
     bar = _Bar(progress, total)
