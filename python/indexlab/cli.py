@@ -21,6 +21,9 @@ def _demo(args: argparse.Namespace) -> int:
 
         res, how = pipeline(keep_weights=bool(args.report))
         print(render_pipeline(res, how))
+        from indexlab.story import render_story, story_2026
+
+        print(render_story(story_2026(hk_tech())))
     if args.report:
         _demo_report(args.report, res)
     return 0
