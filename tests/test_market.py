@@ -122,3 +122,15 @@ def test_stacked_candidate_rows_past_a_coverage_gap_name_the_candidate() -> None
     with pytest.raises(indexlab.DataError, match=r"candidate 'late': B\.HK .*2024-01-02"):
         m.check_held_rows(["ok", "late"], w, days, 3)
     m.check_held_rows(["ok"], w[:2], days, 3)
+
+
+def test_engine_positions_become_ids_and_dates() -> None:
+    from indexlab.backtest import name_positions
+
+    msg = (
+        "candidate 1, rebalance 1 (day 2): weight 0.5 on name 1, which has no total-return "
+        "value on or before that day (not yet listed)"
+    )
+    dates = np.array(["2024-01-01", "2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    out = name_positions(msg, ["A.HK", "B.HK"], dates, ["x", "y"], np.array([0, 2]))
+    assert out.startswith("candidate 'y', rebalance on 2024-01-03 (2024-01-03): weight 0.5 on B.HK")

@@ -21,6 +21,7 @@ There is no cost at day 0 and turnover is 0 at the first rebalance.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -500,6 +501,38 @@ def _benchmark_series(dataset: Dataset, name: str, t0: int, t1: int) -> tuple[Fl
     return out, covered
 
 
+def name_positions(
+    message: str,
+    ids: Any,
+    dates: Any,
+    labels: Any = None,
+    reb: Any = None,
+) -> str:
+    """Rewrite the engine's positions as names: ``name 18`` -> the id, ``day 40`` -> the date,
+    ``rebalance 3`` -> its date, ``candidate 2`` -> its label (errors name securities and
+    dates, never column positions)."""
+
+    def sub(pattern: str, f: Any, text: str) -> str:
+        return re.sub(pattern, lambda m: f(int(m.group(1))), text)
+
+    def safe(seq: Any, k: int, fmt: str) -> str:
+        return fmt.format(seq[k]) if seq is not None and 0 <= k < len(seq) else str(k)
+
+    out = sub(r"\bname (\d+)", lambda i: safe(ids, i, "{}"), message)
+    out = sub(r"\(day (\d+)\)", lambda t: f"({safe(dates, t, '{}')})", out)
+    if reb is not None:
+        out = sub(
+            r"\brebalance (\d+)",
+            lambda j: f"rebalance on {safe(dates, int(reb[j]), '{}')}"
+            if 0 <= j < len(reb)
+            else f"rebalance {j}",
+            out,
+        )
+    if labels is not None:
+        out = sub(r"\bcandidate (\d+)", lambda k: f"candidate {safe(labels, k, '{!r}')}", out)
+    return out
+
+
 def backtest(
     dataset: Dataset,
     schedules: Any,
@@ -507,7 +540,7 @@ def backtest(
     benchmark: Any = "HSTECH",
     start: Any = None,
     end: Any = None,
-    returns: str = "total_return",
+    returns: str | None = None,
     carry_last_price: bool = False,
 ) -> BacktestResult:
     """Backtest named weight schedules on a dataset, in HKD, net of per-market trading costs.
@@ -533,8 +566,9 @@ def backtest(
         dataset's universe is complete (``Dataset.universe_complete_until``), else its last
         date. An ``end`` after the data warns and stops at the last date.
     returns
-        ``"total_return"`` (dividends reinvested) or ``"price"`` (like the HSI and HSTECH
-        levels, which are price indices).
+        ``"total_return"`` (dividends reinvested) or ``"price"``. The default compares like with
+        like: ``"price"`` against a dataset benchmark (the HSI and HSTECH levels are price
+        indices), else ``"total_return"``.
     carry_last_price
         Hold names past their last observation at their last price (a coverage gap priced
         flat) instead of raising :class:`DataError`; ``BacktestResult.carried`` lists them.
@@ -581,6 +615,8 @@ def backtest(
         )
     window = days[t0 : t1 + 1]
     index = pd.DatetimeIndex(window.astype("datetime64[ns]"), name="date")
+    if returns is None:
+        returns = "price" if isinstance(benchmark, str) else "total_return"
     market = Market.of(dataset)
     # Values carried over suspensions by the market layer, so a window that starts inside a
     # suspension still has each name's last value on day 0.
@@ -611,7 +647,8 @@ def backtest(
         try:
             out = backtest_batch(tr, reb, dense[None], cost_rate=rates)
         except DataError as err:
-            raise DataError(f"schedule {name!r}: {err}") from None
+            msg = name_positions(str(err), universe, window, reb=reb)
+            raise DataError(f"schedule {name!r}: {msg}") from None
         levels[name] = out.levels[0]
         turnover[name] = pd.Series(out.turnover[0], index=index[reb])
         exposure[name], frame = _drift(name, carried, reb, dense, scores, universe, index)

@@ -152,7 +152,9 @@ def render_pipeline(res: Any, how: str) -> str:
     for col, (label, fmt) in cols.items():
         out[label] = [fmt.format(v) if np.isfinite(v) else "n/a" for v in t[col].astype(float)]
     start = res.levels.index[0].date() if res.levels is not None else "?"
+    end = res.levels.index[-1].date() if res.levels is not None else "?"
     return (
-        f"Pipeline on hk_tech from {start} (HKD, net of HK costs, vs the published HSTECH):\n"
+        f"Pipeline on hk_tech from {start} to {end} (price returns in HKD, net of HK costs, vs the "
+        "published HSTECH price index):\n"
         f"  AI_CHAIN_OPT = {how}\n\n{out.to_string()}\n"
     )

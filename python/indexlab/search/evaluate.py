@@ -29,6 +29,7 @@ from indexlab.backtest import (
     _rebalance_days,
     backtest_batch,
     metrics,
+    name_positions,
 )
 from indexlab.capping import cap_weights
 from indexlab.data import Dataset
@@ -129,6 +130,7 @@ class _Context:
     weighting: str
     id_pos: pd.Index
     carry_last_price: bool
+    returns: str
     market: Market
     _risk: dict[int, RiskModel] = field(default_factory=dict)
     _adv: dict[int, FloatArray] = field(default_factory=dict)
@@ -202,7 +204,7 @@ def _context(
     days = dataset.dates
     t0, t1 = int(impl[0]), last_day
     market = Market.of(dataset)
-    tr_full = market.total_return_hkd(opts["carry_last_price"])
+    tr_full = market.level_input(opts["returns"], opts["carry_last_price"])
     tr = np.ascontiguousarray(tr_full[t0 : t1 + 1])
     carried = tr
     last = prep.last_trade(cut)
@@ -437,7 +439,9 @@ def _reduce(
         try:
             out = backtest_batch(ctx.tr, reb, w, cost_rate=ctx.rates, threads=ctx.threads)
         except DataError as err:
-            raise DataError(f"candidates {[names[i] for i in members][:3]}: {err}") from None
+            labels_k = [names[i] for i in members]
+            msg = name_positions(str(err), ctx.id_pos, ctx.index.date, labels_k, reb)
+            raise DataError(msg) from None
         labels = [names[i] for i in members]
         stats = metrics(out.levels, turnover=out.turnover, dates=ctx.index)
         if ctx.bench_levels is not None and ctx.covered >= 2:
@@ -570,6 +574,7 @@ def evaluate(
     n_factors: int = 10,
     executor: Executor | None = None,
     carry_last_price: bool = False,
+    returns: str | None = None,
 ) -> SearchResult:
     """Run every candidate through history, point in time, and tabulate the results.
 
@@ -614,6 +619,9 @@ def evaluate(
         Worker threads for the solver and the backtest; results do not depend on it.
     keep_levels, keep_weights
         Keep the daily levels (``result.levels``) and the schedules (``result.weights``).
+    returns
+        ``"total_return"`` or ``"price"``; by default ``"price"`` against a dataset benchmark
+        (the HSI and HSTECH levels are price indices: like with like), else total return.
     carry_last_price
         Hold names past their last observation at their last price instead of raising
         :class:`~indexlab.DataError` (a coverage gap priced flat; see ``docs/conventions.md``).
@@ -665,6 +673,9 @@ def evaluate(
         threads=threads,
         weighting=weighting,
         carry_last_price=carry_last_price,
+        returns=("price" if isinstance(benchmark, str) else "total_return")
+        if returns is None
+        else returns,
     )
     total = len(candidates) if hasattr(candidates, "__len__") else None  # type: ignore[arg-type]
     bar = _Bar(progress, total)
