@@ -1,8 +1,9 @@
-"""Batch backtest: indexlab (Rust, sparse) vs a BLAS-backed numpy implementation of DESIGN §5.
+"""Batch backtest: indexlab (Rust, sparse) vs a BLAS-backed numpy implementation of the
+backtest conventions (docs/conventions.md).
 
 Case: K candidates, each holding 30 of 300 names, 1,250 days, 20 rebalances. Default K = 1,000
 (one run takes a few seconds with ``--benchmark-disable``); ``INDEXLAB_BENCH_FULL=1`` uses
-K = 10,000. Targets (issue 4): >= 10x the numpy baseline, within 3x of the arithmetic bound
+K = 10,000. Targets: >= 10x the numpy baseline, within 3x of the arithmetic bound
 (K x T x 30 multiply-adds at the measured per-core rate, over all cores).
 
 The note on the indexlab row gives the bound, how close we are and the peak resident memory

@@ -1,7 +1,7 @@
 """Batch solves of the AI-chain model: indexlab (compiled once, Rust + Clarabel, presolve,
 all cores) vs cvxpy's DPP re-solve loop with Clarabel (set parameter values, ``problem.solve``).
 
-Flagship shape (issue 5): 300-name universe, 10-factor tracking error, 30-name masks, 8% cap.
+Flagship shape: 300-name universe, 10-factor tracking error, 30-name masks, 8% cap.
 The baseline solves a sample of instances and is timed per instance; indexlab solves the whole
 batch (200 instances, 2,000 with ``INDEXLAB_BENCH_FULL=1``), also reported per instance. Target:
 ratio >= 25x. Parity: objectives equal within 1e-6 relative on the sampled instances.

@@ -3,7 +3,7 @@
 One rule set (HSTECH with fast entry off, so that a plain screen-and-rank loop reproduces it)
 over ``synthetic(N securities)`` with quarterly reviews. The pandas baseline computes the same
 screens (monthly velocity by groupby, listing history, suspension, buffer ranking) and the
-bench asserts that both select the same names at every review. Target (issue 3): under 50 ms
+bench asserts that both select the same names at every review. Target: under 50 ms
 for 3000 securities x 10 years. The note also gives the extrapolated time of 1,000 variants
 from ``rules.grid`` (arrays prepared once and shared, as a search would).
 

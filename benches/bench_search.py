@@ -39,9 +39,9 @@ def setup() -> tuple[indexlab.Dataset, list[search.OptimisedCandidate], Baseline
 class Baseline:
     """cvxpy (one DPP problem, its parameters re-set per review and candidate) + pandas.
 
-    The tracking error is in factor form with auxiliary variables (DESIGN section 4's DPP
-    recipe): ``||G d||^2 + ||sqrt(spec) * d||^2`` with ``d == w - bench``, ``G`` the factor
-    root of the review's risk model.
+    The tracking error is in factor form with auxiliary variables (the DPP recipe of
+    docs/conventions.md, optimisation): ``||G d||^2 + ||sqrt(spec) * d||^2`` with
+    ``d == w - bench``, ``G`` the factor root of the review's risk model.
     """
 
     def __init__(self, ds: indexlab.Dataset) -> None:

@@ -1,5 +1,6 @@
-"""Batch backtest: equality with a plain numpy transcription of DESIGN section 5, a hand-worked
-example, properties, error messages, and the high-level ``backtest`` on datasets."""
+"""Batch backtest: equality with a plain numpy transcription of the backtest conventions
+(docs/conventions.md), a hand-worked example, properties, error messages, and the high-level
+``backtest`` on datasets."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from indexlab.errors import DataError
 
 
 def reference(tr, reb, w, rate, base=1000.0):
-    """DESIGN section 5 day by day: carry tr forward, then loop over candidates and days.
+    """The backtest conventions (docs/conventions.md) day by day: carry tr forward, then loop over
+    candidates and days.
 
     ``w`` is dense (K, R, N); ``rate`` a scalar or (N,) array.
     """
@@ -415,7 +417,7 @@ def _real_sample():
 
 
 def test_hk_tech_calendar_2025_index_returns() -> None:
-    """HSI 2025 price return vs HSIL's official +27.77% (RULES-FACTS 4.3).
+    """HSI 2025 price return vs HSIL's official +27.77% (hang-seng-rules.md 4.3).
 
     The bundled ``benchmarks.parquet`` holds HSI to 2026-08-26 but HSTECH only to 2024-11-12,
     so HSTECH's +23.45% cannot be checked from the sample (asserted below, so that the test

@@ -12,7 +12,7 @@ from indexlab import DataError, IndexlabError, InfeasibleError
 
 
 def reference_iterative(m: np.ndarray, caps: np.ndarray) -> np.ndarray:
-    """Textbook algorithm (RULES-FACTS section 6.1): fix breachers at cap, rescale the rest."""
+    """Textbook algorithm (hang-seng-rules.md 6.1): fix breachers at cap, rescale the rest."""
     fixed = np.zeros(len(m), dtype=bool)
     while True:
         if fixed.all():
@@ -32,7 +32,7 @@ def test_hand_worked_example() -> None:
 
 
 def test_hstech_style_example() -> None:
-    # Dec 2025 CICC pre-rebalance weights (RULES-FACTS 4.1) renormalised and capped at 8%:
+    # Dec 2025 CICC pre-rebalance weights (hang-seng-rules.md 4.1) renormalised and capped at 8%:
     # every name above 8% lands exactly on 8%, the rest scale up by a common factor.
     pre = np.array([9.48, 8.64, 8.46, 5.67, 7.08, 7.84, 5.22, 4.13, 3.72, 1.56, 1.53] + [3.0] * 12)
     w = indexlab.cap_weights(pre, cap=0.08)

@@ -116,7 +116,7 @@ def members(hist: rules.IndexHistory, cutoff: str, event: str = "review") -> dic
 
 
 def test_calendar_matches_published_reviews() -> None:
-    """RULES-FACTS 1.6: cut-off -> implemented after close (Fri) -> effective (Mon)."""
+    """hang-seng-rules.md 1.6: cut-off -> implemented after close (Fri) -> effective (Mon)."""
     days = pd.bdate_range("2023-06-01", "2025-12-31").to_numpy().astype("datetime64[D]")
     cal = rules.review_calendar(days, rules.HSTECH).set_index("cutoff")
     published = {

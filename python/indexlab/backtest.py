@@ -8,8 +8,8 @@ Two levels of API:
   :class:`BacktestResult` of DataFrames out (HKD levels, costs per market, metrics against a
   benchmark, turnover, weights, AI exposure).
 
-Conventions (DESIGN section 5, fixed). ``level[0] = base``; weights ``w_j`` are set at the close
-of day ``r_j``; for ``r_j < t <= r_{j+1}``::
+Conventions (fixed; docs/conventions.md, backtest levels). ``level[0] = base``; weights ``w_j``
+are set at the close of day ``r_j``; for ``r_j < t <= r_{j+1}``::
 
     level[t] = level[r_j] * sum_i w_ij * tr[t, i] / tr[r_j, i]
 
@@ -58,7 +58,7 @@ class BatchBacktest:
     """Result of :func:`backtest_batch`: ``levels`` (``K x T``) and ``turnover`` (``K x R``).
 
     ``turnover[k, j]`` is the traded fraction ``sum_i |w_ij - d_i|`` at rebalance ``j`` (0 at the
-    first rebalance: the initial build is free, DESIGN section 5).
+    first rebalance: the initial build is free, docs/conventions.md, backtest levels).
     """
 
     levels: FloatArray
@@ -78,7 +78,7 @@ def backtest_batch(
     allow_short: bool = False,
     threads: int | None = None,
 ) -> BatchBacktest:
-    """Index levels of K candidate weight schedules over one market (DESIGN section 5).
+    """Index levels of K candidate weight schedules over one market (docs/conventions.md).
 
     Parameters
     ----------
@@ -319,7 +319,7 @@ class Schedule:
 class HKCosts:
     """Explicit trading costs per market, as one rate per name on traded value.
 
-    Per side (RULES-FACTS section 5.3/5.4): Hong Kong stamp duty 0.10% (buyer and seller),
+    Per side (hang-seng-rules.md 5.3/5.4): Hong Kong stamp duty 0.10% (buyer and seller),
     SEHK trading fee 0.00565%, SFC levy 0.0027%, AFRC levy 0.00015%; A-shares (Northbound):
     stamp duty 0.05% on sells only, handling fee 0.00341% per side; plus ``commission`` per side
     in every market.

@@ -1,4 +1,4 @@
-"""Capped free-float market-cap weighting (the fixed convention of DESIGN section 3).
+"""Capped free-float market-cap weighting (the fixed convention of docs/conventions.md, capping).
 
 With market caps ``m_i > 0`` and a cap ``c`` the weights are ``w_i = min(c, k * m_i)`` with
 ``k`` chosen so that the weights sum to 1. This is exactly where iterative redistribution of the

@@ -2,9 +2,10 @@
 
 A :class:`Dataset` holds
 
-* ``securities``: one row per security (DESIGN section 2: ``id``, ``name``, ``market``,
-  ``currency``, ``listing_date``, ``delisting_date``, ``industry``, ``listing_type``, ``wvr``,
-  ``connect_eligible``, ``ai_layer``, ``ai_score``; extra columns are kept),
+* ``securities``: one row per security (docs/conventions.md, data model: ``id``, ``name``,
+  ``market``, ``currency``, ``listing_date``, ``delisting_date``, ``industry``,
+  ``listing_type``, ``wvr``, ``connect_eligible``, ``ai_layer``, ``ai_score``; extra columns
+  are kept),
 * a daily panel stored wide, one ``(T, N)`` float64 array per field (``close``,
   ``total_return``, ``shares_outstanding``, ``free_float_factor``, ``turnover_value``,
   ``turnover_shares``), NaN where a name is not listed or did not trade,

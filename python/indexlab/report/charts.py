@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Chart", "Frontier", "build_charts", "frontier_of"]
 
-#: AI layers from the compute end of the chain to names without an AI line (DESIGN section 2).
+#: AI layers from the compute end of the chain to names without an AI line
+#: (docs/conventions.md, data model).
 LAYERS = ("compute", "infrastructure", "cloud", "model", "application", "none")
 LAYER_COLOURS = {
     "compute": "#b2182b",

@@ -670,10 +670,10 @@ class IndexHistory:
 
         Row ``j`` holds the weights set at the close of ``dates[j]``: a review's implementation
         day (HSIL rebalances after that day's close), which is the backtest's rebalance-day
-        convention (DESIGN section 5). They are in force from the next trading day, the
-        effective date; ``when="effective"`` returns those dates instead. ``ids`` are all the
-        dataset's ids (zero weight when out). Weights whose effective date lies past the data
-        are left out unless ``include_pending``.
+        convention (docs/conventions.md, backtest levels). They are in force from the next trading
+        day, the effective date; ``when="effective"`` returns those dates instead. ``ids`` are
+        all the dataset's ids (zero weight when out). Weights whose effective date lies past the
+        data are left out unless ``include_pending``.
 
         Examples
         --------

@@ -1,8 +1,8 @@
 """Index rules as data: small frozen dataclasses that round-trip through TOML and JSON.
 
 An :class:`IndexRules` is a universe filter, eligibility screens, a selection rule, a weighting
-scheme and a review calendar. Every number that RULES-FACTS marks UNVERIFIED is a parameter
-with a documented default, never a constant in the engine.
+scheme and a review calendar. Every number that docs/hang-seng-rules.md marks UNVERIFIED is a
+parameter with a documented default, never a constant in the engine.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Universe:
 class Eligibility:
     """Screens evaluated at each review's cut-off.
 
-    Defaults (RULES-FACTS section 1.2, all UNVERIFIED): monthly velocity >= 0.1%, passed in
+    Defaults (hang-seng-rules.md 1.2, all UNVERIFIED): monthly velocity >= 0.1%, passed in
     10 of the last 12 months and in each of the latest 3 months by newcomers; incumbents need
     10 of 12 (``incumbent_recent = 0``: no recent-month condition). Velocity is the median daily
     traded shares x trading days in the month / free-float shares at month end
@@ -78,9 +78,9 @@ class Eligibility:
     (``"sum"``). A name listed for fewer months than the window is allowed the same number of
     failures (``window - required``) among the months it was listed. ``velocity_threshold = 0``
     turns the test off. ``min_listing_days``: calendar days from listing to the cut-off, applied
-    to newcomers only (HSI: 3 months since May 2021, RULES-FACTS 2.3). ``max_suspension_days``:
-    a name not traded for more than this many trading days at the cut-off is ineligible (our
-    documented choice; HSIL's rule was not found).
+    to newcomers only (HSI: 3 months since May 2021, hang-seng-rules.md 2.3).
+    ``max_suspension_days``: a name not traded for more than this many trading days at the
+    cut-off is ineligible (our documented choice; HSIL's rule was not found).
     """
 
     min_listing_days: int = 90
@@ -140,10 +140,10 @@ class Sleeve:
 class Selection:
     """Ranking and selection at each review.
 
-    ``buffer`` (default 0.2, an INFERENCE from sibling HSIL indices, RULES-FACTS 1.3): an
+    ``buffer`` (default 0.2, an INFERENCE from sibling HSIL indices, hang-seng-rules.md 1.3): an
     incumbent stays while it ranks <= round(n * (1 + buffer)); a newcomer enters only if it ranks
     <= round(n * (1 - buffer)); remaining places go to the best-ranked names left, and if too many
-    qualify the worst-ranked are dropped. Fast entry (RULES-FACTS 1.4): a new listing whose
+    qualify the worst-ranked are dropped. Fast entry (hang-seng-rules.md 1.4): a new listing whose
     first-day full market cap would rank within the top ``fast_entry_top`` constituents is added
     after the close of its ``fast_entry_days``-th trading day (0 disables it); the count may
     exceed ``n`` until the next review. ``quota_column`` (a boolean securities column, e.g.
@@ -233,7 +233,7 @@ class Weighting:
 
 @dataclass(frozen=True)
 class Calendar:
-    """The quarterly review calendar, derived from the reviews in RULES-FACTS 1.6.
+    """The quarterly review calendar, derived from the reviews in hang-seng-rules.md 1.6.
 
     Cut-off: the last trading day of each month in ``cutoff_months``. Implementation: after the
     close of the first Friday (``weekday`` 4) of the month ``months_to_implementation`` after the

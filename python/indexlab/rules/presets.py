@@ -1,7 +1,7 @@
 """Preset rule sets: HSI, HSTECH and two AI-chain designs.
 
-Sources are the entries of RULES-FACTS (sections 1 and 2); every UNVERIFIED number is a default
-parameter that ``IndexRules.replace`` changes.
+Sources are the entries of docs/hang-seng-rules.md (sections 1 and 2); every UNVERIFIED number
+is a default parameter that ``IndexRules.replace`` changes.
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ HSTECH_INDUSTRIES = (
 HSTECH = IndexRules(
     name="HSTECH",
     description=(
-        "Hang Seng TECH Index reproduction. Sources (RULES-FACTS 1.1-1.6): 30 largest HK-listed "
-        "tech names [A]; HSICS industries IT, Consumer Discretionary, Industrials, Financials, "
-        "Healthcare [B]; free-float market-cap weights with an 8% cap, applied at quarterly "
-        "reviews only [A]; fast entry for IPOs ranking in the top 10 by first-day market cap, "
-        "added after their 10th trading day [B]; calendar from the 2023-2025 reviews [A/B]. "
+        "Hang Seng TECH Index reproduction. Sources (hang-seng-rules.md 1.1-1.6): 30 largest "
+        "HK-listed tech names [A]; HSICS industries IT, Consumer Discretionary, Industrials, "
+        "Financials, Healthcare [B]; free-float market-cap weights with an 8% cap, applied at "
+        "quarterly reviews only [A]; fast entry for IPOs ranking in the top 10 by first-day market"
+        " cap, added after their 10th trading day [B]; calendar from the 2023-2025 reviews [A/B]. "
         "Assumptions: the innovation screen (internet platform, R&D >= 5% or revenue growth >= "
-        "10%) is proxied by the universe's tech_theme flag (a tech_theme column, else ai_layer "
-        "!= none or industry IT/Consumer Discretionary); ranking by full market cap at the "
-        "cut-off; buffer +/-20% (24th/36th), inferred from sibling indices; velocity 0.1% in 10 "
-        "of 12 months and the latest 3 (UNVERIFIED); 60-day listing history at the cut-off "
-        "(UNVERIFIED; Horizon Robotics, listed 24 Oct 2024, entered at the 31 Dec 2024 review "
-        "68 days later, so HSI's 3 months cannot apply); WVR shares and depositary-held shares "
-        "are excluded from the free float by the dataset's free_float_factor."
+        "10%) is proxied by the universe's tech_theme flag (the judged tech_theme column as known "
+        "at the cut-off, else ai_layer != none or industry IT); ranking by full market cap at the "
+        "cut-off; buffer +/-20% (24th/36th), inferred from sibling indices; velocity 0.1% in 10 of"
+        " 12 months and the latest 3 (UNVERIFIED); 60-day listing history at the cut-off "
+        "(UNVERIFIED; Horizon Robotics, listed 24 Oct 2024, entered at the 31 Dec 2024 review 68 "
+        "days later, so HSI's 3 months cannot apply); WVR shares and depositary-held shares are "
+        "excluded from the free float by the dataset's free_float_factor."
     ),
     universe=Universe(markets=("HK",), industries=HSTECH_INDUSTRIES, tech_theme=True),
     eligibility=Eligibility(min_listing_days=60),
@@ -52,13 +52,13 @@ HSTECH = IndexRules(
 HSI = IndexRules(
     name="HSI",
     description=(
-        "Hang Seng Index reproduction. Sources (RULES-FACTS 2.1-2.3): 8% cap for all names since "
-        "June 2021 [B]; count ultimately 100 (89 after Dec 2025) [A/B]; 20-25 Hong Kong "
-        "companies [B] (quota on the hk_company column when present); 3-month listing history "
-        "[B]; same quarterly calendar as HSTECH [A/B]. Assumptions: a fixed target of 100 names "
-        "ranked by full market cap (HSIL's industry-group coverage targets are not modelled); "
-        "buffer +/-20% and velocity defaults as HSTECH (UNVERIFIED); fast entry top 10 "
-        "(UNVERIFIED for HSI); no industry restriction."
+        "Hang Seng Index reproduction. Sources (hang-seng-rules.md 2.1-2.3): 8% cap for all names "
+        "since June 2021 [B]; count ultimately 100 (89 after Dec 2025) [A/B]; 20-25 Hong Kong "
+        "companies [B] (quota on the hk_company column when present); 3-month listing history [B];"
+        " same quarterly calendar as HSTECH [A/B]. Assumptions: a fixed target of 100 names ranked"
+        " by full market cap (HSIL's industry-group coverage targets are not modelled); buffer "
+        "+/-20% and velocity defaults as HSTECH (UNVERIFIED); fast entry top 10 (UNVERIFIED for "
+        "HSI); no industry restriction."
     ),
     universe=Universe(markets=("HK",)),
     eligibility=Eligibility(),
@@ -81,12 +81,12 @@ AI_CHAIN = IndexRules(
     name="AI_CHAIN",
     description=(
         "HK-listed AI-chain index (project design, not an HSIL index). Universe: HK-listed names "
-        "in the AI layers compute, infrastructure, cloud, model and application with ai_score "
-        ">= 0.1. Selection: top 30 by free-float market cap x ai_score (alpha 1) with a +/-20% "
-        "buffer. Weighting: free-float market cap x ai_score, 8% cap; AI-application names "
-        "capped at 5% (after CSI's HK AI indices, RULES-FACTS 3.2). Liquidity: the HSTECH "
-        "velocity defaults plus a HK$20m 6-month average daily turnover floor (HKEX Tech 100 "
-        "and HS Tech Select 50 use HK$20m, RULES-FACTS 3.1)."
+        "in the AI layers compute, infrastructure, cloud, model and application with ai_score >= "
+        "0.1. Selection: top 30 by free-float market cap x ai_score (alpha 1) with a +/-20% "
+        "buffer. Weighting: free-float market cap x ai_score, 8% cap; AI-application names capped "
+        "at 5% (after CSI's HK AI indices, hang-seng-rules.md 3.2). Liquidity: the HSTECH velocity"
+        " defaults plus a HK$20m 6-month average daily turnover floor (HKEX Tech 100 and HS Tech "
+        "Select 50 use HK$20m, hang-seng-rules.md 3.1)."
     ),
     universe=Universe(markets=("HK",), ai_layers=AI_LAYERS, min_ai_score=0.1),
     eligibility=Eligibility(min_adt_hkd=20e6, adt_window_days=126),

@@ -1,4 +1,4 @@
-//! Capped market-cap weighting, the fixed convention of DESIGN section 3.
+//! Capped market-cap weighting, the fixed convention of docs/conventions.md, capping.
 //!
 //! With market caps `m_i > 0` and caps `c_i` (sum of caps >= 1), the weights are
 //! `w_i = min(c_i, k * m_i)` with `k` chosen so that `sum(w) = 1`. Iterative redistribution of

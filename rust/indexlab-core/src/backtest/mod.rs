@@ -1,6 +1,6 @@
 //! Batch index-level engine: many candidate weight schedules over one market, in one pass.
 //!
-//! Conventions (DESIGN section 5, fixed):
+//! Conventions (docs/conventions.md, backtest levels, fixed):
 //! * `level[0] = base`; weights `w_j` are set at the close of day `r_j`.
 //! * For `r_j < t <= r_{j+1}`: `level[t] = level[r_j] * sum_i w_ij * tr[t,i] / tr[r_j,i]`, with
 //!   `tr` carried forward over suspensions (NaN after the first value).

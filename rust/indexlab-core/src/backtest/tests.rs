@@ -1,8 +1,8 @@
-//! Engine tests against a straight transcription of DESIGN section 5.
+//! Engine tests against a straight transcription of docs/conventions.md, backtest levels.
 use super::*;
 use crate::error::Error;
 
-/// Straight transcription of DESIGN section 5 over dense weights, day by day.
+/// Straight transcription of docs/conventions.md, backtest levels over dense weights, day by day.
 fn reference(
     tr: &[f64],
     t: usize,

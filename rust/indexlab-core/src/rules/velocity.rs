@@ -1,7 +1,7 @@
 //! Monthly turnover velocity, the input of the Hang Seng velocity test.
 //!
 //! HSIL's General Guide section 5.6.3 defines a monthly velocity test whose exact formula we
-//! could not read (RULES-FACTS section 1.2, UNVERIFIED). The default here is the commonly quoted
+//! could not read (hang-seng-rules.md 1.2, UNVERIFIED). The default here is the commonly quoted
 //! one: median daily traded shares x trading days in the month / free-float shares at month end.
 //! The alternative sums the daily traded shares instead.
 
