@@ -623,7 +623,6 @@ def backtest(
     tr = market.level_input(returns, carry_last_price)[t0 : t1 + 1]
     rates = costs.rates(dataset.securities)
     universe = pd.Index(dataset.ids)
-    scores = dataset.securities["ai_score"].to_numpy(dtype=np.float64)
     carried = tr
     carried_rows: list[dict[str, Any]] = []
 
@@ -651,6 +650,10 @@ def backtest(
             raise DataError(f"schedule {name!r}: {msg}") from None
         levels[name] = out.levels[0]
         turnover[name] = pd.Series(out.turnover[0], index=index[reb])
+        # The AI scores known on each rebalance day (point in time).
+        scores = np.stack(
+            [dataset.securities_at(index[r0])["ai_score"].to_numpy(dtype=np.float64) for r0 in reb]
+        )
         exposure[name], frame = _drift(name, carried, reb, dense, scores, universe, index)
         weight_rows.append(frame)
 
@@ -700,21 +703,22 @@ def _drift(
     universe: pd.Index,
     index: pd.DatetimeIndex,
 ) -> tuple[FloatArray, pd.DataFrame]:
-    """Daily AI exposure under drifting weights, and the long weights frame of one schedule."""
+    """Daily AI exposure under drifting weights (``scores[j]``: the scores known at rebalance
+    ``j``), and the long weights frame of one schedule."""
     t = carried.shape[0]
     expo = np.empty(t)
     frames = []
     for j, r0 in enumerate(reb):
         w = dense[j]
         held = np.flatnonzero(w)
-        expo[r0] = w[held] @ scores[held]
+        expo[r0] = w[held] @ scores[j, held]
         frames.append(_long(name, index[r0], universe[held], w[held], "target"))
         end = reb[j + 1] if j + 1 < len(reb) else t - 1
         if end == r0:
             continue
         grown = w[held] * carried[r0 + 1 : end + 1, held] / carried[r0, held]
         total = grown.sum(axis=1)
-        expo[r0 + 1 : end + 1] = grown @ scores[held] / total
+        expo[r0 + 1 : end + 1] = grown @ scores[j, held] / total
         if j + 1 < len(reb):
             drifted = grown[-1] / total[-1]
             frames.append(_long(name, index[end], universe[held], drifted, "drifted"))

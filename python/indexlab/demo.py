@@ -95,7 +95,8 @@ def _optimised_candidate(dataset: Dataset) -> Any:
         first = hist.reviews[hist.reviews["review_date"] == cal["cutoff"].iloc[0]]
         bench = np.zeros(len(dataset.ids))
         bench[pd.Index(dataset.ids).get_indexer(first["id"])] = first["weight"].to_numpy()
-        scores = dataset.securities["ai_score"].to_numpy(dtype=np.float64)
+        cutoff = cal["cutoff"].iloc[0]  # the scores known then: no look-ahead in the objective
+        scores = dataset.securities_at(cutoff)["ai_score"].to_numpy(dtype=np.float64)
         rm = review_risk_model(dataset, int(cal["cutoff_idx"].iloc[0]))
         prob, _ = ai_chain_model(dataset.ids, bench, scores, rm, te_weight=50.0)
         found = best_subset(

@@ -608,7 +608,7 @@ def _optimise(
         if not bench.sum() > 0:
             raise DataError(f"bench: the parent weights sum to {bench.sum()} on {day}")
         bench = bench / bench.sum()
-        scores = ds.securities["ai_score"].to_numpy(dtype=np.float64)[cols]
+        scores = ds.securities_at(day)["ai_score"].to_numpy(dtype=np.float64)[cols]  # known then
         if req.scores is not None:
             scores = _override(scores, req.scores, ids, "scores")
         if isinstance(req.mask, list):

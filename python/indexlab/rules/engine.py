@@ -19,6 +19,7 @@ import pandas as pd
 from indexlab import _core
 from indexlab.data import PANEL_FIELDS, Dataset
 from indexlab.errors import DataError, DataWarning
+from indexlab.market import Market, carry_inside
 from indexlab.rules.model import IndexRules, Sleeve
 
 __all__ = ["IndexHistory", "PreparedData", "build_index", "review_calendar"]
@@ -46,15 +47,6 @@ STATUS = {
 COVERAGE_GAP_DAYS = 10
 REASONS = ("rank", "buffer", "fast_entry", "quota")
 EVENTS = ("review", "fast_entry", "delisting")
-
-
-def _ffill(a: FloatArray) -> FloatArray:
-    """Forward-fill NaN down the rows (per column)."""
-    t = np.arange(a.shape[0])[:, None]
-    idx = np.where(np.isnan(a), 0, t)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    out = a[idx, np.arange(a.shape[1])]
-    return np.ascontiguousarray(out)
 
 
 class PreparedData:
@@ -346,7 +338,10 @@ def _rank_key(prep: PreparedData, sleeve: Sleeve, cut: npt.NDArray[np.int64]) ->
     if sleeve.key.startswith("column:"):
         column = sleeve.key.removeprefix("column:")
         if column in PANEL_FIELDS:
-            return _ffill(np.array(prep.dataset.field(column)))[cut]
+            # Carried over suspensions, never past the name's last observation.
+            m = Market.of(prep.dataset)
+            values = carry_inside(np.array(prep.dataset.field(column)), m.first_obs, m.last_obs)
+            return values[cut]
         if column not in sec.columns:
             raise DataError(
                 f"rank key column {column!r} is neither a panel field {list(PANEL_FIELDS)} "

@@ -136,6 +136,11 @@ class _Context:
     _adv: dict[int, FloatArray] = field(default_factory=dict)
     _turnover: FloatArray | None = None
 
+    def scores_on(self, day: int) -> FloatArray:
+        """The AI scores known on window day ``day``: those of the last review cut-off before."""
+        j = int(np.searchsorted(self.cut, self.t0 + day, side="right")) - 1
+        return np.asarray(self.scores[max(j, 0)])
+
     def risk(self, j: int) -> RiskModel:
         if j not in self._risk:
             self._risk[j] = _risk_model(
@@ -244,7 +249,8 @@ def _context(
         tr=tr,
         carried=carried,
         rates=costs.rates(dataset.securities),
-        scores=dataset.securities["ai_score"].to_numpy(dtype=np.float64),
+        # Point in time: the AI scores known at each review's cut-off (R x N).
+        scores=prep.classified(cut)["ai_score"].to_numpy(dtype=np.float64).reshape(len(cut), -1),
         markets=dataset.securities["market"].to_numpy(dtype=str),
         listed=listed,
         ret=market.daily_returns(),
@@ -284,7 +290,7 @@ def _member_schedule(ctx: _Context, c: MemberList, name: str) -> _Sched:
             continue
         base = ctx.prep.ff_mcap[ctx.impl[j], held]
         if weighting == "ai_tilted":
-            base = base * np.maximum(ctx.scores[held], 0.01)
+            base = base * np.maximum(ctx.scores[j, held], 0.01)
         if held.size * c.cap < 1.0 - 1e-12:
             raise InfeasibleError(
                 f"at {ctx.review_label(j)}: weight cap: {held.size} members listed x "
@@ -334,7 +340,7 @@ def _optimised_schedules(
     for j in range(r):
         mask = base & ctx.listed[j]
         if top_k.any():
-            key = np.nan_to_num(ctx.prep.ff_mcap[ctx.cut[j]] * ctx.scores)
+            key = np.nan_to_num(ctx.prep.ff_mcap[ctx.cut[j]] * ctx.scores[j])
             for k in np.flatnonzero(top_k):
                 held = np.flatnonzero(mask[k])
                 if held.size > top_k[k]:
@@ -355,7 +361,7 @@ def _optimised_schedules(
             if rows.size == 0:
                 continue
             # max s'w - te TE^2  <=>  min TE^2 - (s / te)'w: one gamma for the whole batch.
-            s = np.broadcast_to(ctx.scores, (rows.size, n))
+            s = np.broadcast_to(ctx.scores[j], (rows.size, n))
             if not linear:
                 s = s / te[rows, None]
             sol = capped_qp_batch(
@@ -395,14 +401,15 @@ def _exposure(ctx: _Context, reb: npt.NDArray[np.int64], w: sp.csr_matrix, k: in
     total = np.zeros(k)
     for j, r0 in enumerate(reb):
         wj = w[np.arange(k) * r + j]
-        total += wj @ ctx.scores
+        scores = ctx.scores_on(int(r0))
+        total += wj @ scores
         # Days r0+1 .. end drift; the next rebalance day itself counts its new target.
         end = reb[j + 1] - 1 if j + 1 < r else t - 1
         if end <= r0:
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
             g = np.nan_to_num(ctx.carried[r0 + 1 : end + 1] / ctx.carried[r0]).T
-        num = wj @ (g * ctx.scores[:, None])
+        num = wj @ (g * scores[:, None])
         den = wj @ g
         total += (num / den).sum(axis=1)
     return total / t
@@ -659,6 +666,8 @@ def evaluate(
         raise DataError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
     if chunk_size < 1:
         raise DataError(f"chunk_size must be >= 1, got {chunk_size}")
+    if end is not None:
+        dataset.warn_past_end(end, "evaluate end")
     ctx = _context(
         dataset,
         parent,
