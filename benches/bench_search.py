@@ -154,7 +154,12 @@ def bench_search_optimised_candidates(benchmark, role: str) -> None:
         return
     ref_w, ref_levels = base.run(cands[:SAMPLE])
     sample = search.evaluate(
-        ds, cands[:SAMPLE], keep_weights=True, keep_levels=True, progress=False
+        ds,
+        cands[:SAMPLE],
+        keep_weights=True,
+        keep_levels=True,
+        progress=False,
+        returns="total_return",  # the baseline compounds total-return values
     )
     for k, c in enumerate(cands[:SAMPLE]):
         _, _, w = sample.weights[c.name].weights_matrix()
