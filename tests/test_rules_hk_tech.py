@@ -64,6 +64,18 @@ def test_the_march_2025_review_adds_tme_and_horizon(history: rules.IndexHistory)
     assert {"1698.HK", "9660.HK"} <= adds
 
 
+def test_the_june_2025_review_adds_byd_once_it_is_a_smart_vehicle_maker(
+    history: rules.IndexHistory,
+) -> None:
+    # Published: +BYD (1211) effective 2025-06-09. Its judged theme turns on with the
+    # 2025-02-10 launch of in-house driver assistance on every model (a dated classification
+    # row), so the 31 Mar 2025 cut-off is the first review that sees it as a technology name.
+    ch = history.changes()
+    adds = ch[(ch["id"] == "1211.HK") & (ch["change"] == "add")]
+    assert list(adds["effective_date"]) == [pd.Timestamp("2025-06-09")]
+    assert "not a technology-theme name" in history.explain("1211.HK", "2024-12-31")
+
+
 def test_reviews_stop_at_the_complete_universe_date_by_default(
     ds: indexlab.Dataset, history: rules.IndexHistory
 ) -> None:
