@@ -17,8 +17,8 @@ test: install-test
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(PYTHON) -m ruff check python tests benches scripts
-	$(PYTHON) -m ruff format --check python tests benches scripts
+	$(PYTHON) -m ruff check python tests benches scripts examples
+	$(PYTHON) -m ruff format --check python tests benches scripts examples
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest indexlab._core --allowlist .ci/stubtest-allowlist.txt
 

@@ -23,6 +23,7 @@ from indexlab.backtest import (
     backtest_batch,
     metrics,
 )
+from indexlab.calculator import IndexLevels, index_levels
 from indexlab.capping import cap_weights, capping_factors
 from indexlab.data import Dataset, load
 from indexlab.errors import (
@@ -43,6 +44,7 @@ __all__ = [
     "FastSolution",
     "HKCosts",
     "IndexHistory",
+    "IndexLevels",
     "IndexRules",
     "IndexlabError",
     "InfeasibleError",
@@ -56,6 +58,7 @@ __all__ = [
     "capped_qp_batch",
     "capping_factors",
     "datasets",
+    "index_levels",
     "load",
     "market",
     "metrics",

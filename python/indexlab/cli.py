@@ -1,4 +1,4 @@
-"""The ``indexlab`` command line: demo, search, report, serve, bench."""
+"""The ``indexlab`` command line: demo, search, report, methodology, serve, bench."""
 
 from __future__ import annotations
 
@@ -87,6 +87,49 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_rules(spec: str) -> Any:
+    """A preset by name (any case), or an ``IndexRules`` TOML file."""
+    import tomllib
+
+    from indexlab.errors import DataError
+    from indexlab.rules.methodology import PRESETS
+    from indexlab.rules.model import IndexRules
+
+    preset = PRESETS.get(spec.upper())
+    if preset is not None:
+        return preset
+    path = Path(spec)
+    if not path.is_file():
+        raise DataError(
+            f"unknown preset or file {spec!r}; presets are {', '.join(sorted(PRESETS))}, or "
+            "give an IndexRules TOML file"
+        )
+    try:
+        return IndexRules.from_toml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise DataError(f"cannot read rules from {spec}: {err}") from None
+
+
+def _methodology(args: argparse.Namespace) -> int:
+    """Print a rule set's methodology as Markdown; optionally write it as an HTML page."""
+    from indexlab.rules.methodology import methodology
+
+    rules = _load_rules(args.rules)
+    if args.html:
+        from indexlab import report
+        from indexlab.errors import DataError
+
+        if Path(args.html).exists() and not args.overwrite:
+            raise DataError(f"{args.html} exists; pass --overwrite to replace it")
+        try:
+            report.methodology_html(rules, args.html, overwrite=args.overwrite, as_of=args.as_of)
+        except OSError as err:
+            raise DataError(f"cannot write {args.html}: {err}") from None
+        print(f"methodology written to {args.html}", file=sys.stderr)
+    print(methodology(rules, as_of=args.as_of), end="")
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
     from indexlab.search.config import run_config
 
@@ -151,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--benchmark", default="HSTECH", help="name of the benchmark column")
     rep.add_argument("--title", default="indexlab backtest report", help="page title")
     rep.set_defaults(run=_report)
+    meth = sub.add_parser("methodology", help="print a rule set's methodology as Markdown")
+    meth.add_argument("rules", metavar="PRESET_OR_TOML", help="HSTECH, HSI, ... or a TOML file")
+    meth.add_argument("--html", metavar="OUT.html", help="also write it as one HTML page")
+    meth.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
+    meth.add_argument(
+        "--as-of", default=None, help="date from which to list the next reviews (default today)"
+    )
+    meth.set_defaults(run=_methodology)
     bench = sub.add_parser("bench", help="run the benches against their peer baselines")
     bench.add_argument("--path", default="benches", help="benches folder (default ./benches)")
     bench.add_argument("-k", default="", help="only benches matching this pytest expression")

@@ -3,6 +3,8 @@
 * :func:`hk_tech` loads the bundled real-price sample (offline, shipped in the wheel). Its
   provenance, cleaning and caveats are in ``hk_tech/PROVENANCE.md`` beside this file.
 * :func:`synthetic` generates a point-in-time HK + A-share market of any size.
+* :func:`published_changes` returns the published HSTECH and HSI constituent changes
+  (docs/hang-seng-rules.md 1.6 and 2.2b), one row per change, with their sources.
 """
 
 from __future__ import annotations
@@ -10,12 +12,25 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import pandas as pd
+
 from indexlab.data import Dataset, load
 from indexlab.datasets.synthetic import synthetic, synthetic_arrays
+from indexlab.errors import DataError
 
-__all__ = ["HK_TECH_PATH", "hk_tech", "synthetic", "synthetic_arrays"]
+__all__ = [
+    "HK_TECH_PATH",
+    "PUBLISHED_PATH",
+    "hk_tech",
+    "published_changes",
+    "synthetic",
+    "synthetic_arrays",
+]
 
 HK_TECH_PATH = Path(__file__).with_name("hk_tech")
+PUBLISHED_PATH = Path(__file__).with_name("published")
+_PUBLISHED_FILES = {"HSTECH": "hstech_changes.csv", "HSI": "hsi_changes.csv"}
+_PUBLISHED_DATES = ("review_cutoff", "announced", "effective")
 
 
 @lru_cache(maxsize=1)
@@ -38,3 +53,51 @@ def hk_tech() -> Dataset:
     True
     """
     return load(HK_TECH_PATH)
+
+
+@lru_cache(maxsize=len(_PUBLISHED_FILES))
+def _read_published(index: str) -> pd.DataFrame:
+    frame = pd.read_csv(PUBLISHED_PATH / _PUBLISHED_FILES[index], dtype=str, keep_default_na=False)
+    for column in _PUBLISHED_DATES:
+        frame[column] = pd.to_datetime(frame[column].mask(frame[column] == ""), format="%Y-%m-%d")
+    frame["id"] = frame["id"].mask(frame["id"] == "")
+    return frame
+
+
+def published_changes(index: str) -> pd.DataFrame:
+    """The published constituent changes of a Hang Seng index, one row per change.
+
+    Transcribed from docs/hang-seng-rules.md: section 1.6 for ``"HSTECH"`` (the 2023-09 review,
+    2024-06, every 2025 review, 2026-03 and 2026-06) and section 2.2b for ``"HSI"`` (2024-2026).
+    Columns: ``index``, ``review_cutoff``, ``announced`` and ``effective`` (dates; NaT where the
+    source gives none), ``id`` (e.g. ``"1797.HK"``), ``name``, ``change``, ``note`` and
+    ``source`` (the citation in the doc). ``change`` is ``"add"`` or ``"delete"``, ``"none"``
+    for a review that changed nothing (``id`` missing), or ``"delete_unknown"`` for a review
+    whose deletions were not found (``id`` missing): :meth:`IndexHistory.compare
+    <indexlab.rules.IndexHistory.compare>` then counts no deletion of that review as missed or
+    extra. HSI's Hang Seng Bank delisting has no
+    known effective date (NaT). Each call returns a fresh copy.
+
+    Parameters
+    ----------
+    index
+        ``"HSTECH"`` or ``"HSI"`` (case-insensitive).
+
+    Raises
+    ------
+    DataError
+        For any other index name.
+
+    Examples
+    --------
+    >>> import indexlab
+    >>> ch = indexlab.datasets.published_changes("HSTECH")
+    >>> ch.loc[ch["effective"] == "2025-06-09", ["id", "change"]].values.tolist()
+    [['1211.HK', 'add'], ['0772.HK', 'delete']]
+    """
+    key = index.upper() if isinstance(index, str) else index
+    if key not in _PUBLISHED_FILES:
+        raise DataError(
+            f"no published changes for index {index!r}; known: {sorted(_PUBLISHED_FILES)}"
+        )
+    return _read_published(key).copy(deep=True)

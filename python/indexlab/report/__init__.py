@@ -35,8 +35,19 @@ from indexlab.report.charts import Chart, Frontier, build_charts, frontier_of
 if TYPE_CHECKING:
     from indexlab.backtest import BacktestResult
     from indexlab.data import Dataset
+    from indexlab.rules.model import IndexRules
 
-__all__ = ["Chart", "Frontier", "charts", "demo_result", "frontier_of", "html", "png", "read"]
+__all__ = [
+    "Chart",
+    "Frontier",
+    "charts",
+    "demo_result",
+    "frontier_of",
+    "html",
+    "methodology_html",
+    "png",
+    "read",
+]
 
 #: Schema-metadata keys of a search table (kind ``search``) that the report reads.
 KIND_KEY = "indexlab:kind"
@@ -245,3 +256,65 @@ def demo_result(dataset: Dataset | None = None, start: str = "2021-01-01") -> Ba
         for name, preset in (("HSTECH preset", rules.HSTECH), ("AI_CHAIN preset", rules.AI_CHAIN))
     }
     return indexlab.backtest(ds, schedules, benchmark="HSTECH")
+
+
+def methodology_html(
+    rules: IndexRules,
+    path: Any = None,
+    *,
+    overwrite: bool = False,
+    as_of: Any = None,
+) -> str:
+    """A rule set's methodology document as ONE self-contained HTML page.
+
+    The same content as :meth:`IndexRules.methodology` (Markdown), with inline CSS only: no
+    scripts, fonts, stylesheets, images or links outside the file. Needs no matplotlib.
+
+    Parameters
+    ----------
+    rules
+        The :class:`~indexlab.rules.IndexRules` to describe.
+    path
+        Optional ``.html`` file to write (its folder is created).
+    overwrite
+        Replace an existing file at ``path``; without it an existing file raises.
+    as_of
+        The date from which the next four reviews are listed (default: today).
+
+    Returns
+    -------
+    str
+        The HTML page (also written to ``path`` when given).
+
+    Raises
+    ------
+    DataError
+        When ``path`` exists and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from indexlab import report, rules
+    >>> out = os.path.join(tempfile.mkdtemp(), "hstech.html")
+    >>> page = report.methodology_html(rules.HSTECH, out, as_of="2026-01-01")
+    >>> "http" in page, "<script" in page, os.path.exists(out)
+    (False, False, True)
+    >>> report.methodology_html(rules.HSTECH, out)
+    Traceback (most recent call last):
+    ...
+    indexlab.errors.DataError: ... exists; pass overwrite=True to replace it
+    """
+    from indexlab.errors import DataError
+    from indexlab.rules.methodology import methodology
+
+    text = methodology(rules, "html", as_of=as_of)
+    if path is not None:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # "x" refuses an existing file atomically.
+            with out.open("w" if overwrite else "x", encoding="utf-8") as f:
+                f.write(text)
+        except FileExistsError:
+            raise DataError(f"{out} exists; pass overwrite=True to replace it") from None
+    return text

@@ -11,6 +11,7 @@ Examples
 True
 """
 
+from indexlab.rules.compare import Comparison
 from indexlab.rules.engine import IndexHistory, PreparedData, build_index, review_calendar
 from indexlab.rules.model import (
     Calendar,
@@ -32,6 +33,7 @@ __all__ = [
     "HSTECH",
     "Calendar",
     "CategoryCap",
+    "Comparison",
     "Eligibility",
     "IndexHistory",
     "IndexRules",

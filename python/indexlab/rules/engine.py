@@ -863,3 +863,30 @@ class IndexHistory:
             dele = ", ".join(c.loc[c["change"] == "delete", "id"])
             lines.append(f"| {eff.date()} | {rev.date()} | {event} | {len(g)} | {add} | {dele} |")
         return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ published record
+
+    # Imported here (the return type of compare) so that the module's imports stay untouched.
+    from indexlab.rules.compare import Comparison as _Comparison
+
+    def compare(self, published: pd.DataFrame, tolerance_days: int = 0) -> _Comparison:
+        """Compare with published changes or membership lists, review by review.
+
+        Delegates to :func:`indexlab.rules.compare.compare` (see it for the table layouts,
+        matching by effective date and the outcomes).
+
+        Examples
+        --------
+        >>> import indexlab
+        >>> from indexlab import rules
+        >>> ds = indexlab.datasets.hk_tech()
+        >>> hist = indexlab.build_index(ds, rules.HSTECH, start="2023-01-01")
+        >>> cmp = hist.compare(indexlab.datasets.published_changes("HSTECH"))
+        >>> cmp.summary(by="year").index.tolist()       # the years of the published reviews
+        [2023, 2024, 2025, 2026]
+        >>> cmp.reviews.set_index("effective").loc["2026-06-08", "status"]   # after the data
+        'not_covered'
+        """
+        from indexlab.rules.compare import compare
+
+        return compare(self, published, tolerance_days=tolerance_days)

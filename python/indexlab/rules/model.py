@@ -368,6 +368,22 @@ class IndexRules:
     def from_toml(cls, text: str) -> IndexRules:
         return cls.from_dict(tomllib.loads(text))
 
+    # ------------------------------------------------------------------ documents
+
+    def methodology(self, format: str = "markdown") -> str:
+        """The rules in prose, as Markdown or a self-contained HTML page
+        (see :func:`indexlab.rules.methodology.methodology`).
+
+        Examples
+        --------
+        >>> from indexlab import rules
+        >>> rules.HSTECH.replace(n=40).methodology().splitlines()[0]
+        '# HSTECH index methodology'
+        """
+        from indexlab.rules.methodology import methodology
+
+        return methodology(self, format)
+
 
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
