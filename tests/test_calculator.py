@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import indexlab
 import numpy as np
-import pandas as pd
 import pytest
+from hand_market import hand_dataset
 from indexlab.backtest import HKCosts
 
 ZERO = HKCosts(
@@ -22,34 +22,7 @@ IDS = ("A.HK", "B.HK", "C.HK")
 
 
 def _dataset(close, tr, shares) -> indexlab.Dataset:
-    dates = pd.bdate_range("2024-01-01", periods=len(close))
-    arr = np.array(close, dtype=float)
-    sec = pd.DataFrame(
-        {
-            "id": list(IDS[: arr.shape[1]]),
-            "name": list(IDS[: arr.shape[1]]),
-            "market": "HK",
-            "currency": "HKD",
-            "listing_date": "2020-01-01",
-            "delisting_date": None,
-            "industry": "Information Technology",
-            "listing_type": "primary",
-            "wvr": False,
-            "connect_eligible": True,
-            "ai_layer": "none",
-            "ai_score": 0.0,
-        }
-    )
-    ones = np.where(np.isnan(arr), np.nan, 1.0)
-    fields = {
-        "close": arr,
-        "total_return": np.array(tr, dtype=float),
-        "shares_outstanding": np.array(shares, dtype=float),
-        "free_float_factor": ones,
-        "turnover_value": ones * 1e6,
-        "turnover_shares": ones * 1e4,
-    }
-    return indexlab.Dataset.from_arrays(sec, dates.to_numpy(), fields)
+    return hand_dataset(close, tr, shares, IDS)
 
 
 # Six days. A: no events. B: 2-for-1 split on day 2 (close 22 -> 11.5 while its total return

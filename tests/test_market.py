@@ -5,42 +5,13 @@ from __future__ import annotations
 
 import indexlab
 import numpy as np
-import pandas as pd
 import pytest
+from hand_market import hand_dataset
 from indexlab.market import Market, carry_inside
 
 
 def _dataset(close: list[list[float]], ids: tuple[str, ...] = ("A.HK", "B.HK")) -> indexlab.Dataset:
-    dates = pd.bdate_range("2024-01-01", periods=len(close))
-    arr = np.array(close, dtype=float)
-    n = arr.shape[1]
-    sec = pd.DataFrame(
-        {
-            "id": list(ids),
-            "name": list(ids),
-            "market": "HK",
-            "currency": "HKD",
-            "listing_date": "2020-01-01",
-            "delisting_date": None,
-            "industry": "Information Technology",
-            "listing_type": "primary",
-            "wvr": False,
-            "connect_eligible": True,
-            "ai_layer": "none",
-            "ai_score": 0.0,
-        }
-    )
-    ones = np.where(np.isnan(arr), np.nan, 1.0)
-    fields = {
-        "close": arr,
-        "total_return": arr,
-        "shares_outstanding": ones * 1e9,
-        "free_float_factor": ones,
-        "turnover_value": ones * 1e6,
-        "turnover_shares": ones * 1e4,
-    }
-    assert n == len(ids)
-    return indexlab.Dataset.from_arrays(sec, dates.to_numpy(), fields)
+    return hand_dataset(close, ids=ids)
 
 
 def test_carry_inside_fills_gaps_between_first_and_last_observation_only() -> None:
