@@ -16,6 +16,7 @@ frames come back equal to what was written.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,39 @@ def _metric_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return pd.concat(parts, ignore_index=True), dtypes
 
 
-def write(result: Any, path: Any) -> None:
+def open_new(path: Any, overwrite: bool, what: str = "file") -> Any:
+    """Open ``path`` for binary writing; without ``overwrite`` an existing file is refused
+    (atomically: mode ``"x"``) with a :class:`DataError` naming it. Missing folders are
+    created."""
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out.open("wb" if overwrite else "xb")
+    except FileExistsError:
+        raise DataError(
+            f"{what} {out} exists: expected a new file name; pass overwrite=True to replace it"
+        ) from None
+    except OSError as err:
+        raise DataError(f"cannot write {what} {out}: {err.strerror or err}") from None
+
+
+def parquet_error(path: Any, err: BaseException, what: str) -> DataError:
+    """A :class:`DataError` naming the file for a reader's parser or I/O failure."""
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{path}: no such file (expected a {what} Parquet file)")
+    if isinstance(err, OSError) and not isinstance(err, pa.ArrowException):
+        return DataError(f"cannot read {path}: {err.strerror or err}")
+    detail = str(err).strip().splitlines()
+    found = detail[0] if detail else type(err).__name__
+    return DataError(f"{path}: expected a {what} Parquet file; the reader says: {found}")
+
+
+#: What a reader may raise on a bad or foreign file (Arrow, JSON, pandas, I/O).
+READ_ERRORS = (pa.ArrowException, OSError, ValueError, TypeError, KeyError, IndexError)
+
+
+def write(result: Any, path: Any, overwrite: bool = False) -> None:
+    """Write ``result`` to ``path``; an existing file is refused unless ``overwrite``."""
     w = result.weights
     if list(w.columns) != WEIGHT_COLUMNS:
         raise DataError(f"weights must have columns {WEIGHT_COLUMNS}, found {list(w.columns)}")
@@ -105,17 +138,49 @@ def write(result: Any, path: Any) -> None:
     table = table.replace_schema_metadata(
         {KIND_KEY: b"backtest", META_KEY: json.dumps(meta).encode()}
     )
-    pq.write_table(table, path)
+    write_table(table, path, overwrite, "backtest result")
+
+
+def write_table(table: pa.Table, path: Any, overwrite: bool, what: str) -> None:
+    """Write an Arrow table as Parquet through :func:`open_new`; a failed write leaves no
+    partial file behind."""
+    with open_new(path, overwrite, what) as f:
+        try:
+            pq.write_table(table, f)
+        except BaseException:
+            f.close()
+            Path(path).unlink(missing_ok=True)
+            raise
 
 
 def kind(path: Any) -> str | None:
-    """The ``indexlab:kind`` of a Parquet file (``None`` when it has none)."""
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(KIND_KEY)
-    return raw.decode() if raw is not None else None
+    """The ``indexlab:kind`` of a Parquet file (``None`` when it has none).
+
+    Raises
+    ------
+    DataError
+        When ``path`` is missing or not a Parquet file (naming the file).
+    """
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        raw = meta.get(KIND_KEY)
+        return raw.decode() if raw is not None else None
+    except READ_ERRORS as err:
+        raise parquet_error(path, err, "indexlab") from None
 
 
 def read(path: Any) -> dict[str, pd.DataFrame]:
+    """The frames of a file :func:`write` wrote; any other or damaged file is a
+    :class:`DataError` naming it."""
+    try:
+        return _read(path)
+    except DataError:
+        raise
+    except READ_ERRORS as err:
+        raise parquet_error(path, err, "BacktestResult") from None
+
+
+def _read(path: Any) -> dict[str, pd.DataFrame]:
     table = pq.read_table(path)
     meta_raw = (table.schema.metadata or {}).get(META_KEY)
     if meta_raw is None:

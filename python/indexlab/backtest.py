@@ -69,6 +69,30 @@ def _is_sparse(x: Any) -> bool:
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
+def _numeric(values: Any, name: str) -> FloatArray:
+    """``values`` as float64, refusing what is not a number (text, booleans, objects) instead
+    of letting numpy turn ``"0.5"`` or ``True`` into one."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numeric: {exc}") from None
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"{name} must be numeric (integers or floats), got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def _day_indices(values: Any, name: str) -> npt.NDArray[np.int64]:
+    """Whole day indices as int64: ``2.5`` is refused, not truncated to day 2."""
+    arr = _numeric(values, name)
+    if arr.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    bad = ~(np.isfinite(arr) & (np.floor(arr) == arr) & (np.abs(arr) < 2.0**62))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{name}[{j}] is {arr[j]!r}: day indices must be whole numbers")
+    return np.ascontiguousarray(np.asarray(values).astype(np.int64))
+
+
 def backtest_batch(
     tr: Any,
     rebalance: Any,
@@ -86,13 +110,15 @@ def backtest_batch(
         ``(T, N)`` total-return index values, > 0. NaN = no value that day: carried forward
         from the last value; NaN before a name's first value = not listed yet.
     rebalance
-        ``R`` strictly increasing day indices (rows of ``tr``), the first 0.
+        ``R`` strictly increasing day indices (rows of ``tr``), the first 0; whole numbers
+        (``2.5`` is refused, not truncated).
     weights
         Dense ``(K, R, N)`` array, or a ``scipy.sparse`` matrix of shape ``(K * R, N)`` whose row
         ``k * R + j`` holds candidate ``k`` at rebalance ``j`` (passed to Rust as CSR, never
         densified). Each row sums to 1 within 1e-9.
     cost_rate
-        Cost as a fraction of traded value: a scalar, or one rate per name (shape ``(N,)``).
+        Cost as a fraction of traded value, in [0, 1]: a scalar, or one rate per name (shape
+        ``(N,)``).
     base
         ``level[0]``.
     allow_short
@@ -108,8 +134,10 @@ def backtest_batch(
     Raises
     ------
     DataError
-        Shape mismatches, ``tr <= 0``, rebalance days not strictly increasing or not starting at
-        0, NaN or negative weights, weights not summing to 1, or a weight on a name with no
+        Shape mismatches, text or booleans where numbers belong, ``tr <= 0``, rebalance days not
+        whole, not strictly increasing or not starting at 0, a cost rate outside [0, 1], NaN,
+        infinite or (without ``allow_short``) negative weights, weights not summing to 1, or a
+        weight on a name with no
         value on or before its rebalance day. Messages name the candidate, the rebalance and the
         name's position.
 
@@ -124,13 +152,11 @@ def backtest_batch(
     >>> out.turnover.round(6).tolist()
     [[0.0, 0.047619]]
     """
-    tr_a = np.ascontiguousarray(tr, dtype=np.float64)
+    tr_a = np.ascontiguousarray(_numeric(tr, "tr"))
     if tr_a.ndim != 2:
         raise DataError(f"tr must be a (T, N) array, got shape {tr_a.shape}")
     n = tr_a.shape[1]
-    reb = np.ascontiguousarray(rebalance, dtype=np.int64)
-    if reb.ndim != 1:
-        raise DataError(f"rebalance must be one-dimensional, got shape {reb.shape}")
+    reb = _day_indices(rebalance, "rebalance")
     r = len(reb)
     dense = data = None
     indptr: IndexArray | None = None
@@ -152,22 +178,34 @@ def backtest_batch(
         else:
             indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
             indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
-        data = np.ascontiguousarray(csr.data, dtype=np.float64)
+        data = np.ascontiguousarray(_numeric(csr.data, "weights"))
     else:
-        w = np.asarray(weights, dtype=np.float64)
+        w = _numeric(weights, "weights")
         if w.ndim != 3 or w.shape[1:] != (r, n):
             raise DataError(
                 f"dense weights have shape {w.shape}, expected (K, R, N) = (K, {r}, {n}) "
                 "(for one candidate use W[None])"
             )
         dense = np.ascontiguousarray(w).reshape(-1)
-    rate = np.asarray(cost_rate, dtype=np.float64)
+    rate = _numeric(cost_rate, "cost_rate")
     if rate.ndim == 0:
         scalar, rates = float(rate), None
     elif rate.shape == (n,):
         scalar, rates = 0.0, np.ascontiguousarray(rate)
     else:
         raise DataError(f"cost_rate must be a scalar or have shape ({n},), got {rate.shape}")
+    bad_rate = ~((rate >= 0.0) & (rate <= 1.0))
+    if bad_rate.any():
+        at = "" if rate.ndim == 0 else f"[{int(np.flatnonzero(bad_rate)[0])}]"
+        found = rate if rate.ndim == 0 else rate[bad_rate][0]
+        raise DataError(
+            f"cost_rate{at} is {float(found)}: a cost is a fraction of traded value in [0, 1]"
+        )
+    base_a = _numeric(base, "base")
+    if base_a.ndim != 0 or not (np.isfinite(base_a) and base_a > 0.0):
+        raise DataError(f"base must be one finite number > 0, got {base!r}")
+    if not isinstance(allow_short, (bool, np.bool_)):
+        raise DataError(f"allow_short must be True or False, got {allow_short!r}")
     levels, turnover = _core._backtest_batch(
         tr_a,
         reb,
@@ -177,7 +215,7 @@ def backtest_batch(
         data,
         scalar,
         rates,
-        float(base),
+        float(base_a),
         bool(allow_short),
         threads,
     )
@@ -395,13 +433,14 @@ class BacktestResult:
     #: indices; compare like with like).
     returns: str = "total_return"
 
-    def to_parquet(self, path: Any) -> None:
+    def to_parquet(self, path: Any, overwrite: bool = False) -> None:
         """Write every frame to ONE Parquet file (read it back with :meth:`from_parquet`).
 
         The file is a long table ``(table, date, schedule, id, kind, value)`` with one row per
         cell (``levels``, ``turnover``, ``ai_exposure``: one per date and column; ``weights``:
         one per row; ``metrics``: one per schedule and metric, date-valued metrics in ``date``).
         Column orders and dtypes sit in the schema metadata (``indexlab:kind`` = ``backtest``).
+        An existing file is a :class:`DataError` unless ``overwrite``.
 
         Examples
         --------
@@ -414,7 +453,7 @@ class BacktestResult:
         >>> indexlab.BacktestResult.from_parquet(path).levels.equals(res.levels)
         True
         """
-        _persist.write(self, path)
+        _persist.write(self, path, overwrite=overwrite)
 
     @classmethod
     def from_parquet(cls, path: Any) -> BacktestResult:
@@ -432,12 +471,27 @@ def _as_schedule(s: Any, name: str) -> tuple[Any, Any, Any]:
             f"schedule {name!r} is a {type(s).__name__}: expected an object with "
             ".weights_matrix(), a Schedule or a (dates, ids, weights) tuple"
         )
-    return Schedule(dates, ids, w).weights_matrix()
+    dates, ids, w = Schedule(dates, ids, w).weights_matrix()
+    seen, dup = np.unique(ids, return_counts=True)
+    if (dup > 1).any():
+        raise DataError(
+            f"schedule {name!r} lists id {str(seen[dup > 1][0])!r} {int(dup[dup > 1][0])} times; "
+            "each id needs exactly one weight column"
+        )
+    return dates, ids, w
 
 
 def _schedules(schedules: Any) -> dict[str, tuple[Any, Any, Any]]:
     if isinstance(schedules, Mapping):
         items = [(str(k), v) for k, v in schedules.items()]
+        names: dict[str, Any] = {}
+        for key in schedules:
+            if str(key) in names:
+                raise DataError(
+                    f"schedules keyed {names[str(key)]!r} and {key!r} share the name "
+                    f"{str(key)!r}; give each schedule a distinct name"
+                )
+            names[str(key)] = key
     elif isinstance(schedules, list):
         items = [(f"schedule_{i}", v) for i, v in enumerate(schedules)]
     else:
@@ -592,6 +646,11 @@ def backtest(
     """
     costs = HKCosts() if costs is None else costs
     named = _schedules(schedules)
+    if benchmark is not None and "benchmark" in named:
+        raise DataError(
+            "a schedule is named 'benchmark', the name of the benchmark column in the result; "
+            "rename the schedule or pass benchmark=None"
+        )
     bench_sched = None
     if benchmark is not None and not isinstance(benchmark, str):
         bench_sched = _as_schedule(benchmark, "benchmark")

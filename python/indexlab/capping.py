@@ -24,12 +24,23 @@ _POSITION = re.compile(r"(market_caps|caps)\[(\d+)\]")
 
 def _as_float_array(values: Any, name: str) -> npt.NDArray[np.float64]:
     try:
-        arr = np.asarray(values, dtype=np.float64)
+        arr = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name} must be numeric: {exc}") from None
+    # Text ("1.5") and booleans are not market caps, even where numpy would convert them.
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"{name} must be numeric (integers or floats), got dtype {arr.dtype}")
     if arr.ndim != 1:
         raise DataError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    return arr
+    return arr.astype(np.float64, copy=False)
+
+
+def _as_cap(cap: Any) -> float:
+    if isinstance(cap, (bool, np.bool_)) or not isinstance(
+        cap, (int, float, np.integer, np.floating)
+    ):
+        raise DataError(f"cap must be a number in (0, 1], got {cap!r} ({type(cap).__name__})")
+    return float(cap)
 
 
 def _labelled(err: DataError, labels: Any) -> DataError:
@@ -95,7 +106,7 @@ def _call(fn: Any, market_caps: Any, cap: float, caps: Any) -> Any:
     m = _as_float_array(market_caps, "market_caps")
     per_name = None if caps is None else _as_float_array(caps, "caps")
     try:
-        out = fn(m, float(cap), per_name)
+        out = fn(m, _as_cap(cap), per_name)
     except DataError as err:
         raise _labelled(err, labels) from None
     if labels is not None:

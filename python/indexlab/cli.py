@@ -1,18 +1,66 @@
-"""The ``indexlab`` command line: demo, search, report, methodology, serve, bench."""
+"""The ``indexlab`` command line: demo, search, report, methodology, serve, bench.
+
+Every command given bad input prints ONE line on stderr (``indexlab <command>: <what was
+expected, what was found>``) and exits non-zero: 2 for a malformed command line, 1 for input
+the command cannot use, 130 when interrupted. Files are never overwritten without ``--force``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], found {text!r}") from None
+    if not 0.0 < value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], found {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, found {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, found {text!r}")
+    return value
 
 
 def _demo(args: argparse.Namespace) -> int:
     from indexlab.datasets import hk_tech
     from indexlab.demo import latest_capped_index, render
 
+    if args.report and Path(args.report).exists() and not args.force:
+        from indexlab.errors import DataError
+
+        # Before the pipeline runs (minutes), not after.
+        raise DataError(f"{args.report} exists: expected a new file; pass --force to replace it")
     index = latest_capped_index(hk_tech(), n=args.n, cap=args.cap)
     print(render(index, args.cap))
     res = None
@@ -25,11 +73,11 @@ def _demo(args: argparse.Namespace) -> int:
 
         print(render_story(story_2026(hk_tech())))
     if args.report:
-        _demo_report(args.report, res)
+        _demo_report(args.report, res, overwrite=args.force)
     return 0
 
 
-def _demo_report(path: str, pipeline_result: object = None) -> None:
+def _demo_report(path: str, pipeline_result: object = None, overwrite: bool = False) -> None:
     """The demo's report: the pipeline's three indices (or, with ``--no-pipeline``, the HSTECH
     and AI_CHAIN presets) against HSTECH, with the pipeline's frontier."""
     import indexlab
@@ -50,6 +98,7 @@ def _demo_report(path: str, pipeline_result: object = None) -> None:
         chosen=None if frontier is None else "AI_CHAIN_OPT",
         dataset=ds,
         title=f"indexlab demo: {title}",
+        overwrite=overwrite,
     )
     print(f"report written to {out}")
 
@@ -57,7 +106,10 @@ def _demo_report(path: str, pipeline_result: object = None) -> None:
 def _report(args: argparse.Namespace) -> int:
     """Render a BacktestResult (or search) Parquet file as one self-contained HTML page."""
     from indexlab import report
+    from indexlab.errors import DataError
 
+    if Path(args.output).exists() and not args.force:
+        raise DataError(f"{args.output} exists: expected a new file; pass --force to replace it")
     result, frontier = report.read(args.result)
     if args.frontier:
         extra_result, frontier = report.read(args.frontier)
@@ -77,11 +129,17 @@ def _report(args: argparse.Namespace) -> int:
         title=args.title,
         dataset=dataset,
         benchmark=args.benchmark,
+        overwrite=args.force,
     )
     print(f"report written to {out}")
     if args.png:
         paths = report.png(
-            result, args.png, frontier=frontier, dataset=dataset, benchmark=args.benchmark
+            result,
+            args.png,
+            frontier=frontier,
+            dataset=dataset,
+            benchmark=args.benchmark,
+            overwrite=args.force,
         )
         print(f"{len(paths)} PNG charts written to {args.png}")
     return 0
@@ -89,7 +147,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def _load_rules(spec: str) -> Any:
     """A preset by name (any case), or an ``IndexRules`` TOML file."""
-    import tomllib
 
     from indexlab.errors import DataError
     from indexlab.rules.methodology import PRESETS
@@ -106,8 +163,10 @@ def _load_rules(spec: str) -> Any:
         )
     try:
         return IndexRules.from_toml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise DataError(f"cannot read rules from {spec}: {err}") from None
+    except DataError as err:
+        raise DataError(f"rules file {spec}: {err}") from None
+    except (OSError, ValueError, TypeError, KeyError) as err:  # TOMLDecodeError is a ValueError
+        raise DataError(f"cannot read rules from {spec}: {err}".splitlines()[0]) from None
 
 
 def _methodology(args: argparse.Namespace) -> int:
@@ -120,7 +179,7 @@ def _methodology(args: argparse.Namespace) -> int:
         from indexlab.errors import DataError
 
         if Path(args.html).exists() and not args.overwrite:
-            raise DataError(f"{args.html} exists; pass --overwrite to replace it")
+            raise DataError(f"{args.html} exists; pass --force (or --overwrite) to replace it")
         try:
             report.methodology_html(rules, args.html, overwrite=args.overwrite, as_of=args.as_of)
         except OSError as err:
@@ -133,15 +192,16 @@ def _methodology(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from indexlab.search.config import run_config
 
-    return run_config(Path(args.config), Path(args.out))
+    return run_config(Path(args.config), Path(args.out), overwrite=args.force)
 
 
 def _bench(args: argparse.Namespace) -> int:
     """Run the pytest-benchmark benches; their summary prints indexlab vs baseline ratios."""
     benches = Path(args.path)
     if not benches.is_dir():
-        print(f"indexlab bench: no benches folder at {benches} (run from a source checkout)")
-        return 2
+        from indexlab.errors import DataError
+
+        raise DataError(f"no benches folder at {benches} (run from a source checkout)")
     cmd = [sys.executable, "-m", "pytest", str(benches), "-q", "-p", "no:cacheprovider"]
     if args.k:
         cmd += ["-k", args.k]
@@ -164,21 +224,27 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="indexlab", description="Design, optimise and backtest rules-based equity indices."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build a capped index on the bundled hk_tech sample")
-    demo.add_argument("--n", type=int, default=30, help="number of constituents (default 30)")
-    demo.add_argument("--cap", type=float, default=0.08, help="weight cap (default 0.08)")
+    demo.add_argument(
+        "--n", type=_positive_int, default=30, help="number of constituents (default 30)"
+    )
+    demo.add_argument("--cap", type=_fraction, default=0.08, help="weight cap (default 0.08)")
     demo.add_argument(
         "--no-pipeline", action="store_true", help="only the capped index, not the backtests"
     )
     demo.add_argument("--report", metavar="OUT.html", help="also write an HTML backtest report")
+    demo.add_argument("--force", action="store_true", help="replace an existing --report file")
     demo.set_defaults(run=_demo)
     search = sub.add_parser("search", help="evaluate candidate designs from a TOML config")
     search.add_argument("--config", required=True, help="TOML file (see examples/search.toml)")
-    search.add_argument("--out", default=".", help="folder for relative output paths")
+    search.add_argument(
+        "--out", default=".", help="folder the output files go in (names may not leave it)"
+    )
+    search.add_argument("--force", action="store_true", help="replace existing output files")
     search.set_defaults(run=_search)
     rep = sub.add_parser("report", help="render a backtest/search Parquet file as HTML (+PNG)")
     rep.add_argument("result", help="a BacktestResult.to_parquet file (or a search table)")
@@ -193,11 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--benchmark", default="HSTECH", help="name of the benchmark column")
     rep.add_argument("--title", default="indexlab backtest report", help="page title")
+    rep.add_argument("--force", action="store_true", help="replace existing HTML and PNG files")
     rep.set_defaults(run=_report)
     meth = sub.add_parser("methodology", help="print a rule set's methodology as Markdown")
     meth.add_argument("rules", metavar="PRESET_OR_TOML", help="HSTECH, HSI, ... or a TOML file")
     meth.add_argument("--html", metavar="OUT.html", help="also write it as one HTML page")
-    meth.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
+    meth.add_argument(
+        "--force",
+        "--overwrite",
+        dest="overwrite",
+        action="store_true",
+        help="replace an existing --html file",
+    )
     meth.add_argument(
         "--as-of", default=None, help="date from which to list the next reviews (default today)"
     )
@@ -207,21 +280,47 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("-k", default="", help="only benches matching this pytest expression")
     bench.set_defaults(run=_bench)
     serve = sub.add_parser("serve", help="serve indexlab.api over HTTP (extra 'serve')")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
     serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     serve.set_defaults(run=_serve)
     return parser
 
 
+def _line(text: str) -> str:
+    """One line: the message's lines joined (a multi-line library message stays one line)."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``indexlab`` script."""
+    """Entry point of the ``indexlab`` script.
+
+    Returns the exit status; every failure is one line on stderr (set ``INDEXLAB_DEBUG=1`` to
+    get the traceback of an unexpected error instead).
+    """
     from indexlab.errors import IndexlabError
 
     args = build_parser().parse_args(argv)
+    where = f"indexlab {args.command}"
     try:
         return int(args.run(args))
     except IndexlabError as err:
-        print(f"indexlab {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"{where}: {type(err).__name__}: {_line(str(err))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:
+        name = f" {err.filename}" if err.filename else ""
+        print(f"{where}: cannot use{name}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if os.environ.get("INDEXLAB_DEBUG"):
+            raise
+        print(
+            f"{where}: unexpected {type(err).__name__}: {_line(str(err))} "
+            "(INDEXLAB_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -143,6 +143,65 @@ def _check_member(frame: pd.DataFrame, column: str, allowed: Iterable[str]) -> N
         )
 
 
+#: Text a boolean column may hold, and what it means.
+_BOOL_TEXT = {"True": True, "true": True, "1": True, "False": False, "false": False, "0": False}
+
+
+def _as_bool(frame: pd.DataFrame, column: str, what: str, where: Any) -> pd.Series:
+    """A boolean column: real booleans, 0/1 integers or the text in :data:`_BOOL_TEXT`.
+
+    ``astype(bool)`` would read the text ``'False'`` (and NaN) as True; anything else is a
+    :class:`DataError` naming the row (``where(row_position)``) and the value.
+    """
+    values = frame[column]
+    if values.dtype == np.bool_:
+        return values
+    out = np.empty(len(values), dtype=bool)
+    for k, v in enumerate(values.to_numpy(dtype=object)):
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = bool(v)
+        elif isinstance(v, str) and v in _BOOL_TEXT:
+            out[k] = _BOOL_TEXT[v]
+        elif isinstance(v, (int, np.integer)) and v in (0, 1):
+            out[k] = bool(v)
+        else:
+            raise DataError(
+                f"{what} column '{column}': {where(k)} has {v!r}; expected True or False "
+                f"(or the text {sorted(_BOOL_TEXT)})"
+            )
+    return pd.Series(out, index=values.index, name=column)
+
+
+def _is_number(v: Any) -> bool:
+    """A real number (not a boolean), or a missing value (None, NaN, pd.NA)."""
+    if v is None or v is pd.NA:
+        return True
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_)
+    )
+
+
+def _numeric_values(values: Any) -> tuple[FloatArray, int | None]:
+    """``values`` as float64 (missing -> NaN) and the flat position of the first cell that is not
+    a number (text, a boolean, an object), or ``None``. ``pd.to_numeric(errors="coerce")`` would
+    turn such a cell into NaN, a missing value, without a word."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        if values.dtype.kind in "iuf":
+            return values.to_numpy(dtype=np.float64, na_value=np.nan), None
+        arr = values.to_numpy(dtype=object)
+    else:
+        arr = np.asarray(values)
+        if arr.dtype.kind in "iuf":
+            return arr.astype(np.float64, copy=False), None
+        arr = arr.astype(object)
+    flat = arr.ravel()
+    ok = np.fromiter((_is_number(v) for v in flat), dtype=bool, count=flat.size)
+    if not ok.all():
+        return np.full(arr.shape, np.nan), int(np.flatnonzero(~ok)[0])
+    cleaned = np.array([np.nan if v is None or v is pd.NA else v for v in flat], dtype=np.float64)
+    return cleaned.reshape(arr.shape), None
+
+
 def _validate_securities(securities: pd.DataFrame) -> pd.DataFrame:
     _require_columns(securities, SECURITY_COLUMNS, "securities")
     sec = securities.reset_index(drop=True).copy()
@@ -170,8 +229,11 @@ def _validate_securities(securities: pd.DataFrame) -> pd.DataFrame:
     _check_member(sec, "ai_layer", AI_LAYERS)
     _check_member(sec, "listing_type", LISTING_TYPES)
     _check_member(sec, "industry", INDUSTRIES)
-    for column in _BOOL_COLUMNS:
-        sec[column] = sec[column].astype(bool)
+    for column in (*_BOOL_COLUMNS, "tech_theme", "hk_company"):
+        if column in sec.columns:
+            sec[column] = _as_bool(
+                sec, column, "securities", lambda k: f"security {sec['id'].iloc[k]!r}"
+            )
     score = pd.to_numeric(sec["ai_score"], errors="coerce").to_numpy(dtype=np.float64)
     bad_score = ~((score >= 0.0) & (score <= 1.0))
     if bad_score.any():
@@ -203,6 +265,14 @@ def _validate_fields(
             raise DataError(
                 f"panel field '{name}' has shape {fields[name].shape}, expected "
                 f"(dates, securities) = {shape}"
+            )
+    for name in PANEL_FIELDS:
+        bad = np.isinf(fields[name])
+        if bad.any():
+            t, i = _first_bad(bad)
+            raise DataError(
+                f"panel column '{name}': {where(t, i)} is {fields[name][t, i]}; values must be "
+                "finite numbers (NaN marks a missing value)"
             )
     positive = {
         "close": "prices must be > 0",
@@ -292,7 +362,13 @@ def _validate_classification(frame: Any, sec: pd.DataFrame) -> pd.DataFrame | No
         _check_member(hist, "listing_type", LISTING_TYPES)
     for column in ("tech_theme", "wvr", "hk_company", "connect_eligible"):
         if column in fields:
-            hist[column] = hist[column].astype(bool)
+            hist[column] = _as_bool(
+                hist,
+                column,
+                "classification",
+                lambda k: f"security {hist['id'].iloc[k]!r} from "
+                f"{hist['valid_from'].iloc[k].date()}",
+            )
     if "ai_score" in fields:
         score = pd.to_numeric(hist["ai_score"], errors="coerce").to_numpy(dtype=np.float64)
         if not ((score >= 0.0) & (score <= 1.0)).all():
@@ -333,12 +409,14 @@ def _wide_series(
     if dup.any():
         row = frame.loc[dup].iloc[0]
         raise DataError(f"{what}: duplicate ({row['date'].date()}, {row[key]!r}) rows")
-    vals = pd.to_numeric(frame[value], errors="coerce")
-    if (~(vals > 0)).any():
-        row = frame.loc[~(vals > 0)].iloc[0]
+    numbers, bad = _numeric_values(frame[value])
+    vals = pd.Series(numbers, index=frame.index)
+    good = np.isfinite(numbers) & (numbers > 0)
+    if bad is not None or not good.all():
+        row = frame.iloc[bad] if bad is not None else frame.loc[~good].iloc[0]
         raise DataError(
             f"{what} column '{value}': {row[key]!r} on {row['date'].date()} is "
-            f"{row[value]!r}; it must be a number > 0"
+            f"{row[value]!r}; it must be a finite number > 0"
         )
     wide = frame.assign(**{value: vals}).pivot(index="date", columns=key, values=value)
     wide = wide.sort_index()
@@ -409,8 +487,23 @@ class Dataset:
         if missing:
             raise DataError(f"panel is missing required field(s) {missing}")
         arrays: dict[str, FloatArray] = {}
+        ids = sec["id"].to_numpy()
         for name in PANEL_FIELDS:
-            arr = np.ascontiguousarray(fields[name], dtype=np.float64)
+            values, bad = _numeric_values(fields[name])
+            if bad is not None:
+                t, i = np.unravel_index(bad, values.shape) if values.ndim == 2 else (bad, 0)
+                cell = np.asarray(fields[name], dtype=object).ravel()[bad]
+                place = (
+                    f"security {ids[i]!r} on {_day(day_index[t])}"
+                    if values.ndim == 2 and i < len(ids) and t < len(day_index)
+                    else f"position {bad}"
+                )
+                raise DataError(
+                    f"panel column '{name}': {place} is {cell!r}; expected a number "
+                    "(NaN for a missing value)"
+                )
+            # A private copy: freezing it must not freeze the caller's own array.
+            arr = np.array(values, dtype=np.float64, order="C", copy=True)
             arr.setflags(write=False)
             arrays[name] = arr
         _validate_fields(sec, day_index, arrays)
@@ -485,7 +578,12 @@ class Dataset:
             )
         fields: dict[str, FloatArray] = {}
         for name in PANEL_FIELDS:
-            values = pd.to_numeric(pan[name], errors="coerce").to_numpy(dtype=np.float64)
+            values, bad = _numeric_values(pan[name])
+            if bad is not None:
+                raise DataError(
+                    f"panel column '{name}': security {ids[bad]!r} on {_day(days[bad])} is "
+                    f"{pan[name].iloc[bad]!r}; expected a number (NaN for a missing value)"
+                )
             wide = np.full((len(dates), len(sec)), np.nan)
             wide[row, position] = values
             fields[name] = wide
@@ -707,10 +805,24 @@ class Dataset:
 
     # ---------------------------------------------------------------- persistence
 
-    def save(self, path: str | Path) -> Path:
-        """Write the dataset to a folder of Parquet files that :func:`load` reads back."""
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the dataset to a folder of Parquet files that :func:`load` reads back.
+
+        An existing folder that is not empty is refused (:class:`DataError`) unless
+        ``overwrite=True``, so a typo cannot replace another dataset.
+        """
         out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise DataError(f"cannot save the dataset to {out}: it exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise DataError(
+                f"{out} already exists and is not empty; pass overwrite=True to replace "
+                "the dataset files in it"
+            )
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the folder {out}: {exc}") from None
         self.securities.to_parquet(out / "securities.parquet", index=False)
         self.panel().to_parquet(out / "panel.parquet", index=False)
         _long(self.fx, "currency", "to_hkd").to_parquet(out / "fx.parquet", index=False)
@@ -755,11 +867,23 @@ def _check_fx_covers(
             )
 
 
+#: Columns that hold identifiers: read from CSV as text, so '0700' and '000001' keep their
+#: leading zeros.
+_ID_COLUMNS = {"id": str, "index": str, "currency": str}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=_ID_COLUMNS)
+
+
 def _read_table(folder: Path, stem: str, required: bool) -> pd.DataFrame | None:
-    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", _read_csv)):
         path = folder / f"{stem}{suffix}"
         if path.exists():
-            return reader(path)
+            try:
+                return reader(path)
+            except Exception as exc:  # the parsers' own errors (Arrow, CSV, OS) vary
+                raise DataError(f"{path} is not a readable {suffix[1:]} table: {exc}") from None
     if required:
         raise DataError(f"{folder} has no {stem}.parquet or {stem}.csv")
     return None

@@ -12,7 +12,10 @@ Schema (``docs/api-schema.json`` is a checked-in copy: ``python -m indexlab.api 
 docs/api-schema.json`` regenerates it). Failures come back as ``{"error": {"code", "message",
 "where"}}`` with a code from :data:`ERROR_CODES`. Size limits are the ``MAX_*`` constants of
 :mod:`indexlab.api.models`; ``deadline_seconds`` bounds a request's time (what is and is not
-interrupted: :mod:`indexlab.api.handlers`). ``indexlab serve`` runs a reference HTTP server
+interrupted: :mod:`indexlab.api.handlers`). Named synthetic datasets are cached in at most
+``indexlab.api.handlers.DATASET_CACHE_BYTES`` (256 MiB by default, LRU; set that module
+attribute to change it; :func:`dataset_cache_info` reports the use).
+``indexlab serve`` runs a reference HTTP server
 (:mod:`indexlab.api.server`, extra ``serve``).
 """
 
@@ -23,12 +26,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from indexlab.api.errors import ERROR_CODES, ApiError, CancelToken, DeadlineExceeded
-from indexlab.api.handlers import handle
+from indexlab.api.handlers import dataset_cache_info, handle
 from indexlab.api.models import (
     API_VERSION,
     MAX_CANDIDATES,
     MAX_DATES,
     MAX_DEADLINE_SECONDS,
+    MAX_NESTING,
     MAX_PANEL_ROWS,
     MAX_REQUEST_BYTES,
     MAX_SCHEDULES,
@@ -53,6 +57,7 @@ __all__ = [
     "MAX_CANDIDATES",
     "MAX_DATES",
     "MAX_DEADLINE_SECONDS",
+    "MAX_NESTING",
     "MAX_PANEL_ROWS",
     "MAX_REQUEST_BYTES",
     "MAX_SCHEDULES",
@@ -70,6 +75,7 @@ __all__ = [
     "OptimiseResponse",
     "SearchRequest",
     "SearchResponse",
+    "dataset_cache_info",
     "handle",
     "schema",
 ]

@@ -24,6 +24,7 @@ ERROR_CODES = (
     "infeasible",  # indexlab.errors.InfeasibleError: constraints that cannot all hold
     "solver_error",  # indexlab.errors.SolverError, or an optimiser status other than optimal
     "timeout",  # deadline_seconds passed before the work finished
+    "cancelled",  # stopped before it finished (CancelToken.cancel, Ctrl-C): no partial result
     "internal",  # anything else: a bug; logged with its traceback, reported generically
 )
 
@@ -44,9 +45,15 @@ class ApiError(Exception):
 
 
 class DeadlineExceeded(ApiError):
-    """Raised at a checkpoint once the request's deadline has passed or it was cancelled."""
+    """Raised at a checkpoint once the request's deadline has passed (code ``timeout``) or it
+    was cancelled before its deadline (``cancelled=True``: code ``cancelled``)."""
 
-    def __init__(self, stage: str, seconds: float | None) -> None:
+    def __init__(self, stage: str, seconds: float | None, cancelled: bool = False) -> None:
+        if cancelled:
+            super().__init__(
+                "cancelled", f"the request was cancelled before it finished (at {stage})", stage
+            )
+            return
         limit = "" if seconds is None else f" of {seconds:g} s"
         super().__init__(
             "timeout", f"the request ran past its deadline{limit} (stopped at {stage})", stage
@@ -88,5 +95,7 @@ class CancelToken:
 
     def check(self, stage: str) -> None:
         """Raise :class:`DeadlineExceeded` when the deadline passed or :meth:`cancel` was called."""
-        if self.cancelled:
+        if self._end is not None and time.monotonic() >= self._end:
             raise DeadlineExceeded(stage, self.seconds)
+        if self._flag.is_set():
+            raise DeadlineExceeded(stage, self.seconds, cancelled=True)

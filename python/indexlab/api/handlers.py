@@ -3,12 +3,25 @@
 Threads
 -------
 :func:`handle` keeps no shared mutable state apart from two caches that are safe to share:
-named datasets (immutable ``Dataset`` objects, built once per key under a lock) and the rules
-engine's prepared arrays (read-only). Rust work (reviews, backtests, solves) runs with the GIL
-released, so requests on different threads overlap.
+named datasets (built once per key under a lock, read and never modified by the handlers, never
+handed to a caller: a response is plain JSON built from them) and the rules engine's prepared
+arrays (read-only). Rust work (reviews, backtests, solves) runs with the GIL released, so
+requests on different threads overlap.
 
-Deadlines
----------
+Memory
+------
+Synthetic datasets are kept between requests in a least-recently-used cache bounded in bytes:
+:data:`DATASET_CACHE_BYTES` (256 MiB by default; a service may change the module constant
+before or while serving, it is read at every insertion). An entry is charged twice the bytes of
+its arrays and frames, for the market layer and the rules engine's prepared arrays that live as
+long as it. A dataset larger than the whole budget is used for its request and not kept, so
+no sequence of small requests pins more than the budget. The bundled ``hk_tech`` sample is
+one private instance loaded once (``indexlab.datasets.hk_tech()`` hands library callers their
+own copies, so a caller's edit cannot reach the API). Inline datasets are never cached.
+:func:`dataset_cache_info` reports the cache's state.
+
+Deadlines and interruption
+--------------------------
 With ``deadline_seconds`` the work runs in a worker thread and :func:`handle` waits for it at
 most that long, then returns a ``timeout`` error. The work itself checks a
 :class:`~indexlab.api.errors.CancelToken` at its checkpoints and stops there, which frees the
@@ -23,16 +36,25 @@ worker thread:
   bundled sample, and pandas/numpy work inside one stage. Such a call finishes (its result is
   dropped) before the thread exits. They are bounded by the size limits in
   :mod:`indexlab.api.models`.
+
+A search interrupted by Ctrl-C (``KeyboardInterrupt`` inside the run) answers a ``cancelled``
+error, never a success document holding the finished part only; so does a request whose
+:class:`~indexlab.api.errors.CancelToken` was cancelled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import threading
 import time
+import types
+import typing
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -46,14 +68,15 @@ from indexlab.api.errors import ApiError, CancelToken, DeadlineExceeded
 from indexlab.errors import DataError, IndexlabError, InfeasibleError, SolverError
 from indexlab.market import Market
 
-__all__ = ["handle"]
+__all__ = ["DATASET_CACHE_BYTES", "dataset_cache_info", "handle"]
 
 log = logging.getLogger("indexlab.api")
 
-SYNTHETIC_CACHE_SIZE = 8
+#: Byte budget of the synthetic-dataset cache (LRU); read at every insertion. 0 disables it.
+DATASET_CACHE_BYTES = 256 * 1024 * 1024
 
 _synthetic_lock = threading.Lock()
-_synthetic_cache: dict[tuple[int, float, int], Any] = {}
+_synthetic_cache: OrderedDict[tuple[int, float, int], tuple[Any, int]] = OrderedDict()
 _synthetic_key_locks: dict[tuple[int, float, int], threading.Lock] = {}
 
 
@@ -137,13 +160,41 @@ def _parse(request: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
             data = json.loads(request)
         except (ValueError, UnicodeDecodeError) as err:
             raise ApiError("invalid_request", f"request is not valid JSON: {err}", []) from None
+        except RecursionError:
+            raise _too_deep(None) from None
     else:
         data = request
     if not isinstance(data, Mapping):
         raise ApiError(
             "invalid_request", f"request must be a JSON object, got {type(data).__name__}", []
         )
+    _check_depth(data)
     return dict(data)
+
+
+def _too_deep(where: list[Any] | None) -> ApiError:
+    found = "" if where is None else f" at {'.'.join(str(p) for p in where)}"
+    return ApiError(
+        "invalid_request",
+        f"request is nested deeper than {m.MAX_NESTING} levels{found} "
+        "(indexlab.api.models.MAX_NESTING)",
+        [] if where is None else where,
+    )
+
+
+def _check_depth(data: Any) -> None:
+    """Refuse objects and arrays nested deeper than ``MAX_NESTING`` (iteratively: a deep
+    document must not exhaust the interpreter's stack here or later in validation)."""
+    limit = m.MAX_NESTING
+    stack: list[tuple[Any, list[Any]]] = [(data, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > limit:
+            raise _too_deep(path[:limit])
+        if isinstance(value, Mapping):
+            stack.extend((v, [*path, k]) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, [*path, i]) for i, v in enumerate(value))
 
 
 def _validate(data: dict[str, Any]) -> m._Request:
@@ -262,22 +313,60 @@ def _dataset(ref: Any, token: CancelToken, timings: dict[str, float]) -> Any:
     token.check("dataset")
     with _stage(timings, "dataset"):
         if isinstance(ref, m.HkTechData):
-            from indexlab.datasets import hk_tech
+            from indexlab.datasets import _hk_tech_shared
 
-            return hk_tech()
+            # The private cached instance: never handed to a caller, so no caller's edit of
+            # their own hk_tech() copy reaches it.
+            return _hk_tech_shared()
         if isinstance(ref, m.SyntheticData):
             return _synthetic(ref.n_securities, ref.years, ref.seed)
-        from indexlab.data import Dataset
+        return _inline(ref)
 
-        def frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame | None:
-            return None if rows is None else pd.DataFrame.from_records(rows)
 
-        try:
-            return Dataset.from_frames(
-                frame(ref.securities), frame(ref.panel), frame(ref.fx), frame(ref.benchmarks)
-            )
-        except DataError as err:
-            raise ApiError("data_error", f"inline dataset: {err}", ["dataset"]) from None
+def _inline(ref: m.InlineData) -> Any:
+    from indexlab.data import Dataset
+
+    def frame(rows: list[dict[str, Any]] | None) -> pd.DataFrame | None:
+        return None if rows is None else pd.DataFrame.from_records(rows)
+
+    try:
+        return Dataset.from_frames(
+            frame(ref.securities), frame(ref.panel), frame(ref.fx), frame(ref.benchmarks)
+        )
+    except DataError as err:
+        raise ApiError("data_error", f"inline dataset: {err}", ["dataset"]) from None
+    except (ValueError, TypeError, KeyError, OverflowError) as err:
+        # Input the data layer did not type itself (e.g. a date pandas cannot parse): still
+        # the caller's data, not a bug of the service.
+        raise ApiError(
+            "data_error",
+            f"inline dataset: {type(err).__name__}: {err}".splitlines()[0],
+            ["dataset"],
+        ) from None
+
+
+def _nbytes(ds: Any) -> int:
+    """Bytes a cached dataset pins: its arrays and frames, twice (see "Memory" above)."""
+    total = int(np.asarray(ds.dates).nbytes)
+    total += sum(int(np.asarray(a).nbytes) for a in ds.fields.values())
+    for frame in (ds.securities, ds.fx, ds.benchmarks, ds.classification):
+        if frame is not None:
+            total += int(frame.memory_usage(index=True, deep=True).sum())
+    return 2 * total
+
+
+def dataset_cache_info() -> dict[str, int]:
+    """The synthetic-dataset cache now: ``entries``, ``bytes`` charged and ``budget``.
+
+    Examples
+    --------
+    >>> from indexlab.api.handlers import dataset_cache_info
+    >>> sorted(dataset_cache_info())
+    ['budget', 'bytes', 'entries']
+    """
+    with _synthetic_lock:
+        used = sum(size for _, size in _synthetic_cache.values())
+        return {"entries": len(_synthetic_cache), "bytes": used, "budget": DATASET_CACHE_BYTES}
 
 
 def _synthetic(n: int, years: float, seed: int) -> Any:
@@ -287,20 +376,38 @@ def _synthetic(n: int, years: float, seed: int) -> Any:
     with _synthetic_lock:
         hit = _synthetic_cache.get(key)
         if hit is not None:
-            return hit
+            _synthetic_cache.move_to_end(key)
+            return hit[0]
         key_lock = _synthetic_key_locks.setdefault(key, threading.Lock())
     with key_lock:  # one thread generates; the others wait for it instead of repeating it
         with _synthetic_lock:
             hit = _synthetic_cache.get(key)
         if hit is not None:
-            return hit
-        ds = synthetic(n_securities=n, years=years, seed=seed)
+            return hit[0]
+        try:
+            ds = synthetic(n_securities=n, years=years, seed=seed)
+        finally:
+            with _synthetic_lock:
+                _synthetic_key_locks.pop(key, None)
+        size = _nbytes(ds)
         with _synthetic_lock:
-            while len(_synthetic_cache) >= SYNTHETIC_CACHE_SIZE:
-                _synthetic_cache.pop(next(iter(_synthetic_cache)))
-            _synthetic_cache[key] = ds
-            _synthetic_key_locks.pop(key, None)
+            budget = DATASET_CACHE_BYTES
+            if size <= budget:
+                used = sum(s for _, s in _synthetic_cache.values())
+                while _synthetic_cache and used + size > budget:
+                    _, (_, freed) = _synthetic_cache.popitem(last=False)
+                    used -= freed
+                _synthetic_cache[key] = (ds, size)
         return ds
+
+
+#: What a rules field's value is checked against, by its declared type (see _check_value).
+_EXPECTED = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def _rules(spec: Any, overrides: Mapping[str, Any] | None, where: list[Any]) -> Any:
@@ -312,14 +419,79 @@ def _rules(spec: Any, overrides: Mapping[str, Any] | None, where: list[Any]) -> 
             if isinstance(spec, str)
             else rules_mod.IndexRules.from_dict(spec)
         )
-    except DataError as err:
-        raise ApiError("invalid_request", f"rules: {err}", [*where, "rules"]) from None
+    except (DataError, TypeError, ValueError, KeyError, OverflowError) as err:
+        raise ApiError("invalid_request", f"rules: {_one_line(err)}", [*where, "rules"]) from None
+    _check_rules(base, [*where, "rules"], "rules")
     if not overrides:
         return base
     try:
-        return base.replace(**overrides)
-    except DataError as err:
-        raise ApiError("invalid_request", f"overrides: {err}", [*where, "overrides"]) from None
+        out = base.replace(**overrides)
+    except (DataError, TypeError, ValueError, KeyError, OverflowError) as err:
+        raise ApiError(
+            "invalid_request", f"overrides: {_one_line(err)}", [*where, "overrides"]
+        ) from None
+    _check_rules(out, [*where, "overrides"], "overrides")
+    return out
+
+
+def _check_rules(rules: Any, where: list[Any], label: str) -> None:
+    """Check every field of a rule set against its declared type (``int`` fields hold integers,
+    ``float`` fields finite numbers, tuples lists, ...), so that ``n=30.5`` or
+    ``markets="HK"`` is an ``invalid_request`` naming the field, not a failure deep inside a
+    build."""
+    problem = _check_value(rules, type(rules), "")
+    if problem is not None:
+        field, expected, found = problem
+        raise ApiError(
+            "invalid_request",
+            f"{label}: {field}: expected {expected}, found {found!r}",
+            [*where, field],
+        )
+
+
+def _check_value(value: Any, tp: Any, path: str) -> tuple[str, str, Any] | None:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        real = [t for t in options if t is not type(None)]
+        return _check_value(value, real[0], path) if len(real) == 1 else None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, tp):
+            return path or "<rules>", f"a {tp.__name__} table", value
+        hints = typing.get_type_hints(tp)
+        for f in dataclasses.fields(tp):
+            sub = f"{path}.{f.name}" if path else f.name
+            found = _check_value(getattr(value, f.name), hints.get(f.name, Any), sub)
+            if found is not None:
+                return found
+        return None
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, tuple):
+            return path, "a list", value
+        item = args[0] if args else Any
+        for i, v in enumerate(value):
+            found = _check_value(v, item, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if tp is bool:
+        ok = isinstance(value, (bool, np.bool_))
+    elif tp is int:
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    elif tp is float:
+        ok = (
+            isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(float(value))
+        )
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        return None
+    return None if ok else (path, _EXPECTED[tp], value)
 
 
 def _costs(c: m.Costs) -> Any:
@@ -700,8 +872,12 @@ def _search(
         base = _rules(c.rules, c.overrides, ["candidates"])
         try:
             candidates: list[Any] = list(grid(base, **c.axes))
-        except DataError as err:
-            raise ApiError("invalid_request", f"axes: {err}", ["candidates", "axes"]) from None
+        except (DataError, TypeError, ValueError, KeyError, OverflowError) as err:
+            raise ApiError(
+                "invalid_request", f"axes: {_one_line(err)}", ["candidates", "axes"]
+            ) from None
+        for k, variant in enumerate(candidates):
+            _check_rules(variant, ["candidates", "axes", k], f"axes (variant {k})")
     elif isinstance(c, m.MemberCandidates):
         candidates = [MemberList(tuple(ids), cap=c.cap) for ids in c.members]
     else:
@@ -721,6 +897,15 @@ def _search(
             benchmark=req.benchmark,
             chunk_size=SEARCH_CHUNK,
             progress=lambda done, total: token.check("search"),
+        )
+    if res.interrupted:
+        # Ctrl-C inside the run: the table holds only the finished chunks. A success document
+        # with fewer rows would read as the whole answer, so the request fails instead.
+        raise ApiError(
+            "cancelled",
+            f"the search was interrupted after {len(res.table)} of {len(candidates)} "
+            "candidates; no partial result is returned",
+            "search",
         )
     token.check("serialise")
     counts.update(n_candidates=len(candidates))

@@ -17,6 +17,7 @@ starts serving; tests monkeypatch them):
 * :data:`MAX_CANDIDATES` (5,000): candidates in one search request.
 * :data:`MAX_REQUEST_BYTES` (64 MiB): the JSON text of one request.
 * :data:`MAX_DEADLINE_SECONDS` (3,600): the largest ``deadline_seconds``.
+* :data:`MAX_NESTING` (64): the deepest nesting of objects and arrays in a request.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_CANDIDATES",
     "MAX_DATES",
     "MAX_DEADLINE_SECONDS",
+    "MAX_NESTING",
     "MAX_PANEL_ROWS",
     "MAX_REQUEST_BYTES",
     "MAX_SCHEDULES",
@@ -73,6 +75,7 @@ MAX_SCHEDULES = 32
 MAX_CANDIDATES = 5_000
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 MAX_DEADLINE_SECONDS = 3_600.0
+MAX_NESTING = 64
 
 PresetName = Literal["HSI", "HSTECH", "AI_CHAIN", "AI_CHAIN_AH"]
 BenchmarkName = Literal["HSI", "HSTECH"]
@@ -468,7 +471,13 @@ class SearchResponse(_Response):
 
 class ErrorBody(_Strict):
     code: Literal[
-        "invalid_request", "data_error", "infeasible", "solver_error", "timeout", "internal"
+        "invalid_request",
+        "data_error",
+        "infeasible",
+        "solver_error",
+        "timeout",
+        "cancelled",
+        "internal",
     ]
     message: str
     where: Any = Field(None, description="A field path (list) or the stage that failed.")

@@ -6,6 +6,11 @@ HTTP 200 on success, 4xx/5xx by error code), ``GET /v1/schema``, ``GET /healthz`
 
 ``handle`` runs in Starlette's worker thread pool, so requests overlap while the Rust core
 holds no GIL.
+
+Request bodies are bounded by :data:`indexlab.api.models.MAX_REQUEST_BYTES` (read per request):
+a ``Content-Length`` above it is answered 413 before any of the body is read, and a body sent
+without one (chunked) is read chunk by chunk and answered 413 as soon as it passes the limit,
+so an over-limit body is never held in memory.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time,
@@ -22,8 +27,12 @@ HTTP_STATUS = {
     "infeasible": 422,
     "solver_error": 500,
     "timeout": 504,
+    "cancelled": 503,
     "internal": 500,
 }
+
+#: HTTP status of a body over ``MAX_REQUEST_BYTES`` (the document's code is invalid_request).
+TOO_LARGE = 413
 
 
 def create_app() -> Any:
@@ -44,15 +53,42 @@ def create_app() -> Any:
         ) from err
     from indexlab import __version__
     from indexlab.api import handle, schema
+    from indexlab.api import models as m
+    from indexlab.api.errors import ApiError
+    from indexlab.api.handlers import _error_doc
 
     app = FastAPI(title="indexlab", version=__version__)
+
+    def refuse(message: str, status: int) -> JSONResponse:
+        doc = _error_doc(ApiError("invalid_request", message, []), None, None, {}, 0.0)
+        doc["timings"] = {}
+        # The client may still be sending: close the connection rather than drain the body.
+        return JSONResponse(doc, status_code=status, headers={"Connection": "close"})
 
     @app.post("/v1/handle")
     async def handle_route(request: Request) -> JSONResponse:
         # The raw body goes to handle() unparsed: it answers malformed JSON with its own
         # invalid_request document. The work runs in the thread pool, off the event loop.
-        body = await request.body()
-        doc = await run_in_threadpool(handle, body)
+        limit = int(m.MAX_REQUEST_BYTES)
+        too_big = (
+            "request body is {} bytes; at most {} allowed (indexlab.api.models.MAX_REQUEST_BYTES)"
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                return refuse(
+                    f"Content-Length: expected a whole number of bytes, found {declared!r}", 400
+                )
+            if int(declared) > limit:
+                return refuse(too_big.format(int(declared), limit), TOO_LARGE)
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return refuse(too_big.format(f"more than {limit}", limit), TOO_LARGE)
+            parts.append(chunk)
+        doc = await run_in_threadpool(handle, b"".join(parts))
         status = HTTP_STATUS.get(doc["error"]["code"], 500) if "error" in doc else 200
         return JSONResponse(doc, status_code=status)
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,12 @@ _PUBLISHED_DATES = ("review_cutoff", "announced", "effective")
 
 
 @lru_cache(maxsize=1)
+def _hk_tech_shared() -> Dataset:
+    """The one cached load of the sample: for read-only internal use (the API), never handed
+    to a caller (:func:`hk_tech` returns copies of it)."""
+    return load(HK_TECH_PATH)
+
+
 def hk_tech() -> Dataset:
     """The bundled real-price Hong Kong tech + AI-chain sample.
 
@@ -43,7 +50,12 @@ def hk_tech() -> Dataset:
     Market caps are approximate: one dated share count per name times the daily close. See
     ``HK_TECH_PATH / "PROVENANCE.md"`` for every source and caveat.
 
-    The dataset is immutable, so one cached instance is shared.
+    The files are read once per process; every call returns its own copy: the frames
+    (``securities``, ``fx``, ``benchmarks``, ``classification``), the dates and the field
+    mapping are copied, so an edit to one caller's copy never reaches another caller or the
+    API. The panel arrays are read-only and shared (a copy costs well under a millisecond).
+    Keep one copy for repeated work: the market layer and the rules engine's prepared arrays
+    are cached per dataset object.
 
     Examples
     --------
@@ -51,8 +63,22 @@ def hk_tech() -> Dataset:
     >>> ds = indexlab.datasets.hk_tech()
     >>> "0700.HK" in set(ds.ids)
     True
+    >>> ds.securities.loc[0, "name"] = "edited"  # changes this copy only
+    >>> indexlab.datasets.hk_tech().securities.loc[0, "name"] != "edited"
+    True
     """
-    return load(HK_TECH_PATH)
+    shared = _hk_tech_shared()
+    return dataclasses.replace(
+        shared,
+        securities=shared.securities.copy(deep=True),
+        dates=shared.dates.copy(),
+        fields=dict(shared.fields),
+        fx=shared.fx.copy(deep=True),
+        benchmarks=shared.benchmarks.copy(deep=True),
+        classification=None
+        if shared.classification is None
+        else shared.classification.copy(deep=True),
+    )
 
 
 @lru_cache(maxsize=len(_PUBLISHED_FILES))

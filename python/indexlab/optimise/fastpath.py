@@ -17,6 +17,7 @@ start violates get a phase 1 that also proves infeasibility.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +66,14 @@ class FastSolution:
 
 
 def _float(values: Any, name: str) -> Array:
+    """``values`` as float64; text, complex and object values are refused, not coerced."""
     try:
-        return np.asarray(values, dtype=np.float64)
+        raw = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name} must be numeric: {exc}") from None
+    if raw.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be real numbers, found values of type {raw.dtype}")
+    return raw.astype(np.float64, copy=False)
 
 
 def _rows(values: Any, name: str, batch: int, width: int, what: str) -> Array:
@@ -121,7 +126,8 @@ def capped_qp_batch(
     group_lo, group_hi
         Bounds on ``G w``: scalar, ``(m,)`` or ``(B, m)``; ``None`` means unbounded on that side.
     threads
-        Worker threads (``None``: all cores). Results do not depend on it.
+        Worker threads (``None``: all cores), at most ``indexlab._core.max_threads()`` (4 x the
+        available cores). Results do not depend on it.
 
     Returns
     -------
@@ -134,7 +140,8 @@ def capped_qp_batch(
     ------
     DataError
         NaN or infinite inputs, negative specific variances, ``lo > hi``, a shape mismatch; the
-        message names the argument and the instance.
+        message names the argument and the instance. Also a bad ``threads``, or outputs
+        needing more memory than the limit (``INDEXLAB_MAX_ALLOC_BYTES``).
 
     Examples
     --------
@@ -144,6 +151,10 @@ def capped_qp_batch(
     >>> sol.weights.round(3).tolist(), sol.status
     ([[0.4, 0.4, 0.0, 0.2]], ['optimal'])
     """
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not gamma >= 0.0:
+        raise DataError(f"gamma is {gamma!r}: expected a real number >= 0")
+    if not np.isfinite(float(gamma)):
+        raise DataError(f"gamma is {gamma!r}: expected a finite number >= 0")
     s = _float(scores, "scores")
     if s.ndim == 1:
         s = s[None, :]
@@ -203,8 +214,11 @@ def capped_qp_batch(
         glo,
         ghi,
     )
-    if threads is not None and int(threads) < 1:
-        raise DataError(f"threads is {threads}: expected a positive number or None")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
+    ):
+        raise DataError(f"threads is {threads!r}: expected a positive integer or None")
+    # The core also bounds it by the machine (indexlab._core.max_threads()).
     nthreads = None if threads is None else int(threads)
     w, obj, status, iters = _core.capped_qp_batch(*args, threads=nthreads)
     return FastSolution(weights=w, objective=obj, status=list(status), iterations=iters)

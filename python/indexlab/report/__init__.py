@@ -110,6 +110,7 @@ def html(
     dataset: Dataset | None = None,
     benchmark: str = "HSTECH",
     top_names: int = 10,
+    overwrite: bool = False,
 ) -> Path:
     """Write ONE self-contained HTML report (inline CSS and SVG; opens with no network).
 
@@ -136,11 +137,19 @@ def html(
         Name of the result's ``benchmark`` column, for labels.
     top_names
         Names shown one by one in the weights-by-name chart (the rest are "other").
+    overwrite
+        Replace an existing file at ``path``; without it an existing file raises (before any
+        chart is drawn).
 
     Returns
     -------
     pathlib.Path
         The file written.
+
+    Raises
+    ------
+    DataError
+        When ``path`` exists and ``overwrite`` is false, or cannot be written.
 
     Examples
     --------
@@ -154,6 +163,9 @@ def html(
     """
     from indexlab.report.page import render
 
+    out = Path(path)
+    if not overwrite and out.exists():
+        raise _exists(out)
     items = charts(result, frontier, chosen, objectives, senses, dataset, benchmark, top_names)
     notes = []
     if result is not None and dataset is None:
@@ -175,10 +187,30 @@ def html(
         )
     finally:
         _close(items)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    _write_text(out, text, overwrite)
     return out
+
+
+def _exists(path: Path) -> Exception:
+    from indexlab.errors import DataError
+
+    return DataError(
+        f"{path} exists: expected a new file name; pass overwrite=True (CLI: --force) to replace it"
+    )
+
+
+def _write_text(out: Path, text: str, overwrite: bool) -> None:
+    from indexlab.errors import DataError
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # "x" refuses an existing file atomically (it may have appeared while drawing).
+        with out.open("w" if overwrite else "x", encoding="utf-8") as f:
+            f.write(text)
+    except FileExistsError:
+        raise _exists(out) from None
+    except OSError as err:
+        raise DataError(f"cannot write {out}: {err.strerror or err}") from None
 
 
 def png(
@@ -193,21 +225,38 @@ def png(
     benchmark: str = "HSTECH",
     top_names: int = 10,
     dpi: int = 110,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write the same charts as :func:`html` as PNG files ``<dir>/<chart id>.png``.
 
     Returns the paths written (ids: ``levels``, ``drawdown``, ``weights-by-layer`` (with
     ``dataset``), ``weights-by-name``, ``ai-exposure``, ``turnover``, ``frontier`` (with
-    ``frontier``)).
+    ``frontier``)). Without ``overwrite``, a chart file that already exists raises
+    :class:`~indexlab.DataError` before any file is written.
     """
+    from indexlab.errors import DataError
+
     folder = Path(dir)
-    folder.mkdir(parents=True, exist_ok=True)
     items = charts(result, frontier, chosen, objectives, senses, dataset, benchmark, top_names)
     paths = []
     try:
-        for c in items:
-            p = folder / f"{c.id}.png"
-            c.figure.savefig(p, format="png", dpi=dpi, facecolor="white")
+        targets = [folder / f"{c.id}.png" for c in items]
+        if not overwrite:
+            for p in targets:
+                if p.exists():
+                    raise _exists(p)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DataError(f"cannot create {folder}: {err.strerror or err}") from None
+        for c, p in zip(items, targets, strict=True):
+            try:
+                with p.open("wb" if overwrite else "xb") as f:
+                    c.figure.savefig(f, format="png", dpi=dpi, facecolor="white")
+            except FileExistsError:
+                raise _exists(p) from None
+            except OSError as err:
+                raise DataError(f"cannot write {p}: {err.strerror or err}") from None
             paths.append(p)
     finally:
         _close(items)
@@ -220,22 +269,34 @@ def read(path: Any) -> tuple[BacktestResult | None, Frontier | None]:
     Dispatches on the schema-metadata key ``indexlab:kind``: ``backtest`` (written by
     :meth:`BacktestResult.to_parquet`) gives the result; ``search`` gives the candidates table
     with its objectives (``indexlab:objectives``, a JSON list of two column names), optional
-    senses (``indexlab:senses``) and chosen candidate (``indexlab:chosen``).
+    senses (``indexlab:senses``) and chosen candidate (``indexlab:chosen``). A missing,
+    damaged or foreign file raises :class:`~indexlab.DataError` naming it.
     """
     import pyarrow.parquet as pq
 
+    from indexlab._backtest_io import READ_ERRORS, parquet_error
     from indexlab.backtest import BacktestResult
     from indexlab.errors import DataError
 
-    meta = {k.decode(): v.decode() for k, v in (pq.read_schema(path).metadata or {}).items()}
+    try:
+        raw = pq.read_schema(path).metadata or {}
+        meta = {k.decode(): v.decode() for k, v in raw.items()}
+    except (*READ_ERRORS, UnicodeDecodeError) as err:
+        raise parquet_error(path, err, "backtest or search") from None
     kind = meta.get(KIND_KEY)
     if kind == "backtest":
         return BacktestResult.from_parquet(path), None
     if kind == "search":
-        table = pd.read_parquet(path)
-        objectives = json.loads(meta[OBJECTIVES_KEY]) if OBJECTIVES_KEY in meta else None
-        senses = json.loads(meta[SENSES_KEY]) if SENSES_KEY in meta else None
-        return None, frontier_of(table, objectives, meta.get(CHOSEN_KEY), senses)
+        try:
+            table = pd.read_parquet(path)
+            objectives = json.loads(meta[OBJECTIVES_KEY]) if OBJECTIVES_KEY in meta else None
+            senses = json.loads(meta[SENSES_KEY]) if SENSES_KEY in meta else None
+        except READ_ERRORS as err:
+            raise parquet_error(path, err, "search") from None
+        try:
+            return None, frontier_of(table, objectives, meta.get(CHOSEN_KEY), senses)
+        except DataError as err:
+            raise DataError(f"{path}: {err}") from None
     raise DataError(
         f"{path}: expected a Parquet file with schema metadata {KIND_KEY!r} = 'backtest' or "
         f"'search', found {kind!r}"

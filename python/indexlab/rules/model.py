@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from itertools import product
 from typing import Any, TypeVar
+
+import numpy as np
 
 from indexlab.errors import DataError
 
@@ -22,6 +26,7 @@ __all__ = [
     "CategoryCap",
     "Eligibility",
     "IndexRules",
+    "RuleFieldError",
     "Selection",
     "Sleeve",
     "Universe",
@@ -39,6 +44,78 @@ CATEGORIES = ("wvr", "secondary", "ai_application")
 def _check(ok: bool, msg: str) -> None:
     if not ok:
         raise DataError(msg)
+
+
+#: Largest whole number a count or a day field may hold (the core reads them as 32-bit).
+_MAX_INT = 2**31 - 1
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_)
+    )
+
+
+class RuleFieldError(DataError):
+    """A rules field holds a value of the wrong type or range; ``field`` is its dotted path
+    (``"selection.n"``), for callers that report where the problem is (the API's ``where``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _field_check(ok: bool, field: str, label: str, expected: str, v: Any) -> None:
+    if not ok:
+        raise RuleFieldError(field, f"rules field '{label}': expected {expected}, found {v!r}")
+
+
+def _checked_value(kind: str, field: str, v: Any, label: str | None = None) -> Any:
+    """``v`` checked against a field's annotation ``kind`` (and normalised: ``30.0`` -> ``30``,
+    lists -> tuples), or a :class:`RuleFieldError` that names the field and the value."""
+    label = field if label is None else label
+    optional = kind.endswith(" | None")
+    base = kind.removesuffix(" | None")
+    if optional and v is None:
+        return None
+    if base == "bool":
+        _field_check(isinstance(v, (bool, np.bool_)), field, label, "true or false", v)
+        return bool(v)
+    if base == "int":
+        whole = isinstance(v, (int, np.integer)) or (
+            isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer()
+        )
+        _field_check(_is_real(v) and whole, field, label, "an integer", v)
+        _field_check(abs(v) <= _MAX_INT, field, label, f"an integer of at most {_MAX_INT}", v)
+        return int(v)
+    if base == "float":
+        ok = _is_real(v) and abs(v) <= sys.float_info.max
+        _field_check(ok, field, label, "a finite number", v)
+        return float(v)
+    if base == "str":
+        _field_check(isinstance(v, str), field, label, "a string", v)
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            _field_check(False, field, label, "valid Unicode text (no lone surrogates)", v)
+        return v
+    if base.startswith("tuple[") and base.endswith(", ...]"):
+        item = base[len("tuple[") : -len(", ...]")]
+        _field_check(isinstance(v, (tuple, list)), field, label, "a list", v)
+        if item in ("int", "float", "str", "bool"):
+            return tuple(_checked_value(item, field, x, f"{label}[{k}]") for k, x in enumerate(v))
+        return tuple(v)
+    return v
+
+
+def _validate_types(obj: Any, section: str) -> None:
+    """Check and normalise every field of a frozen rules dataclass against its annotation:
+    ``n=30.5``, ``n=inf``, ``cap=True``, a NaN ``alpha`` or text for a number are refused."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        checked = _checked_value(str(f.type), f"{section}.{f.name}", value)
+        if checked is not value:
+            object.__setattr__(obj, f.name, checked)
 
 
 @dataclass(frozen=True)
@@ -60,6 +137,7 @@ class Universe:
     tech_theme: bool = False
 
     def __post_init__(self) -> None:
+        _validate_types(self, "universe")
         _check(
             0.0 <= self.min_ai_score <= 1.0,
             f"min_ai_score must be in [0, 1], got {self.min_ai_score}",
@@ -97,6 +175,7 @@ class Eligibility:
     max_suspension_days: int = 60
 
     def __post_init__(self) -> None:
+        _validate_types(self, "eligibility")
         _check(
             self.velocity_method in ("median", "sum"),
             f"velocity_method must be 'median' or 'sum', got {self.velocity_method!r}",
@@ -110,6 +189,15 @@ class Eligibility:
         _check(self.velocity_threshold >= 0.0, "velocity_threshold must be >= 0")
         _check(self.adt_window_days >= 1, "adt_window_days must be >= 1")
         _check(self.max_suspension_days >= 0, "max_suspension_days must be >= 0")
+        for name in (
+            "min_listing_days",
+            "velocity_recent",
+            "incumbent_recent",
+            "min_ff_mcap_hkd",
+            "min_adt_hkd",
+        ):
+            v = getattr(self, name)
+            _field_check(v >= 0, f"eligibility.{name}", f"eligibility.{name}", "a number >= 0", v)
 
 
 @dataclass(frozen=True)
@@ -128,6 +216,7 @@ class Sleeve:
     alpha: float = 1.0
 
     def __post_init__(self) -> None:
+        _validate_types(self, "selection.extra")
         _check(
             self.key in RANK_KEYS or self.key.startswith("column:"),
             f"rank key must be one of {RANK_KEYS} or 'column:<name>', got {self.key!r}",
@@ -166,6 +255,15 @@ class Selection:
     extra: tuple[Sleeve, ...] = ()
 
     def __post_init__(self) -> None:
+        _validate_types(self, "selection")
+        for k, sleeve in enumerate(self.extra):
+            _field_check(
+                isinstance(sleeve, Sleeve),
+                "selection.extra",
+                f"selection.extra[{k}]",
+                "a Sleeve",
+                sleeve,
+            )
         Sleeve(self.key, self.n, self.window_days, self.alpha)
         _check(0.0 <= self.buffer < 1.0, f"buffer must be in [0, 1), got {self.buffer}")
         _check(
@@ -199,6 +297,7 @@ class CategoryCap:
     cap: float
 
     def __post_init__(self) -> None:
+        _validate_types(self, "weighting.category_caps")
         _check(
             self.category in CATEGORIES or self.category.startswith("column:"),
             f"category must be one of {CATEGORIES} or 'column:<name>', got {self.category!r}",
@@ -223,6 +322,15 @@ class Weighting:
     min_score: float = 0.01
 
     def __post_init__(self) -> None:
+        _validate_types(self, "weighting")
+        for k, cc in enumerate(self.category_caps):
+            _field_check(
+                isinstance(cc, CategoryCap),
+                "weighting.category_caps",
+                f"weighting.category_caps[{k}]",
+                "a CategoryCap",
+                cc,
+            )
         _check(
             self.scheme in WEIGHT_SCHEMES,
             f"scheme must be one of {WEIGHT_SCHEMES}, got {self.scheme!r}",
@@ -247,6 +355,7 @@ class Calendar:
     weekday: int = 4
 
     def __post_init__(self) -> None:
+        _validate_types(self, "calendar")
         _check(
             all(1 <= m <= 12 for m in self.cutoff_months) and len(self.cutoff_months) > 0,
             "cutoff_months must be month numbers 1..12",
@@ -299,6 +408,7 @@ class IndexRules:
     calendar: Calendar = field(default_factory=Calendar)
 
     def __post_init__(self) -> None:
+        _validate_types(self, "rules")
         for name, cls in _NESTED.items():
             _check(isinstance(getattr(self, name), cls), f"{name} must be a {cls.__name__}")
 
@@ -432,13 +542,33 @@ def _from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
         raise DataError(f"bad {cls.__name__} fields: {exc}") from None
 
 
+def _toml_string(v: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped, everything
+    else (an emoji, CJK text) written as itself in UTF-8 (TOML has no surrogate-pair escapes,
+    so ``json.dumps`` output does not always read back)."""
+    out = []
+    for ch in v:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, float)):
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        _check(math.isfinite(v), f"cannot write the non-finite number {v!r} to TOML")
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return _toml_string(v)
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise DataError(f"cannot write {v!r} to TOML")

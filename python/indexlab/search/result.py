@@ -164,17 +164,55 @@ class SearchResult:
 
     # ------------------------------------------------------------------ storage
 
-    def to_parquet(self, path: str | Path, chosen: str | None = None) -> None:
+    def to_parquet(
+        self, path: str | Path, chosen: str | None = None, *, overwrite: bool = False
+    ) -> None:
         """Write the table to ``path`` (Parquet) and, if kept, the levels beside it
         (``<stem>.levels.parquet``); :meth:`from_parquet` reads both back.
 
         The file also says what it is for ``indexlab report``: kind ``search``, the frontier's
         two objectives (tracking error across, AI exposure up) and the ``chosen`` candidate.
+
+        Parameters
+        ----------
+        path
+            The ``.parquet`` file to write (its folder is created).
+        chosen
+            The candidate ``indexlab report`` marks on the frontier.
+        overwrite
+            Replace existing files; without it an existing table or levels file raises
+            :class:`~indexlab.DataError` before anything is written.
+
+        Examples
+        --------
+        >>> import os, tempfile, pandas as pd
+        >>> from indexlab.search import SearchResult
+        >>> res = SearchResult(pd.DataFrame({"status": ["ok"]}, index=["a"]))
+        >>> path = os.path.join(tempfile.mkdtemp(), "search.parquet")
+        >>> res.to_parquet(path)
+        >>> res.to_parquet(path)
+        Traceback (most recent call last):
+        ...
+        indexlab.errors.DataError: search table ... exists: expected a new file name; ...
+        >>> res.to_parquet(path, overwrite=True)
+        >>> len(SearchResult.from_parquet(path))
+        1
         """
         import pyarrow as pa
-        import pyarrow.parquet as pq
+
+        from indexlab._backtest_io import write_table
 
         path = Path(path)
+        levels_path = _levels_path(path)
+        if not overwrite:
+            for p, what in ((path, "search table"), (levels_path, "search levels")):
+                if p == levels_path and self.levels is None:
+                    continue
+                if p.exists():
+                    raise DataError(
+                        f"{what} {p} exists: expected a new file name; pass overwrite=True to "
+                        "replace it"
+                    )
         table = pa.Table.from_pandas(self.table, preserve_index=True)
         meta = dict(table.schema.metadata or {})
         meta[b"indexlab.search"] = json.dumps(
@@ -185,20 +223,41 @@ class SearchResult:
         meta[b"indexlab:senses"] = json.dumps(["min", "max"]).encode()
         if chosen is not None:
             meta[b"indexlab:chosen"] = str(chosen).encode()
-        pq.write_table(table.replace_schema_metadata(meta), path)
+        write_table(table.replace_schema_metadata(meta), path, overwrite, "search table")
         if self.levels is not None:
-            self.levels.to_parquet(_levels_path(path))
+            levels = pa.Table.from_pandas(self.levels, preserve_index=True)
+            write_table(levels, levels_path, overwrite, "search levels")
 
     @classmethod
     def from_parquet(cls, path: str | Path) -> SearchResult:
-        """Read what :meth:`to_parquet` wrote."""
+        """Read what :meth:`to_parquet` wrote.
+
+        Raises
+        ------
+        DataError
+            When the file (or its levels file) is missing, damaged or not a search table,
+            naming the file.
+        """
         import pyarrow.parquet as pq
 
+        from indexlab._backtest_io import READ_ERRORS, parquet_error
+
         path = Path(path)
-        table = pq.read_table(path)
-        info = json.loads((table.schema.metadata or {}).get(b"indexlab.search", b"{}"))
-        frame = table.to_pandas()
-        levels = pd.read_parquet(_levels_path(path)) if info.get("levels") else None
+        try:
+            table = pq.read_table(path)
+            info = json.loads((table.schema.metadata or {}).get(b"indexlab.search", b"{}"))
+            frame = table.to_pandas()
+        except READ_ERRORS as err:
+            raise parquet_error(path, err, "search table") from None
+        if not isinstance(info, dict):
+            raise DataError(f"{path}: expected a JSON object in 'indexlab.search', found {info!r}")
+        levels = None
+        if info.get("levels"):
+            lp = _levels_path(path)
+            try:
+                levels = pd.read_parquet(lp)
+            except READ_ERRORS as err:
+                raise parquet_error(lp, err, "search levels") from None
         return cls(frame, levels=levels, interrupted=bool(info.get("interrupted", False)))
 
 

@@ -57,7 +57,7 @@ fn check_market_caps(market_caps: &[f64]) -> Result<()> {
 
 fn check_feasible(caps: &[f64], uniform_cap: f64, per_name_given: bool) -> Result<()> {
     let n = caps.len();
-    let total: f64 = caps.iter().sum();
+    let total = exact_sum(caps);
     if total < 1.0 - FEASIBILITY_SLACK {
         let msg = if per_name_given {
             format!(
@@ -85,11 +85,15 @@ fn check_feasible(caps: &[f64], uniform_cap: f64, per_name_given: bool) -> Resul
 /// `cap` applies to every name; `per_name` (optional) gives each name its own cap, combined
 /// with `cap` by minimum. Errors: empty input, non-finite or non-positive market caps or caps
 /// ([`Error::Data`]), caps summing below 100% ([`Error::Infeasible`]).
+///
+/// Any finite positive market caps work, subnormal or near `f64::MAX`: only ratios of market
+/// caps enter the weights, computed relative to the largest uncapped name (see
+/// [`solve_capped`]), so scaling every market cap by the same factor gives the same weights.
 pub fn cap_weights(market_caps: &[f64], cap: f64, per_name: Option<&[f64]>) -> Result<Vec<f64>> {
     check_market_caps(market_caps)?;
     let caps = effective_caps(market_caps.len(), cap, per_name)?;
     check_feasible(&caps, cap, per_name.is_some())?;
-    Ok(solve_capped(market_caps, &caps))
+    Ok(solve_capped(market_caps, &caps).weights)
 }
 
 /// Hang Seng-style capping factors: `CF_i = capped_i / uncapped_i`, scaled so the largest is 1.
@@ -102,10 +106,196 @@ pub fn capping_factors(
     cap: f64,
     per_name: Option<&[f64]>,
 ) -> Result<Vec<f64>> {
-    let w = cap_weights(market_caps, cap, per_name)?;
-    let ratios: Vec<f64> = w.iter().zip(market_caps).map(|(w, m)| w / m).collect();
-    let top = ratios.iter().cloned().fold(f64::MIN, f64::max);
-    Ok(ratios.iter().map(|r| (r / top).min(1.0)).collect())
+    check_market_caps(market_caps)?;
+    let caps = effective_caps(market_caps.len(), cap, per_name)?;
+    check_feasible(&caps, cap, per_name.is_some())?;
+    Ok(solve_capped(market_caps, &caps).factors(market_caps, &caps))
+}
+
+/// A positive number as `mant * 2^exp` with `mant` in `[0.5, 1)`: ratios of market caps and
+/// caps (`c_i / m_i` spans about 2^2100 for finite inputs) without overflow or underflow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Wide {
+    mant: f64,
+    exp: i32,
+}
+
+impl Wide {
+    /// `x` (finite, >= 0) split into mantissa and exponent; zero is `0 * 2^0`.
+    fn of(x: f64) -> Self {
+        if x == 0.0 {
+            return Self { mant: 0.0, exp: 0 };
+        }
+        let bits = x.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        if biased == 0 {
+            // Subnormal: scale into the normal range first (exact).
+            let up = Self::of(x * TWO_POW_64);
+            return Self {
+                mant: up.mant,
+                exp: up.exp - 64,
+            };
+        }
+        let mant = f64::from_bits((bits & !(0x7ff_u64 << 52)) | (1022_u64 << 52));
+        Self {
+            mant,
+            exp: biased - 1022,
+        }
+    }
+
+    /// `a / b` for finite `a >= 0` and `b > 0` (one rounding, in the mantissa division).
+    fn quotient(a: f64, b: f64) -> Self {
+        let (a, b) = (Self::of(a), Self::of(b));
+        let mut q = Self {
+            mant: a.mant / b.mant,
+            exp: a.exp - b.exp,
+        };
+        if q.mant >= 1.0 {
+            q.mant *= 0.5;
+            q.exp += 1;
+        }
+        q
+    }
+
+    /// `self / other` as an `f64` (`inf` for a zero `other`, 0 where it underflows).
+    fn ratio(self, other: Self) -> f64 {
+        if other.mant == 0.0 {
+            return f64::INFINITY;
+        }
+        ldexp(self.mant / other.mant, self.exp - other.exp)
+    }
+
+    fn total_cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.mant == 0.0 || other.mant == 0.0 {
+            return self.mant.total_cmp(&other.mant);
+        }
+        self.exp
+            .cmp(&other.exp)
+            .then(self.mant.total_cmp(&other.mant))
+    }
+}
+
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// `x * 2^e` in steps, so that no power of two on the way overflows or underflows.
+fn ldexp(mut x: f64, mut e: i32) -> f64 {
+    let step = 2f64.powi(1000);
+    while e > 1000 && x.is_finite() && x != 0.0 {
+        x *= step;
+        e -= 1000;
+    }
+    while e < -1000 && x != 0.0 {
+        x /= step;
+        e += 1000;
+    }
+    x * 2f64.powi(e)
+}
+
+/// An exact running sum of floats as non-overlapping partials (Shewchuk's algorithm, the one
+/// behind Python's `math.fsum`): `1 - sum(capped caps)` can be far smaller than the caps, and a
+/// rounded running difference would lose it (or turn it negative).
+struct ExactSum {
+    partials: Vec<f64>,
+}
+
+impl ExactSum {
+    fn new(x: f64) -> Self {
+        Self { partials: vec![x] }
+    }
+
+    fn add(&mut self, mut x: f64) {
+        let mut kept = 0;
+        for j in 0..self.partials.len() {
+            let mut y = self.partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                self.partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        self.partials.truncate(kept);
+        self.partials.push(x);
+    }
+
+    /// The sum, within one unit in the last place.
+    fn value(&self) -> f64 {
+        let mut hi = 0.0;
+        for &p in self.partials.iter().rev() {
+            let x = hi;
+            hi = x + p;
+            if p - (hi - x) != 0.0 {
+                break;
+            }
+        }
+        hi
+    }
+}
+
+fn exact_sum(values: &[f64]) -> f64 {
+    let mut s = ExactSum::new(0.0);
+    for &x in values {
+        s.add(x);
+    }
+    s.value()
+}
+
+/// Neumaier's compensated sum (error about 2 ulp, independent of the count for positive values).
+fn compensated_sum(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut comp) = (0.0_f64, 0.0_f64);
+    for x in values {
+        let t = sum + x;
+        comp += if sum.abs() >= x.abs() {
+            (sum - t) + x
+        } else {
+            (x - t) + sum
+        };
+        sum = t;
+    }
+    sum + comp
+}
+
+/// A solved capping: the weights, which names sit at their cap, and `k` of the convention
+/// (`w_i = k m_i` for the others; `None` when every name is at its cap).
+struct Capped {
+    weights: Vec<f64>,
+    capped: Vec<bool>,
+    k: Option<Wide>,
+}
+
+impl Capped {
+    /// `CF_i = (w_i / m_i) / max_j (w_j / m_j)`: 1 for uncapped names, `c_i / (k m_i)` for
+    /// capped ones; with every name capped, the kinks `c_i / m_i` over the largest kink.
+    fn factors(&self, m: &[f64], caps: &[f64]) -> Vec<f64> {
+        let kinks: Vec<Wide> = m
+            .iter()
+            .zip(caps)
+            .map(|(&m, &c)| Wide::quotient(c, m))
+            .collect();
+        let top = match self.k {
+            Some(k) => k,
+            None => kinks
+                .iter()
+                .copied()
+                .max_by(|a, b| a.total_cmp(b))
+                .unwrap_or(Wide { mant: 0.5, exp: 1 }),
+        };
+        kinks
+            .iter()
+            .zip(&self.capped)
+            .map(|(kink, &capped)| {
+                if capped || self.k.is_none() {
+                    kink.ratio(top).min(1.0)
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    }
 }
 
 /// Passes of breacher fixing before switching to the sort-based walk (realistic inputs need
@@ -117,78 +307,107 @@ const MAX_PASSES: usize = 16;
 /// Fixing every name over the cap at its cap and rescaling the rest only ever raises `k`, so
 /// names fixed once stay capped and the passes reach the exact fixed point; each pass is O(n)
 /// with no sort, which beats sorting for the few passes real markets need.
-fn solve_capped(m: &[f64], caps: &[f64]) -> Vec<f64> {
-    let mut free: Vec<usize> = (0..m.len()).collect();
-    let mut capped_total = 0.0;
+///
+/// Each pass works relative to the largest uncapped market cap `s` (`m_i / s` in (0, 1], their
+/// sum in [1, n]), so nothing overflows near `f64::MAX` or vanishes among subnormals, and equal
+/// inputs take exactly the same operations. `1 - sum(capped caps)` is summed exactly.
+fn solve_capped(m: &[f64], caps: &[f64]) -> Capped {
+    let n = m.len();
+    let mut free: Vec<usize> = (0..n).collect();
+    let mut capped = vec![false; n];
+    let mut left = ExactSum::new(1.0);
     for _ in 0..MAX_PASSES {
         if free.is_empty() {
             break;
         }
-        let mass: f64 = free.iter().map(|&i| m[i]).sum();
-        let k = (1.0 - capped_total) / mass;
+        let scale = free.iter().map(|&i| m[i]).fold(0.0, f64::max);
+        let mass = compensated_sum(free.iter().map(|&i| m[i] / scale));
+        let k = left.value().max(0.0) / mass;
         let before = free.len();
         free.retain(|&i| {
-            let breach = k * m[i] > caps[i];
+            let breach = k * (m[i] / scale) > caps[i];
             if breach {
-                capped_total += caps[i];
+                left.add(-caps[i]);
+                capped[i] = true;
             }
             !breach
         });
         if free.len() == before {
             let mut w = caps.to_vec();
             for &i in &free {
-                w[i] = k * m[i];
+                w[i] = k * (m[i] / scale);
             }
-            return w;
+            return Capped {
+                weights: w,
+                capped,
+                k: Some(Wide::quotient(k, scale)),
+            };
         }
     }
     solve_sorted(m, caps)
 }
 
 /// Exact O(n log n) solve by walking the kinks `c_i / m_i` in increasing order.
-fn solve_sorted(m: &[f64], caps: &[f64]) -> Vec<f64> {
+fn solve_sorted(m: &[f64], caps: &[f64]) -> Capped {
     let n = m.len();
+    let kinks: Vec<Wide> = (0..n).map(|i| Wide::quotient(caps[i], m[i])).collect();
     // Names in the order they hit their cap as k grows: by c_i / m_i, ties by position so the
     // result never depends on sort stability.
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| {
-        (caps[a] / m[a])
-            .total_cmp(&(caps[b] / m[b]))
-            .then(a.cmp(&b))
-    });
+    order.sort_unstable_by(|&a, &b| kinks[a].total_cmp(&kinks[b]).then(a.cmp(&b)));
 
-    // Suffix sums of market cap in that order, summed from the small end so that the mass of
-    // the uncapped tail is exact rather than a long running difference.
-    let mut rest_mass = vec![0.0; n + 1];
+    // For each position: the largest market cap from there on (`scale`) and the market caps
+    // from there on relative to it (`mass`, in [1, n]), summed from the small end.
+    let mut scale = vec![0.0_f64; n + 1];
+    let mut mass = vec![0.0; n + 1];
     for pos in (0..n).rev() {
-        rest_mass[pos] = rest_mass[pos + 1] + m[order[pos]];
+        let mi = m[order[pos]];
+        let s = scale[pos + 1].max(mi);
+        scale[pos] = s;
+        mass[pos] = mass[pos + 1] * (scale[pos + 1] / s) + mi / s;
     }
-    let mut capped_total = 0.0;
-    let mut n_capped = 0;
+    let mut left = ExactSum::new(1.0);
+    let mut pos = 0;
     let mut k = 0.0;
-    for (pos, &i) in order.iter().enumerate() {
+    while pos < n {
         // Try: the first `pos` names in `order` sit at their caps, all others are uncapped.
-        k = (1.0 - capped_total) / rest_mass[pos];
-        if k * m[i] <= caps[i] {
+        let i = order[pos];
+        k = left.value().max(0.0) / mass[pos];
+        if k * (m[i] / scale[pos]) <= caps[i] {
             break;
         }
-        capped_total += caps[i];
-        n_capped += 1;
+        // Names with the same kink hit their caps together (equal inputs, equal weights).
+        let kink = kinks[i];
+        while pos < n && kinks[order[pos]].total_cmp(&kink).is_eq() {
+            left.add(-caps[order[pos]]);
+            pos += 1;
+        }
     }
 
+    let mut capped = vec![false; n];
+    if pos == n {
+        // Every name is at its cap: only possible when the caps sum to 100% (within the slack).
+        let total = exact_sum(caps);
+        return Capped {
+            weights: caps.iter().map(|c| c / total).collect(),
+            capped: vec![true; n],
+            k: None,
+        };
+    }
     let mut w = vec![0.0; n];
-    if n_capped == n {
-        // Every name is at its cap: only possible when the caps sum to exactly 100%.
-        let total: f64 = caps.iter().sum();
-        for i in 0..n {
-            w[i] = caps[i] / total;
+    for (q, &i) in order.iter().enumerate() {
+        if q < pos {
+            w[i] = caps[i];
+            capped[i] = true;
+        } else {
+            w[i] = k * (m[i] / scale[pos]);
         }
-        return w;
     }
-    for (pos, &i) in order.iter().enumerate() {
-        w[i] = if pos < n_capped { caps[i] } else { k * m[i] };
+    Capped {
+        weights: w,
+        capped,
+        k: Some(Wide::quotient(k, scale[pos])),
     }
-    w
 }
 
 #[cfg(test)]
@@ -291,12 +510,12 @@ mod tests {
         // Geometric caps force one newly capped name per pass: the fallback path runs.
         let m: Vec<f64> = (0..60).map(|i| 0.7f64.powi(i)).collect();
         let caps = vec![0.02; 60];
-        let w = solve_capped(&m, &caps);
+        let w = solve_capped(&m, &caps).weights;
         let reference = iterative(&m, 0.02);
         for (a, b) in w.iter().zip(&reference) {
             assert!((a - b).abs() < 1e-12);
         }
-        let sorted = solve_sorted(&m, &caps);
+        let sorted = solve_sorted(&m, &caps).weights;
         for (a, b) in sorted.iter().zip(&reference) {
             assert!((a - b).abs() < 1e-12);
         }
@@ -325,6 +544,79 @@ mod tests {
             assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
             assert!(w.iter().all(|x| *x <= cap + 1e-15));
         }
+    }
+
+    #[test]
+    fn extreme_market_caps_are_scale_invariant() {
+        // Near f64::MAX the plain sum overflows; among subnormals 1 / sum overflows. The
+        // weights depend only on ratios of market caps, so each scaling gives 0.4, 0.36, ...
+        let base = [50.0, 30.0, 10.0, 10.0];
+        let expected = [0.4, 0.36, 0.12, 0.12];
+        for scale in [1e306, 3e306, f64::MIN_POSITIVE * 1e-10, 5e-324 / 10.0 * 2.0] {
+            let m: Vec<f64> = base.iter().map(|x| x * scale).collect();
+            if m.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                continue;
+            }
+            let exact_ratios = m.iter().zip(base).all(|(x, b)| *x / m[3] == b / 10.0);
+            let w = cap_weights(&m, 0.4, None).unwrap();
+            assert!(
+                (w.iter().sum::<f64>() - 1.0).abs() < 1e-15,
+                "{scale}: {w:?}"
+            );
+            if exact_ratios {
+                for (a, b) in w.iter().zip(expected) {
+                    assert!(close(*a, b), "{scale}: {w:?}");
+                }
+            }
+        }
+        let big = cap_weights(&[f64::MAX; 5], 0.5, None).unwrap();
+        assert!(big.iter().all(|w| *w == 0.2), "{big:?}");
+        let tiny = cap_weights(&[5e-324; 7], 0.5, None).unwrap();
+        assert!(tiny.iter().all(|w| *w == tiny[0]), "{tiny:?}");
+        assert!(close(tiny[0], 1.0 / 7.0));
+    }
+
+    #[test]
+    fn the_whole_float_range_in_one_call() {
+        // 1e308 and 1e-320 differ by more than f64 can represent as one ratio: the large names
+        // are capped at 0.3 and the tiny ones share the remaining 0.4 equally.
+        let m = [1e308, 1.7e308, 1e-320, 1e-320];
+        let w = cap_weights(&m, 0.3, None).unwrap();
+        assert_eq!(w, vec![0.3, 0.3, 0.2, 0.2]);
+        let cf = capping_factors(&m, 0.3, None).unwrap();
+        assert_eq!(&cf[2..], &[1.0, 1.0]);
+        assert_eq!(
+            &cf[..2],
+            &[0.0, 0.0],
+            "factors below the smallest float round to 0"
+        );
+        let sorted = solve_sorted(&m, &[0.3; 4]).weights;
+        assert_eq!(sorted, vec![0.3, 0.3, 0.2, 0.2]);
+    }
+
+    #[test]
+    fn equal_inputs_equal_weights_on_the_sorted_walk() {
+        let mut m: Vec<f64> = (0..40).map(|i| 0.7f64.powi(i) * 1e300).collect();
+        m.extend([1e-310; 5]);
+        let caps = vec![0.03; m.len()];
+        let w = solve_sorted(&m, &caps).weights;
+        let tail = &w[40..];
+        assert!(tail.iter().all(|x| *x == tail[0]), "{tail:?}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-14);
+        let passes = solve_capped(&m, &caps).weights;
+        for (a, b) in w.iter().zip(&passes) {
+            assert!((a - b).abs() <= 1e-15, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn wide_ratios_do_not_overflow() {
+        let a = Wide::quotient(0.5, 1e-320);
+        let b = Wide::quotient(0.25, 1e-320);
+        assert_eq!(b.ratio(a), 0.5);
+        assert_eq!(Wide::of(5e-324).exp, -1073);
+        assert_eq!(ldexp(1.0, -1074), 5e-324);
+        assert_eq!(ldexp(1.0, 1023), 2f64.powi(1023));
     }
 
     /// The textbook algorithm: fix breachers at the cap, rescale the rest, repeat.

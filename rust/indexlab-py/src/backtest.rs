@@ -2,14 +2,17 @@
 
 use crate::arrays::{slice1, slice2};
 use crate::errors::run_detached;
+use crate::limits::{self, check_alloc_py};
 use indexlab_core::backtest::{CostRate, Indices, Prepared, Weights};
 use indexlab_core::metrics::{metrics_batch, METRIC_NAMES};
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use std::borrow::Cow;
 
-/// Level values per chunk of candidates between two Ctrl-C checks (tens of milliseconds).
-const CHUNK_VALUES: usize = 1 << 22;
+/// Work per chunk of candidates between two Ctrl-C checks, in values read or written (levels
+/// plus weights): a few milliseconds per core. Sized by work, not by time, so the chunks, and
+/// with them the error reported when several candidates are bad, do not depend on timing.
+const CHUNK_WORK: usize = 1 << 22;
 
 /// A CSR index array as scipy hands it over: int32 (the usual case) or int64, never widened.
 #[derive(FromPyObject)]
@@ -41,20 +44,6 @@ impl IndexSlice<'_> {
     }
 }
 
-fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
-    match threads {
-        None => Ok(None),
-        Some(0) => Err(pyo3::exceptions::PyValueError::new_err(
-            "threads must be >= 1 (or None for all cores)",
-        )),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .map(Some)
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string())),
-    }
-}
-
 type Pair<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
 
 /// `weights` is either `dense` (K*R*N values, row-major) or CSR (`indptr`, `indices`, `data`).
@@ -73,10 +62,18 @@ fn _backtest_batch<'py>(
     cost_rates: Option<PyReadonlyArray1<'py, f64>>,
     base: f64,
     allow_short: bool,
-    threads: Option<usize>,
+    threads: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Pair<'py>> {
+    let threads = limits::threads(py, threads.as_ref())?;
     let shape = tr.as_array().shape().to_vec();
     let (t, n) = (shape[0], shape[1]);
+    // Prepared relative prices: about two `T x N` copies of `tr`.
+    let (t128, n128) = (t as u128, n as u128);
+    check_alloc_py(
+        py,
+        &format!("backtest_batch: prepared prices of {t} days x {n} names"),
+        &[(2 * t128 * n128, 8)],
+    )?;
     let tr_s = slice2(&tr);
     let reb = slice1(&rebalance);
     let rates = cost_rates.as_ref().map(slice1);
@@ -94,8 +91,11 @@ fn _backtest_batch<'py>(
             data: v,
         },
         _ => {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "give either dense weights or all of indptr, indices, data",
+            return Err(crate::errors::to_py(
+                py,
+                indexlab_core::Error::Data(
+                    "weights: give either dense weights or all of indptr, indices, data".into(),
+                ),
             ))
         }
     };
@@ -103,7 +103,7 @@ fn _backtest_batch<'py>(
         Some(r) => CostRate::PerName(r),
         None => CostRate::Scalar(cost_rate),
     };
-    let pool = pool(threads)?;
+    let pool = limits::pool(py, threads)?;
     let prep = run_detached(py, || {
         let prepare = || Prepared::new(&tr_s, t, n, &reb, cost, base, allow_short);
         match &pool {
@@ -115,21 +115,36 @@ fn _backtest_batch<'py>(
         .candidates(&weights)
         .map_err(|e| crate::errors::to_py(py, e))?;
     let r = prep.rebalances();
+    check_alloc_py(
+        py,
+        &format!("backtest_batch: levels {k} x {t} and turnover {k} x {r}"),
+        &[
+            (k as u128 * t128, 8),
+            (k as u128 * r as u128, 8),
+            (2 * t128 * n128, 8),
+        ],
+    )?;
     let mut levels = vec![0.0; k * t];
     advise_huge_pages(&mut levels);
     let mut turnover = vec![0.0; k * r];
-    let per_chunk = (CHUNK_VALUES / t.max(1)).max(1);
-    for (c, (lv, to)) in levels
-        .chunks_mut(per_chunk * t)
-        .zip(turnover.chunks_mut(per_chunk * r))
-        .enumerate()
-    {
-        let first = c * per_chunk;
+    // Values one candidate reads (its weights) and writes (its levels and turnover).
+    let weight_values = match &weights {
+        Weights::Dense(d) => d.len(),
+        Weights::Csr { data, .. } => data.len() + k * r,
+    };
+    let per_candidate = (t + r + weight_values / k.max(1)).max(1);
+    let per_chunk = (CHUNK_WORK / per_candidate).max(1);
+    let mut first = 0;
+    while first < k {
+        let end = first.saturating_add(per_chunk).min(k);
+        let lv = &mut levels[first * t..end * t];
+        let to = &mut turnover[first * r..end * r];
         run_detached(py, || match &pool {
             Some(p) => p.install(|| prep.run(&weights, first, lv, to)),
             None => prep.run(&weights, first, lv, to),
         })?;
         py.check_signals()?;
+        first = end;
     }
     let levels = levels.into_pyarray(py).reshape([k, t])?;
     let turnover = turnover.into_pyarray(py).reshape([k, r])?;

@@ -3,12 +3,17 @@
 
 use crate::arrays::slice2;
 use crate::errors::{run_detached, to_py};
+use crate::limits::{self, check_alloc_py, timed, Chunker};
 use indexlab_core::solve::fastpath::{self, CappedQp, FastBatch, Groups, PerInstance, RiskModel};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-/// Instances solved between two Ctrl-C checks.
-const CHUNK: usize = 4096;
+/// Instances per worker in the first chunk; later chunks are sized by the measured time per instance so
+/// that Ctrl-C is checked every few tens of milliseconds ([`Chunker`]). Instances are
+/// independent and a chunk's error is its lowest instance's, so timing changes no result.
+const FIRST_CHUNK: usize = 1;
+/// Instances per chunk at most.
+const MAX_CHUNK: usize = 4096;
 
 fn per_instance<'a>(rows: usize, data: &'a [f64]) -> PerInstance<'a> {
     if rows == 1 {
@@ -41,23 +46,17 @@ fn capped_qp_batch<'py>(
     groups: Option<PyReadonlyArray2<'py, f64>>,
     group_lo: Option<PyReadonlyArray2<'py, f64>>,
     group_hi: Option<PyReadonlyArray2<'py, f64>>,
-    threads: Option<usize>,
+    threads: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Out<'py>> {
-    let pool = match threads {
-        Some(t) => Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .map_err(|e| {
-                    to_py(
-                        py,
-                        indexlab_core::Error::Data(format!("threads={t}: cannot start pool: {e}")),
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    let threads = limits::threads(py, threads.as_ref())?;
     let (batch, names) = (scores.shape()[0], scores.shape()[1]);
+    // Weights plus objective, status and iterations per instance.
+    check_alloc_py(
+        py,
+        &format!("capped_qp_batch: weights {batch} x {names}"),
+        &[(batch as u128 * names as u128, 8), (batch as u128, 24)],
+    )?;
+    let pool = limits::pool(py, threads)?;
     let s = slice2(&scores);
     let b = bench.as_ref().map(|a| (a.shape()[0], slice2(a)));
     let f = loadings.as_ref().map(|a| (a.shape()[1], slice2(a)));
@@ -105,18 +104,28 @@ fn capped_qp_batch<'py>(
         status: Vec::with_capacity(batch),
         iterations: Vec::with_capacity(batch),
     };
+    let workers = pool
+        .as_ref()
+        .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let mut chunker = Chunker::new(FIRST_CHUNK.max(workers), MAX_CHUNK.max(workers));
     let mut start = 0;
     while start < batch.max(1) {
-        let end = (start + CHUNK).min(batch);
+        let end = start.saturating_add(chunker.size()).min(batch);
         let rows = &mut all.weights[start * names..end * names];
-        let part = run_detached(py, || match &pool {
-            Some(p) => p.install(|| fastpath::capped_qp_range_into(&problem, start, end, rows)),
-            None => fastpath::capped_qp_range_into(&problem, start, end, rows),
-        })?;
+        let (part, took) = timed(|| {
+            run_detached(py, || match &pool {
+                Some(p) => p.install(|| fastpath::capped_qp_range_into(&problem, start, end, rows)),
+                None => fastpath::capped_qp_range_into(&problem, start, end, rows),
+            })
+        });
+        let part = part?;
         all.objective.extend_from_slice(&part.objective);
         all.status.extend_from_slice(&part.status);
         all.iterations.extend_from_slice(&part.iterations);
         py.check_signals()?;
+        // Never below one instance per worker, so small chunks keep every core busy.
+        chunker.record(end - start, took);
+        chunker.at_least(workers);
         start = end.max(start + 1);
     }
     let weights = numpy::ndarray::Array2::from_shape_vec((batch, names), all.weights)

@@ -8,6 +8,7 @@ mod backtest;
 mod capping;
 mod errors;
 mod fastpath;
+mod limits;
 mod optimise;
 mod rules;
 
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backtest::register(m)?;
     optimise::register(m)?;
     fastpath::register(m)?;
+    limits::register(m)?;
     Ok(())
 }

@@ -1,14 +1,19 @@
 //! Bindings for the generic batch conic solver (`indexlab.optimise.compile`).
 
 use crate::errors::{run_detached, to_py};
+use crate::limits::{self, check_alloc_py, timed, Chunker};
 use indexlab_core::solve::conic::{self, AffineMap, Cone, ConicTemplate, Pattern};
 use indexlab_core::Error;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// Instances per detached call; Ctrl-C is checked between chunks.
-const CHUNK: usize = 256;
+/// Instances in the first detached call; later calls are sized by the measured time per
+/// instance so Ctrl-C is checked every few tens of milliseconds ([`Chunker`]). Instances are
+/// independent, so the chunking changes no result.
+const FIRST_CHUNK: usize = 1;
+/// Instances per detached call at most.
+const MAX_CHUNK: usize = 256;
 
 fn indices(what: &str, a: &PyReadonlyArray1<'_, i64>) -> Result<Vec<usize>, Error> {
     a.as_array()
@@ -127,7 +132,7 @@ impl ConicProgram {
         py: Python<'py>,
         thetas: PyReadonlyArray2<'py, f64>,
         presolve: bool,
-        threads: Option<usize>,
+        threads: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(
         Bound<'py, PyArray2<f64>>,
         Vec<&'static str>,
@@ -136,8 +141,19 @@ impl ConicProgram {
         Bound<'py, PyArray1<f64>>,
         Bound<'py, PyArray1<i64>>,
     )> {
+        let threads = limits::threads(py, threads.as_ref())?;
         let (b, k) = thetas.as_array().dim();
         let n = self.inner.n();
+        // Solutions, a copy of the parameters, and five numbers per instance.
+        check_alloc_py(
+            py,
+            &format!("solve_batch: solutions {b} x {n}"),
+            &[
+                (b as u128 * n as u128, 8),
+                (b as u128 * k as u128, 8),
+                (b as u128, 48),
+            ],
+        )?;
         if k != self.inner.n_theta() {
             return Err(to_py(
                 py,
@@ -152,16 +168,29 @@ impl ConicProgram {
             Err(_) => thetas.as_array().iter().copied().collect(),
         };
         let pool = conic::thread_pool(threads).map_err(|e| to_py(py, e))?;
+        let workers = pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+        let mut chunker = Chunker::new(FIRST_CHUNK.max(workers), MAX_CHUNK.max(workers));
         let mut x = Vec::with_capacity(b * n);
         let mut status = Vec::with_capacity(b);
         let mut obj = Vec::with_capacity(b);
         let mut iters = Vec::with_capacity(b);
         let mut secs = Vec::with_capacity(b);
         let mut nvar = Vec::with_capacity(b);
-        for chunk in flat.chunks((CHUNK * k).max(1)) {
-            let rs = run_detached(py, || {
-                self.inner.solve_batch(chunk, presolve, pool.as_ref())
-            })?;
+        let mut start = 0;
+        while start < b {
+            let end = start.saturating_add(chunker.size()).min(b);
+            let chunk = &flat[start * k..end * k];
+            let (rs, took) = timed(|| {
+                run_detached(py, || {
+                    self.inner.solve_batch(chunk, presolve, pool.as_ref())
+                })
+            });
+            let rs = rs?;
+            chunker.record(end - start, took);
+            chunker.at_least(workers);
+            start = end;
             for r in rs {
                 x.extend_from_slice(&r.x);
                 status.push(r.status.as_str());

@@ -1,7 +1,8 @@
 //! Bindings for the index-rules engine: numpy arrays in a dict -> core slices -> dict of arrays.
 
 use crate::arrays::slice1;
-use crate::errors::run_detached;
+use crate::errors::{run_detached, to_py};
+use crate::limits::check_alloc_py;
 use indexlab_core::rules::{self, ReviewInput, ReviewParams, VelocityMethod};
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::exceptions::PyKeyError;
@@ -28,8 +29,22 @@ fn bools(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Vec<bool>> {
     Ok(a.as_array().to_vec())
 }
 
+/// A rule value of the expected type; anything else (a float for a count, an int past the
+/// platform's range) is a `DataError` naming the value, not a bare Overflow/TypeError.
 fn get<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
-    item(d, key)?.extract().map_err(Into::into)
+    let value = item(d, key)?;
+    value
+        .extract::<T>()
+        .map_err(Into::<PyErr>::into)
+        .map_err(|e| {
+            let found = value
+                .repr()
+                .map_or_else(|_| "?".to_string(), |r| r.to_string());
+            to_py(
+                d.py(),
+                indexlab_core::Error::Data(format!("rules value {key} is {found}: {e}")),
+            )
+        })
 }
 
 #[pyfunction]
@@ -156,6 +171,13 @@ fn run_reviews<'py>(
     };
     let n_days: usize = get(params, "n_days")?;
     let n_months: usize = get(params, "n_months")?;
+    // `(R x N)` diagnostics: status (1 byte) and rank, vel_pass, vel_avail (8 bytes each).
+    let (r_count, n_sec) = (cutoff_idx.len() as u128, ids.len() as u128);
+    check_alloc_py(
+        py,
+        &format!("run_reviews: diagnostics {r_count} reviews x {n_sec} names"),
+        &[(r_count * n_sec, 25)],
+    )?;
     let (ff_mcap, mcap) = (slice1(&ff_mcap), slice1(&mcap));
     let (name_cap, weight_base) = (slice1(&name_cap), slice1(&weight_base));
     let (velocity, adt) = (slice1(&velocity), slice1(&adt));

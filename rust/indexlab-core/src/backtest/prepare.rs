@@ -42,8 +42,10 @@ impl Prepared {
         };
         let rates = match cost {
             CostRate::Scalar(c) => {
-                if !(c.is_finite() && c >= 0.0) {
-                    return data_err!("cost_rate must be finite and >= 0, got {c}");
+                if !(0.0..=1.0).contains(&c) {
+                    return data_err!(
+                        "cost_rate must be a fraction of traded value in [0, 1], got {c}"
+                    );
                 }
                 vec![c; n]
             }
@@ -57,9 +59,12 @@ impl Prepared {
                 if let Some((i, c)) = r
                     .iter()
                     .enumerate()
-                    .find(|(_, c)| !(c.is_finite() && **c >= 0.0))
+                    .find(|(_, c)| !(0.0..=1.0).contains(*c))
                 {
-                    return data_err!("cost_rate[{i}] is {c}: cost rates must be finite and >= 0");
+                    return data_err!(
+                        "cost_rate[{i}] is {c}: cost rates must be fractions of traded value \
+                         in [0, 1]"
+                    );
                 }
                 r.to_vec()
             }

@@ -152,12 +152,9 @@ impl Prepared {
         }
         let listed = &self.listed[j * n..(j + 1) * n];
         let (idx, val) = (&mut idx[..indices.len()], &mut val[..indices.len()]);
-        // One comparison rejects NaN and, unless shorts are allowed, negative weights.
-        let floor = if self.allow_short {
-            f64::NEG_INFINITY
-        } else {
-            0.0
-        };
+        // One comparison rejects NaN, -inf and, unless shorts are allowed, negative weights;
+        // `x < inf` rejects +inf.
+        let floor = if self.allow_short { f64::MIN } else { 0.0 };
         let (mut prev, mut sum, mut ok, mut m) = (-1_i64, 0.0, true, 0);
         for (&i, &x) in indices.iter().zip(data) {
             let i = i.wide();
@@ -166,7 +163,7 @@ impl Prepared {
             prev = i;
             // Clamped so the lookup stays in bounds even for a bad index (rejected anyway).
             let at = (i as usize).min(n - 1);
-            ok &= in_range & (x >= floor) & (listed[at] | (x == 0.0));
+            ok &= in_range & (x >= floor) & (x < f64::INFINITY) & (listed[at] | (x == 0.0));
             if m < idx.len() {
                 idx[m] = at as u32;
                 val[m] = x;
@@ -227,8 +224,11 @@ impl Prepared {
         }
         let mut sum = 0.0;
         for (&i, &x) in idx[s0..].iter().zip(&val[s0..]) {
-            if x.is_nan() {
-                return data_err!("candidate {k}, rebalance {j}: weight of name {i} is NaN");
+            if !x.is_finite() {
+                return data_err!(
+                    "candidate {k}, rebalance {j}: weight of name {i} is {x}; weights must be \
+                     finite numbers"
+                );
             }
             if x < 0.0 && !self.allow_short {
                 return data_err!(
@@ -245,11 +245,109 @@ impl Prepared {
             }
             sum += x;
         }
-        if (sum - 1.0).abs() > WEIGHT_SUM_TOL {
+        // A NaN sum (from an overflowing sum of finite weights) is refused too.
+        if (sum - 1.0).abs() > WEIGHT_SUM_TOL || sum.is_nan() {
             return data_err!(
                 "candidate {k}, rebalance {j}: weights sum to {sum}, expected 1 within {WEIGHT_SUM_TOL:e}"
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{backtest_batch, CostRate, Weights};
+    use crate::error::Error;
+
+    fn message(tr: &[f64], w: &[f64], allow_short: bool) -> String {
+        match backtest_batch(
+            tr,
+            2,
+            2,
+            &[0],
+            &Weights::Dense(w),
+            CostRate::Scalar(0.0),
+            1.0,
+            allow_short,
+        ) {
+            Err(Error::Data(m)) => m,
+            other => panic!("expected a data error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn infinite_weights_are_refused_even_with_shorts() {
+        let tr = [1.0, 1.0, 1.1, 0.9];
+        for (w, name) in [
+            ([f64::INFINITY, f64::NEG_INFINITY], 0),
+            ([2.0, f64::NEG_INFINITY], 1),
+            ([f64::INFINITY, 1.0], 0),
+        ] {
+            for short in [false, true] {
+                let msg = message(&tr, &w, short);
+                assert!(
+                    msg.contains(&format!(
+                        "candidate 0, rebalance 0: weight of name {name} is"
+                    )),
+                    "{msg}"
+                );
+                assert!(msg.contains("finite"), "{msg}");
+            }
+        }
+    }
+
+    #[test]
+    fn infinite_sparse_weights_are_refused() {
+        let tr = [1.0, 1.0, 1.1, 0.9];
+        let (indptr, indices) = ([0_i64, 2], [0_i64, 1]);
+        let data = [f64::INFINITY, f64::NEG_INFINITY];
+        let w = Weights::Csr {
+            indptr: indptr[..].into(),
+            indices: indices[..].into(),
+            data: &data,
+        };
+        let err = backtest_batch(&tr, 2, 2, &[0], &w, CostRate::Scalar(0.0), 1.0, true);
+        assert!(
+            matches!(&err, Err(Error::Data(m)) if m.contains("weight of name 0 is inf")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn cost_rates_are_fractions() {
+        let tr = [1.0, 1.0, 1.1, 0.9];
+        let w = [0.5, 0.5];
+        for rate in [1.5, -0.1, f64::NAN, f64::INFINITY] {
+            let err = backtest_batch(
+                &tr,
+                2,
+                2,
+                &[0],
+                &Weights::Dense(&w),
+                CostRate::Scalar(rate),
+                1.0,
+                false,
+            );
+            assert!(
+                matches!(&err, Err(Error::Data(m)) if m.contains("cost_rate")),
+                "{err:?}"
+            );
+            let rates = [0.001, rate];
+            let err = backtest_batch(
+                &tr,
+                2,
+                2,
+                &[0],
+                &Weights::Dense(&w),
+                CostRate::PerName(&rates),
+                1.0,
+                false,
+            );
+            assert!(
+                matches!(&err, Err(Error::Data(m)) if m.contains("cost_rate[1]")),
+                "{err:?}"
+            );
+        }
     }
 }

@@ -45,7 +45,7 @@ pub fn market_arrays(
             ff.len()
         );
     }
-    if fx.len() != t * n_currencies {
+    if t.checked_mul(n_currencies) != Some(fx.len()) {
         return data_err!(
             "fx must be {t} days x {n_currencies} currencies, got {}",
             fx.len()
@@ -100,6 +100,10 @@ pub fn last_trade_at(close: &[f64], n: usize, at: &[i64]) -> Result<Vec<i64>> {
     }
     if at.windows(2).any(|w| w[1] < w[0]) || at.iter().any(|&d| d < 0 || d as usize >= t) {
         return data_err!("days must be increasing indices into the {t} panel days");
+    }
+    if at.is_empty() {
+        // Nothing to report; `n` comes from the caller and may be far larger than the panel.
+        return Ok(Vec::new());
     }
     let mut last = vec![-1i64; n];
     let mut out = Vec::with_capacity(at.len() * n);

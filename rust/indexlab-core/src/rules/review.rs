@@ -3,6 +3,7 @@
 //! in force at the cut-off are the incumbents its buffer rule protects.
 
 use crate::capping::cap_weights;
+use crate::data_err;
 use crate::error::{Error, Result};
 
 /// Why a security is, or is not, a constituent after a review (one code per review and name).
@@ -260,6 +261,15 @@ pub fn run_reviews(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<ReviewOutp
 fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
     let (t, n) = (inp.n_days, inp.n_sec);
     let r = inp.cutoff_idx.len();
+    // Sizes come from the caller: a product that overflows is a mismatch, not a wrapped match.
+    let (t, r, months) = (
+        size_or_err("n_days", t, n)?,
+        size_or_err("reviews", r, n)?,
+        size_or_err("n_months", inp.n_months, n)?,
+    );
+    if i64::try_from(t).is_err() {
+        return data_err!("rules input n_days is {t}: too many days");
+    }
     let checks: [(&str, usize, usize); 17] = [
         ("ids", inp.ids.len(), n),
         ("days", inp.days.len(), t),
@@ -276,7 +286,7 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         ("name_cap", inp.name_cap.len(), n),
         ("weight_base", inp.weight_base.len(), r * n),
         ("impl_idx", inp.impl_idx.len(), r),
-        ("velocity", inp.velocity.len(), inp.n_months * n),
+        ("velocity", inp.velocity.len(), months * n),
         ("days_since_trade", inp.days_since_trade.len(), r * n),
     ];
     for (name, got, want) in checks {
@@ -349,6 +359,14 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `count`, checked so that `count x n` values fit in memory's address space.
+fn size_or_err(what: &str, count: usize, n: usize) -> Result<usize> {
+    match count.checked_mul(n.max(1)) {
+        Some(total) if total <= isize::MAX as usize / 8 => Ok(count),
+        _ => data_err!("rules input {what} is {count}: {count} x {n} names is too large"),
+    }
 }
 
 impl Engine<'_> {
@@ -430,7 +448,13 @@ impl Engine<'_> {
             .filter(|m| self.inp.mcap[d * n + m.sec] > own)
             .count();
         if bigger < self.p.fast_entry_top {
-            let add_day = day + self.p.fast_entry_days as i64 - 1;
+            // Added after the close of the listing's `fast_entry_days`-th day. A count past the
+            // panel (any size up to usize::MAX) means never, not a wrapped negative day; a count
+            // of 0 is treated as 1 (the first day itself), never a day before the check.
+            let add_day = i64::try_from(self.p.fast_entry_days.max(1) - 1)
+                .ok()
+                .and_then(|d| day.checked_add(d));
+            let Some(add_day) = add_day else { return };
             if add_day + 1 < self.inp.n_days as i64 {
                 let pos = self.adds.partition_point(|a| (a.0, a.1) <= (add_day, sec));
                 self.adds.insert(pos, (add_day, sec, bigger as i64 + 1));
@@ -877,6 +901,18 @@ mod tests {
         imp: &[i64],
         keys: &[f64],
     ) -> Result<ReviewOutput> {
+        run_listed(m, p, cut, imp, keys, &vec![0i64; m.n])
+    }
+
+    /// [`run`] with each name's first day with data (`first_idx`).
+    fn run_listed(
+        m: &Market,
+        p: &ReviewParams,
+        cut: &[i64],
+        imp: &[i64],
+        keys: &[f64],
+        first_idx: &[i64],
+    ) -> Result<ReviewOutput> {
         let n = m.n;
         let r = cut.len();
         let zeros = vec![0i64; n];
@@ -896,7 +932,7 @@ mod tests {
             ff_mcap: &m.ff,
             mcap: &m.ff,
             listing_day: &zeros,
-            first_idx: &zeros,
+            first_idx,
             delisting_idx: &never,
             universe: &yes_rn,
             entry_universe: &yes,
@@ -946,6 +982,47 @@ mod tests {
             .collect();
         assert!((w[0] - 50.0 / 85.0).abs() < 1e-15 && (w[1] - 35.0 / 85.0).abs() < 1e-15);
         assert_eq!(out.row_reason[3], Reason::Buffer as u8);
+    }
+
+    #[test]
+    fn fast_entry_days_past_the_panel_means_never() {
+        // S2 lists on day 4 as the largest name; the review (cut-off 1, day 2) holds S0, S1.
+        let before = [50.0, 40.0, f64::NAN];
+        let after = [50.0, 40.0, 90.0];
+        let m = market(&before, &after, 12, 4);
+        let keys = [50.0, 40.0, f64::NAN];
+        let first = [0, 0, 4];
+        let with_days = |days: usize| {
+            let mut p = params(2, 0.0, 1.0);
+            p.fast_entry_top = 2;
+            p.fast_entry_days = days;
+            run_listed(&m, &p, &[1], &[2], &keys, &first)
+        };
+        let added = with_days(3).unwrap();
+        assert!(added.event_kind.contains(&(EventKind::FastEntry as u8)));
+        assert_eq!(
+            added.event_ref_idx.last(),
+            Some(&6),
+            "added after its 3rd day"
+        );
+        // Days past the panel, up to usize::MAX (once cast to a negative day): never added.
+        for days in [1_000_000_000, 1usize << 63, (1usize << 63) + 5, usize::MAX] {
+            let out = with_days(days).unwrap();
+            assert!(
+                !out.event_kind.contains(&(EventKind::FastEntry as u8)),
+                "{days}"
+            );
+            assert!(out.event_ref_idx.iter().all(|&d| (0..12).contains(&d)));
+        }
+    }
+
+    #[test]
+    fn overflowing_sizes_are_data_errors() {
+        let caps = [4.0, 3.0];
+        let mut m = market(&caps, &caps, 5, 0);
+        m.n_days = usize::MAX / 2 + 1;
+        let err = run(&m, &params(1, 0.0, 1.0), &[1], &[2], &caps).unwrap_err();
+        assert!(matches!(err, Error::Data(_)), "{err:?}");
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub fn monthly_velocity(
     method: VelocityMethod,
 ) -> Result<(usize, Vec<f64>)> {
     let t = month.len();
-    if turnover_shares.len() != t * n || shares.len() != t * n || ff.len() != t * n {
+    // `n` comes from the caller: an overflowing `t x n` is a mismatch, never a wrapped match.
+    let Some(values) = t.checked_mul(n) else {
+        return data_err!("velocity inputs: {t} days x {n} names is too large");
+    };
+    if turnover_shares.len() != values || shares.len() != values || ff.len() != values {
         return data_err!(
             "velocity inputs must be {t} days x {n} names = {} values, got {} (turnover_shares), \
              {} (shares) and {} (free float)",

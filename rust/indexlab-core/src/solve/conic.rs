@@ -444,9 +444,8 @@ impl ConicTemplate {
 pub fn thread_pool(threads: Option<usize>) -> Result<Option<rayon::ThreadPool>> {
     match threads {
         None => Ok(None),
-        Some(0) => data_err!("threads: expected at least 1, found 0"),
         Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
+            .num_threads(super::check_threads(t)?)
             .build()
             .map(Some)
             .map_err(|e| Error::Solver(format!("could not start {t} threads: {e}"))),
@@ -951,5 +950,6 @@ mod tests {
         assert!(matches!(t.solve_one(&[1.0], false), Err(Error::Data(_))));
         assert!(AffineMap::new("x", 2, vec![0, 1], vec![5], vec![1.0]).is_err());
         assert!(thread_pool(Some(0)).is_err());
+        assert!(thread_pool(Some(1_000_000)).is_err());
     }
 }

@@ -6,3 +6,28 @@
 
 pub mod conic;
 pub mod fastpath;
+
+/// Worker threads allowed per available core: enough to oversubscribe on purpose, never so
+/// many that starting the pool hangs the machine (`threads=10**6`).
+pub const THREADS_PER_CORE: usize = 4;
+
+/// The largest thread count any batch entry point accepts: [`THREADS_PER_CORE`] x the cores
+/// this process may use.
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_mul(THREADS_PER_CORE)
+}
+
+/// Check a requested thread count against `1..=max_threads()`.
+pub fn check_threads(threads: usize) -> crate::Result<usize> {
+    let max = max_threads();
+    if threads == 0 || threads > max {
+        return crate::data_err!(
+            "threads: expected an integer from 1 to {max} ({THREADS_PER_CORE} x the {} \
+             available cores), found {threads}",
+            max / THREADS_PER_CORE
+        );
+    }
+    Ok(threads)
+}
