@@ -286,3 +286,15 @@ def test_toml_and_json_round_trip(name: str, description: str, n: int) -> None:
     tomllib.loads(text)  # valid TOML
     assert IndexRules.from_toml(text) == r
     assert IndexRules.from_json(r.to_json()) == r
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"participation": -0.2}, {"participation": float("nan")}, {"liquidity_days": 0}]
+)
+def test_evaluate_rejects_a_negative_or_missing_liquidity_assumption(kwargs: dict) -> None:
+    from indexlab import search
+
+    ds = indexlab.datasets.synthetic(n_securities=60, years=1, seed=1)
+    name = next(iter(kwargs))
+    with pytest.raises(indexlab.DataError, match=name):
+        search.evaluate(ds, [indexlab.rules.HSTECH], progress=False, **kwargs)

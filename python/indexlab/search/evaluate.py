@@ -664,8 +664,14 @@ def evaluate(
         raise DataError(f"evaluate needs an indexlab.Dataset, got {type(dataset).__name__}")
     if weighting not in WEIGHTINGS:
         raise DataError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-    if chunk_size < 1:
-        raise DataError(f"chunk_size must be >= 1, got {chunk_size}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise DataError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    for label, value in (("participation", participation), ("liquidity_days", liquidity_days)):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not np.isfinite(value) or value <= 0:
+            raise DataError(f"{label} must be a finite number > 0, got {value!r}")
+    if returns not in (None, "price", "total_return"):
+        raise DataError(f"returns must be 'price' or 'total_return', got {returns!r}")
     if end is not None:
         dataset.warn_past_end(end, "evaluate end")
     ctx = _context(
