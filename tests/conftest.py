@@ -1,9 +1,19 @@
-"""Shared test fixtures: a tiny hand-made market that every data test mutates one way."""
+"""Shared test fixtures: a tiny hand-made market that every data test mutates one way, and the
+hypothesis profile."""
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI must not flake); set
+# INDEXLAB_HYPOTHESIS=explore to draw fresh random examples while developing.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("INDEXLAB_HYPOTHESIS", "repeatable"))
 
 
 def tiny_securities() -> pd.DataFrame:

@@ -461,8 +461,9 @@ fn satisfies_constraints(p: &CappedQp<'_>, i: usize, w: &[f64]) -> bool {
     if w.iter().any(|x| !x.is_finite()) {
         return false;
     }
-    let scale: f64 = w.iter().map(|x| x.abs()).sum::<f64>().max(1.0);
-    if (w.iter().sum::<f64>() - 1.0).abs() > TOL * scale {
+    // Absolute, not relative to the weights' size: weights of 1e24 that cancel to a sum of 0
+    // (bounds far beyond any index) have no representable answer and must be flagged.
+    if (w.iter().sum::<f64>() - 1.0).abs() > TOL {
         return false;
     }
     let in_bounds = w.iter().enumerate().all(|(j, &x)| {
