@@ -462,13 +462,16 @@ def _reference_fastpath() -> types.ModuleType:
         for i, s in enumerate(scores):
             w = cp.Variable(len(s))
             hi = np.broadcast_to(kw["hi"], scores.shape)[i]
-            cons = [cp.sum(w) == 1, w >= kw["lo"], w <= hi]
+            lo = np.broadcast_to(kw["lo"], scores.shape)[i]
+            cons = [cp.sum(w) == 1, w >= lo, w <= hi]
             if kw["groups"] is not None:
                 cons += [kw["groups"] @ w >= kw["group_lo"], kw["groups"] @ w <= kw["group_hi"]]
             a = w - bench[i]
             obj = kw["gamma"] / 2 * cp.quad_form(a, cp.psd_wrap(sigma)) - s @ w
             prob = cp.Problem(cp.Minimize(obj), cons)
-            prob.solve(solver=cp.CLARABEL)
+            with warnings.catch_warnings():  # psd_wrap: cvxpy's SCIPY-backend notice
+                warnings.simplefilter("ignore", UserWarning)
+                prob.solve(solver=cp.CLARABEL)
             ok = prob.status == "optimal"
             status.append("optimal" if ok else "infeasible")
             weights.append(w.value if ok else np.full(len(s), np.nan))
@@ -533,7 +536,7 @@ def test_fast_path_needs_structure_and_module(monkeypatch: pytest.MonkeyPatch) -
         compile(prob, fast_path=True)
     monkeypatch.setitem(sys.modules, "indexlab.optimise.fastpath", _reference_fastpath())
     with pytest.raises(DataError, match="no fast-path structure"):
-        compile(qp_case(0)[0], fast_path=True)
+        compile(socp_case(0)[0], fast_path=True)  # a cone and a matrix parameter
 
 
 def test_real_fast_path_agrees_with_generic_path() -> None:

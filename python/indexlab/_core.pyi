@@ -80,7 +80,7 @@ class ConicProgram:
         a_pattern: tuple[int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]],
         a_map: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
         q_map: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
-        cones: list[tuple[str, int]],
+        cones: list[tuple[str, int, list[float]]],
     ) -> Self: ...
     @property
     def n(self) -> int: ...
@@ -100,6 +100,7 @@ class ConicProgram:
         npt.NDArray[np.int64],
         npt.NDArray[np.float64],
         npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
     ]: ...
     def canonical(self, theta: npt.NDArray[np.float64]) -> dict[str, Any]: ...
 

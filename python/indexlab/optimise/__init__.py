@@ -11,6 +11,7 @@
 """
 
 from indexlab.optimise.blocks import (
+    TrackingError,
     ai_exposure,
     group_bounds,
     liquidity_cap,
@@ -19,17 +20,21 @@ from indexlab.optimise.blocks import (
     turnover,
     weight_cap,
 )
-from indexlab.optimise.compile import BatchSolution, CompiledProblem, Solution, compile
+from indexlab.optimise.compile import BatchSolution, CompiledProblem, Duals, Solution, compile
 from indexlab.optimise.fastpath import FastSolution, capped_qp_batch
-from indexlab.optimise.models import ai_chain_model
+from indexlab.optimise.models import AIChainModel, CappedFactorForm, ai_chain_model
 from indexlab.optimise.risk import RiskModel
 
 __all__ = [
+    "AIChainModel",
     "BatchSolution",
+    "CappedFactorForm",
     "CompiledProblem",
+    "Duals",
     "FastSolution",
     "RiskModel",
     "Solution",
+    "TrackingError",
     "ai_chain_model",
     "ai_exposure",
     "capped_qp_batch",

@@ -21,6 +21,7 @@ from indexlab.optimise.risk import RiskModel
 _COUNTER = itertools.count()
 
 __all__ = [
+    "TrackingError",
     "ai_exposure",
     "group_bounds",
     "liquidity_cap",
@@ -67,9 +68,48 @@ def ai_exposure(w: cp.Expression, scores: Any) -> cp.Expression:
     return _vec("scores", scores, _n(w)) @ w
 
 
-def tracking_error(
-    w: cp.Expression, bench: Any, risk_model: RiskModel
-) -> tuple[cp.Expression, list[cp.Constraint]]:
+class TrackingError(tuple):  # type: ignore[type-arg]
+    """What :func:`tracking_error` returns: the pair ``(squared, constraints)`` (unpack it as
+    before), plus the tracking error itself, ``norm``, so that ``tracking_error(...) <= budget``
+    is a constraint (a second-order cone; a budget may be a ``cp.Parameter``).
+
+    Attributes
+    ----------
+    squared : cvxpy.Expression
+        ``TE^2``, for a penalty in the objective.
+    constraints : list of cvxpy.Constraint
+        The auxiliary variable's definition; add it to the problem.
+    norm : cvxpy.Expression
+        ``TE = ||(G (w - b), sqrt(d) (w - b))||_2``.
+    """
+
+    norm: cp.Expression
+
+    def __new__(
+        cls, squared: cp.Expression, constraints: list[cp.Constraint], norm: cp.Expression
+    ) -> TrackingError:
+        obj = super().__new__(cls, (squared, constraints))
+        obj.norm = norm
+        return obj
+
+    @property
+    def squared(self) -> cp.Expression:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def constraints(self) -> list[cp.Constraint]:
+        return self[1]  # type: ignore[no-any-return]
+
+    def __le__(self, budget: Any) -> list[cp.Constraint]:  # type: ignore[override]
+        """``TE <= budget``: the definition constraints and the cone."""
+        if not isinstance(budget, cp.Expression):
+            b = float(budget)
+            if not np.isfinite(b) or b < 0:
+                raise DataError(f"tracking-error budget: expected a finite number >= 0, found {b}")
+        return [*self.constraints, self.norm <= budget]
+
+
+def tracking_error(w: cp.Expression, bench: Any, risk_model: RiskModel) -> TrackingError:
     """Squared tracking error vs ``bench`` under a factor risk model, and its constraints.
 
     ``||G (w - b)||^2 + ||sqrt(d) * (w - b)||^2`` with ``G = L' F'`` (see
@@ -78,8 +118,11 @@ def tracking_error(
 
     Returns
     -------
-    (expression, constraints)
-        Add the constraints to the problem.
+    TrackingError
+        Unpacks as ``(expression, constraints)``: add the constraints to the problem. As a
+        budget, ``tracking_error(w, bench, rm) <= 0.08`` gives the constraints of
+        ``TE <= 0.08`` (in the risk model's units, e.g. annualised), which
+        :func:`indexlab.optimise.compile` solves exactly on either path.
 
     Examples
     --------
@@ -89,6 +132,8 @@ def tracking_error(
     >>> te, cons = tracking_error(w, b, rm)
     >>> te.is_dcp(dpp=True)
     True
+    >>> len(tracking_error(w, b, rm) <= 0.05)
+    2
     """
     n = _n(w)
     if risk_model.n_names != n:
@@ -97,8 +142,9 @@ def tracking_error(
     g = risk_model.factor_root()
     f = cp.Variable(g.shape[0], name=f"te_factors_{next(_COUNTER)}")
     active = w - b
-    expr = cp.sum_squares(f) + cp.sum_squares(cp.multiply(np.sqrt(risk_model.specific_var), active))
-    return expr, [f == g @ active]
+    specific = cp.multiply(np.sqrt(risk_model.specific_var), active)
+    expr = cp.sum_squares(f) + cp.sum_squares(specific)
+    return TrackingError(expr, [f == g @ active], cp.norm(cp.hstack([f, specific]), 2))
 
 
 def weight_cap(w: cp.Expression, cap: Any, mask: Any = None) -> list[cp.Constraint]:

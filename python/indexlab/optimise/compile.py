@@ -14,26 +14,40 @@ nonnegative-cone row left empty (and satisfied at zero). This is what ``w <= mas
 ``mask_j = 0`` and ``w >= 0`` produce, so a candidate's cost grows with its number of names, not
 with the universe. If an emptied row would be violated the instance is solved unreduced, so the
 status is the one cvxpy reports.
+
+Cones: everything cvxpy's Clarabel interface sends (zero, nonnegative, second-order, exponential,
+3-d and n-d power; PSD where the extension is built with Clarabel's ``sdp`` feature, otherwise a
+``DataError`` naming the PSD constraint). Values are mapped back to the user's variables as cvxpy's
+``CvxAttr2Constr`` does (``symmetric``/``PSD``/``NSD`` from the upper triangle, ``diag``,
+``sparsity``, and the projection of sign and ``bounds`` attributes); integer, boolean and complex
+variables are refused. Dual values are mapped from Clarabel's ``z`` through cvxpy's own inverse
+chain (probed once at compile time; each dual entry is a signed, scaled entry of ``z``), so
+``BatchSolution.duals[constraint]`` is what ``constraint.dual_value`` would be after a cvxpy
+solve. With presolve, the duals of rows an instance removes come from stationarity of the full
+program; where a fixed name's bounds are both active they are one valid choice, not
+necessarily the one Clarabel finds on the full problem.
 """
 
 from __future__ import annotations
 
 import importlib
-import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from cvxpy.constraints.constraint import Constraint
 from cvxpy.reductions.cvx_attr2constr import CvxAttr2Constr
 
 from indexlab._core import ConicProgram
 from indexlab.errors import DataError
+from indexlab.optimise.structure import recognise
 
-__all__ = ["BatchSolution", "CompiledProblem", "Solution", "compile"]
+__all__ = ["BatchSolution", "CompiledProblem", "Duals", "Solution", "compile"]
 
 _SIGN_ATTRIBUTES = {
     "nonneg": (lambda v: v >= 0, "nonnegative"),
@@ -41,6 +55,47 @@ _SIGN_ATTRIBUTES = {
     "nonpos": (lambda v: v <= 0, "nonpositive"),
     "neg": (lambda v: v < 0, "negative"),
 }
+
+
+class Duals(Mapping[Any, Any]):
+    """Dual values per constraint, keyed by the cvxpy constraint object (or its ``id``).
+
+    Each value has a leading batch axis and otherwise the shape of ``constraint.dual_value``
+    after a cvxpy solve: an array ``(B, *shape)``, or a list of such arrays for constraints
+    with several dual variables (``SOC``: ``[t, X]``, ``ExpCone``, ``PowCone3D``). NaN where an
+    instance has no solution. Empty on the fast path.
+    """
+
+    def __init__(self, values: Mapping[int, Any] | None = None) -> None:
+        self._values: dict[int, Any] = dict(values or {})
+
+    @staticmethod
+    def _key(key: Any) -> int:
+        return key.id if isinstance(key, Constraint) else int(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        cid = self._key(key)
+        if cid not in self._values:
+            raise KeyError(f"no dual values for constraint {key}: not a constraint of this problem")
+        return self._values[cid]
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return self._key(key) in self._values
+        except (TypeError, ValueError):
+            return False
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def instance(self, i: int) -> Duals:
+        """The duals of instance ``i`` (no batch axis)."""
+        return Duals(
+            {k: [a[i] for a in v] if isinstance(v, list) else v[i] for k, v in self._values.items()}
+        )
 
 
 @dataclass
@@ -61,6 +116,9 @@ class BatchSolution:
         Clarabel's iteration count and solve time per instance.
     n_variables : ndarray
         Canonical variables handed to Clarabel per instance (after presolve).
+    duals : Duals
+        Dual values per constraint (``duals[constraint]``, shaped like ``constraint.dual_value``
+        with a leading batch axis); see :class:`Duals`.
     """
 
     values: dict[str, npt.NDArray[np.float64]]
@@ -69,6 +127,9 @@ class BatchSolution:
     iterations: npt.NDArray[np.int64]
     solve_seconds: npt.NDArray[np.float64]
     n_variables: npt.NDArray[np.int64]
+    duals: Duals = field(default_factory=Duals)
+    #: Fast path with a tracking-error budget: the smallest budget feasible per instance.
+    smallest_te_budget: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.status)
@@ -84,15 +145,78 @@ class Solution:
     iterations: int
     solve_seconds: float
     n_variables: int
+    duals: Duals = field(default_factory=Duals)
 
 
 @dataclass(frozen=True)
 class _VarSlot:
+    """Where a user variable lives in the canonical ``x`` and how cvxpy maps it back
+    (``recover_value_for_leaf`` in ``cvxpy/reductions/cvx_attr2constr.py``)."""
+
     name: str
     shape: tuple[int, ...]
     offset: int
-    size: int
-    clip: str  # "nonneg"/"nonpos": cvxpy projects values of variables whose sign it lowered
+    size: int  # canonical entries (the lowered variable's size)
+    # "plain", "symmetric" (upper triangle, row-major), "diag", "sparsity", "zero" (nonneg and
+    # nonpos), "nonneg"/"nonpos" (clip), "bounds" (clip to lo/hi)
+    kind: str = "plain"
+    extra: Any = None  # sparsity: index tuple; bounds: (lo, hi)
+
+    def values(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        b = x.shape[0]
+        v = x[:, self.offset : self.offset + self.size]
+        if self.kind == "symmetric":
+            n = self.shape[-1]
+            iu = np.triu_indices(n)
+            out = np.zeros((b, n, n))
+            out[:, iu[0], iu[1]] = v
+            out[:, iu[1], iu[0]] = v
+            return out
+        if self.kind == "diag":
+            n = self.shape[0]
+            out = np.zeros((b, n, n))
+            out[:, np.arange(n), np.arange(n)] = v
+            return out
+        if self.kind == "sparsity":
+            out = np.zeros((b, *self.shape))
+            out[(slice(None), *self.extra)] = v
+            return out
+        # Fortran order per instance = C order of the instance with its axes reversed.
+        v = v.reshape(b, *self.shape[::-1]).transpose(0, *range(len(self.shape), 0, -1))
+        if self.kind == "zero":
+            return np.zeros_like(v)
+        if self.kind == "nonneg":
+            return np.where(v < 0, 0.0, v)
+        if self.kind == "nonpos":
+            return np.where(v > 0, 0.0, v)
+        if self.kind == "bounds":
+            lo, hi = self.extra
+            return np.clip(v, lo, hi)
+        return v
+
+
+@dataclass(frozen=True)
+class _DualMap:
+    """Dual values as signed, scaled entries of Clarabel's ``z``: ``coef * z[:, index]``, split
+    per constraint into parts ``(start, shape)``."""
+
+    index: npt.NDArray[np.int64]
+    coef: npt.NDArray[np.float64]
+    parts: tuple[tuple[int, bool, tuple[tuple[int, tuple[int, ...]], ...]], ...]
+
+    def duals(self, z: npt.NDArray[np.float64]) -> Duals:
+        flat = self.coef * z[:, self.index] if z.shape[1] else np.zeros((z.shape[0], 0))
+        flat = flat + 0.0  # no -0.0 from negative coefficients
+        out: dict[int, Any] = {}
+        for cid, is_list, pieces in self.parts:
+            arrays = [
+                np.ascontiguousarray(
+                    flat[:, start : start + int(np.prod(shape, dtype=int))].reshape(-1, *shape)
+                )
+                for start, shape in pieces
+            ]
+            out[cid] = arrays if is_list else arrays[0]
+        return Duals(out)
 
 
 @dataclass
@@ -106,6 +230,7 @@ class CompiledProblem:
     _variables: list[_VarSlot] = field(repr=False)
     _maximize: bool = field(repr=False)
     _structure: Any = field(default=None, repr=False)
+    _duals: _DualMap | None = field(default=None, repr=False)
     # ConicProgram's constructor arguments: the Rust program does not pickle, so a copy
     # shipped to another process (indexlab.distributed) rebuilds it from these.
     _program_args: tuple[Any, ...] | None = field(default=None, repr=False)
@@ -129,6 +254,13 @@ class CompiledProblem:
     def uses_fast_path(self) -> bool:
         """Whether :meth:`solve_batch` hands instances to ``indexlab.optimise.fastpath``."""
         return self._structure is not None
+
+    @property
+    def path(self) -> str:
+        """The solve path :func:`compile` chose from the problem's canonical data: ``"fast"``
+        (the index shape of :mod:`indexlab.optimise.structure`, pure Rust) or ``"conic"``
+        (Clarabel)."""
+        return "fast" if self._structure is not None else "conic"
 
     @property
     def n_variables(self) -> int:
@@ -196,7 +328,8 @@ class CompiledProblem:
                             f"(Parameter({attr}=True)), found {flat[i, k]} at flat index {k}"
                         )
             arrays[name] = a
-        b = 0 if batch is None else batch
+        # No parameters: a batch of one (the problem's only instance).
+        b = 1 if batch is None else batch
         theta = np.zeros((b, int(self._program.n_theta)))
         theta[:, -1] = 1.0
         for name, a in arrays.items():
@@ -222,6 +355,8 @@ class CompiledProblem:
             Worker threads (default: all cores). Results do not depend on it.
         presolve : bool
             Remove variables an instance fixes at zero before solving (see the module docs).
+            ``False`` solves the unreduced canonical program with Clarabel, the data cvxpy
+            hands it, also when :attr:`path` is ``"fast"``.
 
         Returns
         -------
@@ -239,9 +374,9 @@ class CompiledProblem:
         [[0.2, 0.8], [0.5, 0.5]]
         """
         theta = self.theta(params)
-        if self._structure is not None:
-            return self._solve_fast(params, theta.shape[0], threads)
-        x, status, obj, iters, secs, nvar = self._program.solve_batch(theta, presolve, threads)
+        if self._structure is not None and presolve:
+            return self._solve_fast(theta, threads)
+        x, status, obj, iters, secs, nvar, z = self._program.solve_batch(theta, presolve, threads)
         status = list(status)
         objective = np.asarray(obj, dtype=np.float64)
         if self._maximize:
@@ -251,16 +386,10 @@ class CompiledProblem:
                 objective[i] = -np.inf if self._maximize else np.inf
             elif s.startswith("unbounded"):
                 objective[i] = np.inf if self._maximize else -np.inf
-        b = theta.shape[0]
-        values: dict[str, npt.NDArray[np.float64]] = {}
-        for slot in self._variables:
-            v = x[:, slot.offset : slot.offset + slot.size]
-            v = v.reshape(b, *slot.shape[::-1]).transpose(0, *range(len(slot.shape), 0, -1))
-            if slot.clip == "nonneg":
-                v = np.where(v < 0, 0.0, v)
-            elif slot.clip == "nonpos":
-                v = np.where(v > 0, 0.0, v)
-            values[slot.name] = np.ascontiguousarray(v, dtype=np.float64)
+        values = {
+            slot.name: np.ascontiguousarray(slot.values(x), dtype=np.float64)
+            for slot in self._variables
+        }
         return BatchSolution(
             values=values,
             status=status,
@@ -268,56 +397,32 @@ class CompiledProblem:
             iterations=np.asarray(iters, dtype=np.int64),
             solve_seconds=np.asarray(secs, dtype=np.float64),
             n_variables=np.asarray(nvar, dtype=np.int64),
+            duals=self._duals.duals(z) if self._duals is not None else Duals(),
         )
 
-    def _solve_fast(self, params: Mapping[str, Any], b: int, threads: int | None) -> BatchSolution:
-        """The AI-chain structure on the pure-Rust fast path (values already validated)."""
-        fast = _fastpath()
-        if fast is None:  # pragma: no cover - checked at compile time
-            raise DataError("indexlab.optimise.fastpath is not available")
-        st = self._structure
-        mask, scores, bench = (
-            np.asarray(params[k], dtype=np.float64) for k in ("mask", "scores", "bench")
-        )
-        hi = st.cap * mask
-        if st.name_cap is not None:
-            hi = np.minimum(hi, st.name_cap)
-        rm = st.risk_model
-        start = time.perf_counter()
-        fs = fast.capped_qp_batch(
-            scores,
-            bench=bench,
-            loadings=rm.loadings,
-            factor_cov=rm.factor_cov,
-            specific_var=rm.specific_var,
-            gamma=2.0 * st.te_weight,  # fast path: gamma/2 TE^2 - s'w, minimised
-            lo=0.0,
-            hi=hi,
-            groups=st.groups,
-            group_lo=st.group_lo,
-            group_hi=st.group_hi,
-            threads=threads,
-        )
-        seconds = (time.perf_counter() - start) / max(b, 1)
-        status = [str(x) for x in fs.status]
-        weights = np.asarray(fs.weights, dtype=np.float64)
-        objective = -np.asarray(fs.objective, dtype=np.float64)
-        for i, x in enumerate(status):
-            if x != "optimal":
-                objective[i] = -np.inf if x.startswith("infeasible") else np.nan
-                weights[i] = np.nan
+    def _solve_fast(self, theta: npt.NDArray[np.float64], threads: int | None) -> BatchSolution:
+        """The index shape on the pure-Rust fast path (``theta`` already validated)."""
+        res = self._structure.solve(theta, threads)
+        b = theta.shape[0]
+        objective = -res.objective if self._maximize else res.objective.copy()
+        for i, s in enumerate(res.status):
+            if s == "infeasible":
+                objective[i] = -np.inf if self._maximize else np.inf
+            elif not s.startswith("optimal"):
+                objective[i] = np.nan
+        values: dict[str, npt.NDArray[np.float64]] = {}
+        for slot in self._variables:
+            v = res.x[:, slot.offset : slot.offset + slot.size]
+            v = v.reshape(b, *slot.shape[::-1]).transpose(0, *range(len(slot.shape), 0, -1))
+            values[slot.name] = np.ascontiguousarray(v, dtype=np.float64)
         return BatchSolution(
-            values={
-                st.weights: weights,
-                # einsum, not BLAS: a row's bits must not depend on the batch it came in
-                # (batch size and BLAS threads change gemm's blocking; see indexlab.distributed).
-                st.factors: np.einsum("bn,fn->bf", weights - bench, rm.factor_root()),
-            },
-            status=status,
+            values=values,
+            status=list(res.status),
             objective=objective,
-            iterations=np.asarray(fs.iterations, dtype=np.int64),
-            solve_seconds=np.full(b, seconds),
-            n_variables=(hi > 0).sum(axis=1).astype(np.int64),
+            iterations=res.iterations,
+            solve_seconds=np.full(b, res.seconds),
+            n_variables=res.held,
+            smallest_te_budget=res.smallest_budget,
         )
 
     def solve(self, presolve: bool = True, **params: Any) -> Solution:
@@ -340,6 +445,7 @@ class CompiledProblem:
             iterations=int(s.iterations[0]),
             solve_seconds=float(s.solve_seconds[0]),
             n_variables=int(s.n_variables[0]),
+            duals=s.duals.instance(0),
         )
 
     def _canonical(self, instance_params: Mapping[str, Any]) -> dict[str, Any]:
@@ -397,6 +503,166 @@ def _csr(m: Any, n_theta: int, what: str) -> tuple[Any, Any, Any]:
     )
 
 
+def _refuse_variables(problem: cp.Problem) -> None:
+    """Variable attributes Clarabel cannot honour, named with the variable."""
+    for v in problem.variables():
+        a = v.attributes
+        for attr in ("integer", "boolean"):
+            if a.get(attr):
+                raise DataError(
+                    f"variable {v.name()!r}: attribute {attr}=True is not supported by the batch "
+                    "solver (Clarabel solves continuous problems); drop it or use a MIP solver"
+                )
+        for attr in ("complex", "imag", "hermitian"):
+            if a.get(attr):
+                raise DataError(
+                    f"variable {v.name()!r}: attribute {attr}=True is not supported by the batch "
+                    "solver (Clarabel solves real programs); use real and imaginary parts"
+                )
+        if len(v.shape) > 2 and any(a.get(k) for k in ("symmetric", "PSD", "NSD")):
+            raise DataError(
+                f"variable {v.name()!r}: a batched (more than 2-d) symmetric, PSD or NSD "
+                f"variable of shape {v.shape} is not supported; use one 2-d variable per matrix"
+            )
+
+
+def _psd_sources(problem: cp.Problem) -> str:
+    names = [
+        f"variable {v.name()!r} (PSD/NSD)"
+        for v in problem.variables()
+        if v.attributes.get("PSD") or v.attributes.get("NSD")
+    ]
+    names += [
+        f"constraint {i} ({c})"
+        for i, c in enumerate(problem.constraints)
+        if type(c).__name__ in ("PSD", "SvecPSD")
+    ]
+    return ", ".join(names) or "atoms that cvxpy canonicalises to PSD constraints"
+
+
+def _slot(v: cp.Variable, low: cp.Variable, var_id_to_col: Mapping[int, int]) -> _VarSlot:
+    """How a user variable is read back from the canonical ``x``: cvxpy's
+    ``recover_value_for_leaf`` (``cvxpy/reductions/cvx_attr2constr.py``), then ``Leaf.project``
+    for variables that keep their shape."""
+    if low.id not in var_id_to_col:
+        raise DataError(
+            f"variable {v.name()!r}: cvxpy removed it from the canonical program (size "
+            f"{v.size}); the batch solver cannot report its value"
+        )
+    a = v.attributes
+    kind: str = "plain"
+    extra: Any = None
+    if a.get("diag"):
+        kind = "diag"
+    elif a.get("symmetric") or a.get("PSD") or a.get("NSD"):
+        kind = "symmetric"
+    elif a.get("sparsity"):
+        kind, extra = "sparsity", tuple(np.asarray(i) for i in v.sparse_idx)
+    elif v.num_attributes == 1:  # Leaf.project skips values with several attributes
+        if a.get("nonneg") and a.get("nonpos"):
+            kind = "zero"
+        elif a.get("nonpos") or a.get("neg"):
+            kind = "nonpos"
+        elif a.get("nonneg") or a.get("pos"):
+            kind = "nonneg"
+        elif a.get("bounds") is not None:
+            lo, hi = a["bounds"]  # type: ignore[misc]  # cvxpy types the attributes loosely
+            if not any(isinstance(x, cp.Expression) for x in (lo, hi)):
+                kind, extra = "bounds", (np.asarray(lo, float), np.asarray(hi, float))
+    return _VarSlot(
+        name=v.name(),
+        shape=tuple(v.shape),
+        offset=int(var_id_to_col[low.id]),
+        size=int(low.size),
+        kind=kind,
+        extra=extra,
+    )
+
+
+def _probe_duals(
+    problem: cp.Problem, chain: Any, inverse: Any, n: int, z: npt.NDArray[np.float64]
+) -> dict[int, tuple[bool, list[npt.NDArray[np.float64]]]]:
+    """Each constraint's ``dual_value`` for Clarabel's dual ``z`` (``(is_list, arrays)``), through
+    cvxpy's own inverse chain and ``save_dual_value``; the user's constraints are left as found."""
+    raw = SimpleNamespace(
+        status="Solved",
+        x=np.zeros(n),
+        z=z,
+        s=np.zeros_like(z),
+        obj_val=0.0,
+        solve_time=0.0,
+        iterations=0,
+    )
+    # get_problem_data leaves the solver's options unset; its invert reads them.
+    last = inverse[-1]
+    unset = getattr(last, "solver_options", {}) is None
+    if unset:
+        last.solver_options = {}
+    try:
+        sol = chain.invert(raw, inverse)
+    finally:
+        if unset:
+            last.solver_options = None
+    dual_vars = sol.dual_vars or {}
+    out: dict[int, tuple[bool, list[npt.NDArray[np.float64]]]] = {}
+    for c in problem.constraints:
+        if c.id not in dual_vars:
+            continue
+        old = [dv.value for dv in c.dual_variables]
+        try:
+            c.save_dual_value(dual_vars[c.id])
+            val = c.dual_value
+        finally:
+            for dv, o in zip(c.dual_variables, old, strict=True):
+                dv.save_value(o)
+        if isinstance(val, list):
+            out[c.id] = (True, [np.asarray(p, dtype=np.float64) for p in val])
+        else:
+            out[c.id] = (False, [np.asarray(val, dtype=np.float64)])
+    return out
+
+
+def _dual_map(problem: cp.Problem, chain: Any, inverse: Any, n: int, m: int) -> _DualMap | None:
+    """Probe cvxpy's dual recovery with three ``z`` vectors: each dual entry is ``coef *
+    z[index]`` (a slice, reshape, sign or the sqrt(2) svec scaling), found from ``z = 1`` and
+    ``z = 1, 2, ..., m`` and checked with a random ``z``. ``None`` if cvxpy's map is not of that
+    form (then no duals are reported)."""
+    probes: list[npt.NDArray[np.float64]] = [
+        np.ones(m),
+        np.arange(1.0, m + 1.0, dtype=np.float64),
+        np.random.default_rng(0).standard_normal(m),
+    ]
+    try:
+        res = [_probe_duals(problem, chain, inverse, n, zp) for zp in probes]
+    except Exception:
+        return None
+    parts: list[tuple[int, bool, tuple[tuple[int, tuple[int, ...]], ...]]] = []
+    flats: list[list[npt.NDArray[np.float64]]] = [[], [], []]
+    start = 0
+    for c in problem.constraints:
+        if c.id not in res[0]:
+            continue
+        is_list, arrays = res[0][c.id]
+        pieces = []
+        for k, arr in enumerate(arrays):
+            pieces.append((start, tuple(arr.shape)))
+            start += arr.size
+            for r in range(3):
+                flats[r].append(np.ravel(res[r][c.id][1][k]))
+        parts.append((c.id, is_list, tuple(pieces)))
+    coef, ramp, rand = (np.concatenate(f) if f else np.zeros(0) for f in flats)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = np.where(coef != 0, ramp / coef - 1.0, 0.0)
+    index = np.rint(pos).astype(np.int64)
+    if not np.all(np.abs(pos - index) < 1e-6):
+        return None
+    if index.size and (index.min() < 0 or index.max() >= m):
+        return None
+    if index.size and not np.allclose(coef * probes[2][index], rand, rtol=1e-9, atol=1e-12):
+        return None
+    return _DualMap(index=index, coef=coef, parts=tuple(parts))
+
+
 def _fastpath() -> Any:
     try:
         return importlib.import_module("indexlab.optimise.fastpath")
@@ -411,13 +677,16 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
     ----------
     problem : cvxpy.Problem
         A problem that follows the DPP rules (``problem.is_dcp(dpp=True)``), with uniquely named
-        parameters. Supported cones: zero, nonnegative, second-order, exponential.
+        parameters (or none: a batch of one). Every cone cvxpy hands Clarabel is supported
+        (PSD where the extension has SDP support); see the module docs for variable attributes.
 
     fast_path : bool, optional
-        Problems built by :func:`indexlab.optimise.ai_chain_model` without turnover can be
-        solved by the pure-Rust fast path ``indexlab.optimise.fastpath`` (no conic solver).
-        ``None`` (default): use it when that module is installed; ``True``: require it;
-        ``False``: always use the generic Clarabel path.
+        Problems whose canonical data has the index shape (see
+        :mod:`indexlab.optimise.structure`; e.g. :func:`indexlab.optimise.ai_chain_model`
+        without turnover, or the same problem written by hand) are solved by the pure-Rust fast
+        path ``indexlab.optimise.fastpath`` (no conic solver); ``CompiledProblem.path`` says
+        which path was chosen. ``None`` (default): use it when the shape is recognised;
+        ``True``: require it; ``False``: always use the generic Clarabel path.
 
     Returns
     -------
@@ -468,19 +737,16 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
                 "solve_batch can take values by name"
             )
         names[p.name()] = p
-    if not names:
-        raise DataError("problem has no parameters: nothing varies between instances")
+    _refuse_variables(problem)
 
     data, _chain, inverse = problem.get_problem_data(cp.CLARABEL)
     pp = data["param_prob"]
     dims = data["dims"]
-    unsupported = {"psd": dims.psd, "p3d": dims.p3d, "pnd": getattr(dims, "pnd", [])}
-    for cone, sizes in unsupported.items():
-        if len(sizes) > 0:
-            raise DataError(
-                f"cone {cone} {list(sizes)} is not supported by the batch solver: expected "
-                "only zero, nonnegative, second-order and exponential cones"
-            )
+    if any(type(r).__name__ == "Complex2Real" for r in _chain.reductions):
+        raise DataError(
+            "complex values (a complex parameter, constant or constraint) are not supported by "
+            "the batch solver: Clarabel solves real programs; split into real and imaginary parts"
+        )
     if pp.is_mixed_integer():
         raise DataError("integer or boolean variables are not supported by the batch solver")
     if data.get("lower_bounds") is not None or data.get("upper_bounds") is not None:
@@ -497,13 +763,15 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
         param_cols[name] = int(pp.param_id_to_col[p.id])
     n = int(pp.x.size)
 
-    # [-A | b] map and pattern.
+    # [-A | b] map and pattern (empty without constraints).
     pp.reduced_A.cache()
     if pp.reduced_A.problem_data_index is None:
-        raise DataError("problem has no constraints: add at least one")
-    a_idx, a_ptr, a_shape = pp.reduced_A.problem_data_index
-    a_pattern = (int(a_shape[0]), int(a_shape[1]), np.asarray(a_ptr, np.int64), a_idx)
-    a_map = _csr(pp.reduced_A.reduced_mat, n_theta, "A")
+        a_pattern = (0, n + 1, np.zeros(n + 2, np.int64), np.zeros(0, np.int64))
+        a_map = (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    else:
+        a_idx, a_ptr, a_shape = pp.reduced_A.problem_data_index
+        a_pattern = (int(a_shape[0]), int(a_shape[1]), np.asarray(a_ptr, np.int64), a_idx)
+        a_map = _csr(pp.reduced_A.reduced_mat, n_theta, "A")
 
     # P: keep the upper triangle (Clarabel's input), in the pattern's CSC order.
     if pp.P is not None:
@@ -522,13 +790,17 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
         p_map = (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0))
     q_map = _csr(pp.q, n_theta, "q")
 
-    cones: list[tuple[str, int]] = []
+    # cvxpy's order and Clarabel's cones (dims_to_solver_cones in cvxpy's clarabel_conif.py).
+    cones: list[tuple[str, int, list[float]]] = []
     if dims.zero:
-        cones.append(("zero", int(dims.zero)))
+        cones.append(("zero", int(dims.zero), []))
     if dims.nonneg:
-        cones.append(("nonneg", int(dims.nonneg)))
-    cones += [("soc", int(d)) for d in dims.soc]
-    cones += [("exp", 3)] * int(dims.exp)
+        cones.append(("nonneg", int(dims.nonneg), []))
+    cones += [("soc", int(d), []) for d in dims.soc]
+    cones += [("psd", int(d), []) for d in dims.psd]
+    cones += [("exp", 3, [])] * int(dims.exp)
+    cones += [("pow", 3, [float(a)]) for a in dims.p3d]
+    cones += [("genpow", 1, [float(a) for a in alpha]) for alpha in getattr(dims, "pnd", [])]
 
     program_args = (
         n_theta,
@@ -539,7 +811,15 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
         q_map,
         cones,
     )
-    program = ConicProgram(*program_args)
+    try:
+        program = ConicProgram(*program_args)
+    except DataError as e:
+        if len(dims.psd) == 0:
+            raise
+        raise DataError(
+            f"cone psd {[int(d) for d in dims.psd]}: {e}; the PSD cones come from "
+            f"{_psd_sources(problem)}"
+        ) from None
 
     # Map the user's variables to canonical columns, through cvxpy's attribute lowering.
     lowered: dict[int, cp.Variable] = {}
@@ -549,37 +829,22 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
     slots: list[_VarSlot] = []
     seen: set[str] = set()
     for v in problem.variables():
-        vid, clip = v.id, ""
-        attrs = {k: a for k, a in v.attributes.items() if a is not None and a is not False}
-        if vid not in pp.var_id_to_col and vid in lowered and set(attrs) <= {"nonneg", "nonpos"}:
-            vid, clip = lowered[vid].id, next(iter(attrs), "")
-        if vid not in pp.var_id_to_col:
-            raise DataError(
-                f"variable {v.name()!r}: attributes {attrs} are lowered by cvxpy in a way the "
-                "batch solver cannot map back; declare a plain Variable and add the constraint "
-                "explicitly"
-            )
         if v.name() in seen:
             raise DataError(f"two variables are named {v.name()!r}: give each a unique name=")
         seen.add(v.name())
-        slots.append(
-            _VarSlot(
-                name=v.name(),
-                shape=tuple(v.shape),
-                offset=int(pp.var_id_to_col[vid]),
-                size=int(v.size),
-                clip=clip,
-            )
-        )
+        slots.append(_slot(v, lowered.get(v.id, v), pp.var_id_to_col))
     if n == 0:
         raise DataError("problem has no variables")
-    structure = getattr(problem, "_indexlab_structure", None) if fast_path is not False else None
-    if structure is not None and _fastpath() is None:
-        structure = None
+    # The solve path is chosen by looking at the canonical data, whoever built the problem.
+    structure = None
+    if fast_path is not False and _fastpath() is not None:
+        structure = recognise(pp, dims)
     if fast_path and structure is None:
         raise DataError(
-            "fast_path=True: expected a problem built by ai_chain_model without turnover and "
-            "the indexlab.optimise.fastpath module; found "
+            "fast_path=True: expected the index shape of indexlab.optimise.structure (linear "
+            "plus diagonal-plus-low-rank objective, sum w = 1, bounds on every weight, a few "
+            "linear rows, at most one tracking-error cone) and the indexlab.optimise.fastpath "
+            "module; found "
             + ("no fast-path structure" if _fastpath() is not None else "no fastpath module")
         )
     return CompiledProblem(
@@ -591,4 +856,5 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
         _maximize=isinstance(problem.objective, cp.Maximize),
         _structure=structure,
         _program_args=program_args,
+        _duals=_dual_map(problem, _chain, inverse, n, int(program.m)),
     )

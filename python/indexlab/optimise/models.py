@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,27 +20,111 @@ from indexlab.optimise.blocks import (
     turnover,
     weight_cap,
 )
+from indexlab.optimise.compile import CompiledProblem
+from indexlab.optimise.compile import compile as compile_problem
+from indexlab.optimise.fastpath import FastSolution, capped_qp_batch
 from indexlab.optimise.risk import RiskModel
 
-__all__ = ["CappedFactorStructure", "ai_chain_model"]
+__all__ = ["AIChainModel", "CappedFactorForm", "ai_chain_model"]
+
+Array = npt.NDArray[np.float64]
+
+
+def _copy(a: Any) -> Array | None:
+    return None if a is None else np.array(a, dtype=np.float64, copy=True)
 
 
 @dataclass(frozen=True)
-class CappedFactorStructure:
-    """What :func:`ai_chain_model` built, for :func:`indexlab.optimise.compile` to hand the
-    problem to the pure-Rust fast path (``indexlab.optimise.fastpath``) when it is installed:
-    ``max scores @ w - te_weight (w - bench)' Sigma (w - bench)`` over ``sum w = 1``,
-    ``0 <= w <= min(cap * mask, name_cap)``, ``group_lo <= groups @ w <= group_hi``."""
+class CappedFactorForm:
+    """The fast-path form of an :class:`AIChainModel` (no turnover, no TE budget), with its own
+    copies of every array: ``max scores @ w - te_weight (w - bench)' Sigma (w - bench)`` over
+    ``sum w = 1``, ``0 <= w <= min(cap * mask, name_cap)``, ``group_lo <= groups @ w <=
+    group_hi``, solved directly by :func:`indexlab.optimise.capped_qp_batch`.
+
+    :func:`indexlab.optimise.compile` does not need it: it finds the same shape in the cvxpy
+    form's canonical data. It is here for callers that want the arrays (and as a cross-check:
+    both forms give the same weights, see ``tests/test_structure.py``).
+    """
 
     cap: float
     te_weight: float
-    risk_model: RiskModel
-    name_cap: npt.NDArray[np.float64] | None
-    groups: npt.NDArray[np.float64] | None
-    group_lo: npt.NDArray[np.float64] | None
-    group_hi: npt.NDArray[np.float64] | None
-    weights: str
-    factors: str
+    loadings: Array
+    factor_cov: Array
+    specific_var: Array
+    name_cap: Array | None
+    groups: Array | None
+    group_lo: Array | None
+    group_hi: Array | None
+
+    def solve_batch(
+        self, mask: Any, scores: Any, bench: Any, threads: int | None = None
+    ) -> FastSolution:
+        """Solve a batch of ``(B, n)`` masks, scores and benchmarks on the fast path.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from indexlab.optimise import RiskModel, ai_chain_model
+        >>> n = 4
+        >>> rm = RiskModel(np.ones((n, 1)), np.eye(1) * 0.04, np.full(n, 0.01))
+        >>> m = ai_chain_model(range(n), np.full(n, 0.25), np.arange(n) / n, rm, cap=0.4)
+        >>> ones = np.ones((1, n))
+        >>> m.fast.solve_batch(ones, np.arange(n)[None] / n, ones / n).status
+        ['optimal']
+        """
+        hi = self.cap * np.asarray(mask, dtype=np.float64)
+        if self.name_cap is not None:
+            hi = np.minimum(hi, self.name_cap)
+        return capped_qp_batch(
+            scores,
+            bench=bench,
+            loadings=self.loadings,
+            factor_cov=self.factor_cov,
+            specific_var=self.specific_var,
+            gamma=2.0 * self.te_weight,  # gamma/2 TE^2 - s'w, minimised
+            lo=0.0,
+            hi=hi,
+            groups=self.groups,
+            group_lo=self.group_lo,
+            group_hi=self.group_hi,
+            threads=threads,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AIChainModel:
+    """An AI-chain index model in its two forms, both owned here.
+
+    Attributes
+    ----------
+    problem : cvxpy.Problem
+        The cvxpy form (parameters ``mask``, ``scores``, ``bench``; ``prev`` with turnover;
+        ``te_budget`` with a TE budget).
+    weights : cvxpy.Variable
+        The weight variable ``w``.
+    fast : CappedFactorForm or None
+        The fast-path form, its arrays copied when the model was built (``None`` with turnover
+        or a TE budget, which :func:`indexlab.optimise.capped_qp_batch` does not take).
+
+    Unpacks as ``problem, w = ai_chain_model(...)``.
+    """
+
+    problem: cp.Problem
+    weights: cp.Variable
+    fast: CappedFactorForm | None
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.problem
+        yield self.weights
+
+    @property
+    def parameters(self) -> dict[str, cp.Parameter]:
+        """The cvxpy parameters by name."""
+        return {p.name(): p for p in self.problem.parameters()}
+
+    def compile(self, fast_path: bool | None = None) -> CompiledProblem:
+        """:func:`indexlab.optimise.compile` of the cvxpy form (it picks the path itself)."""
+        return compile_problem(self.problem, fast_path=fast_path)
 
 
 def ai_chain_model(
@@ -58,13 +142,15 @@ def ai_chain_model(
     layers: Sequence[Any] | None = None,
     layer_lo: float | Mapping[Any, float] = 0.0,
     layer_hi: float | Mapping[Any, float] = 1.0,
-) -> tuple[cp.Problem, cp.Variable]:
+    te_budget: float | None = None,
+) -> AIChainModel:
     """The AI-chain index model: most AI exposure for a tracking-error budget vs the parent.
 
     ``maximise scores @ w - te_weight * TE^2(w, bench) - turnover_weight * |w - prev|_1``
     subject to ``sum w = 1``, ``w >= 0``, ``w <= cap * mask`` (the 8% cap and the candidate's
     membership), liquidity caps (when ``adv`` and ``aum`` are given) and layer bounds (when
-    ``layers`` is given).
+    ``layers`` is given) and, with ``te_budget``, ``TE(w, bench) <= te_budget`` (the
+    budget is then a parameter, ``te_budget``, starting at the value given).
 
     Parameters ``mask`` (nonneg), ``scores``, ``bench`` and, when ``turnover_weight > 0``,
     ``prev`` vary per candidate; they start at all-ones, ``scores``, ``parent_weights`` and
@@ -82,7 +168,8 @@ def ai_chain_model(
 
     Returns
     -------
-    (problem, w)
+    AIChainModel
+        The cvxpy form and the fast-path form; unpacks as ``(problem, w)``.
 
     Examples
     --------
@@ -110,14 +197,19 @@ def ai_chain_model(
         raise DataError(f"cap: expected within (0, 1], found {cap}")
     if te_weight < 0 or turnover_weight < 0:
         raise DataError("te_weight and turnover_weight: expected >= 0")
+    if te_budget is not None and not (np.isfinite(te_budget) and te_budget >= 0):
+        raise DataError(f"te_budget: expected a finite number >= 0, found {te_budget}")
 
     w = cp.Variable(n, name="w")
     mask = cp.Parameter(n, nonneg=True, name="mask", value=np.ones(n))
     scores_p = cp.Parameter(n, name="scores", value=sc)
     bench = cp.Parameter(n, name="bench", value=pw)
-    te, te_cons = tracking_error(w, bench, risk_model)
-    objective = ai_exposure(w, scores_p) - te_weight * te
-    constraints = [cp.sum(w) == 1, w >= 0, *weight_cap(w, cap, mask), *te_cons]
+    te = tracking_error(w, bench, risk_model)
+    objective = ai_exposure(w, scores_p) - te_weight * te.squared
+    constraints = [cp.sum(w) == 1, w >= 0, *weight_cap(w, cap, mask), *te.constraints]
+    if te_budget is not None:
+        budget = cp.Parameter(nonneg=True, name="te_budget", value=float(te_budget))
+        constraints.append(te.norm <= budget)
     if turnover_weight > 0:
         prev = cp.Parameter(n, name="prev", value=pw)
         objective = objective - turnover_weight * turnover(w, prev)
@@ -132,17 +224,17 @@ def ai_chain_model(
         constraints += group_bounds(w, layers, layer_lo, layer_hi)
         groups, group_lo, group_hi = group_matrix(n, layers, layer_lo, layer_hi)
     problem = cp.Problem(cp.Maximize(objective), constraints)
-    if turnover_weight == 0:
-        factors = next(v for v in te_cons[0].variables() if v.name().startswith("te_factors"))
-        problem._indexlab_structure = CappedFactorStructure(  # type: ignore[attr-defined]
-            cap=cap,
-            te_weight=te_weight,
-            risk_model=risk_model,
-            name_cap=name_cap,
-            groups=groups,
-            group_lo=group_lo,
-            group_hi=group_hi,
-            weights=w.name(),
-            factors=factors.name(),
+    fast = None
+    if turnover_weight == 0 and te_budget is None:
+        fast = CappedFactorForm(
+            cap=float(cap),
+            te_weight=float(te_weight),
+            loadings=np.array(risk_model.loadings, copy=True),
+            factor_cov=np.array(risk_model.factor_cov, copy=True),
+            specific_var=np.array(risk_model.specific_var, copy=True),
+            name_cap=_copy(name_cap),
+            groups=_copy(groups),
+            group_lo=_copy(group_lo),
+            group_hi=_copy(group_hi),
         )
-    return problem, w
+    return AIChainModel(problem=problem, weights=w, fast=fast)

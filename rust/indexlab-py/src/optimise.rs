@@ -78,20 +78,27 @@ impl ConicProgram {
         a_pattern: Csc<'_>,
         a_map: Csr<'_>,
         q_map: Csr<'_>,
-        cones: Vec<(String, usize)>,
+        cones: Vec<(String, usize, Vec<f64>)>,
     ) -> PyResult<Self> {
         let build = || -> Result<ConicTemplate, Error> {
             let cones = cones
                 .iter()
-                .map(|(kind, dim)| match kind.as_str() {
-                    "zero" => Ok(Cone::Zero(*dim)),
-                    "nonneg" => Ok(Cone::Nonneg(*dim)),
-                    "soc" => Ok(Cone::Soc(*dim)),
-                    "exp" => Ok(Cone::Exp),
-                    other => Err(Error::Data(format!(
-                        "cones: expected zero, nonneg, soc or exp, found {other:?}"
-                    ))),
-                })
+                .map(
+                    |(kind, dim, alpha)| match (kind.as_str(), alpha.as_slice()) {
+                        ("zero", []) => Ok(Cone::Zero(*dim)),
+                        ("nonneg", []) => Ok(Cone::Nonneg(*dim)),
+                        ("soc", []) => Ok(Cone::Soc(*dim)),
+                        ("psd", []) => Ok(Cone::Psd(*dim)),
+                        ("exp", []) => Ok(Cone::Exp),
+                        ("pow", [a]) => Ok(Cone::Pow(*a)),
+                        ("genpow", alpha) => Ok(Cone::GenPow(alpha.to_vec(), *dim)),
+                        (other, alpha) => Err(Error::Data(format!(
+                            "cones: expected (kind, dim, alphas) with kind zero, nonneg, soc, psd \
+                         or exp (no alphas), pow (one alpha) or genpow; found {other:?} with \
+                         alphas {alpha:?}"
+                        ))),
+                    },
+                )
                 .collect::<Result<Vec<_>, _>>()?;
             ConicTemplate::new(
                 n_theta,
@@ -124,7 +131,7 @@ impl ConicProgram {
     }
 
     /// Solve every row of `thetas` (B x n_theta). Returns (x (B x n), statuses, objectives,
-    /// iterations, solve seconds, variables after presolve).
+    /// iterations, solve seconds, variables after presolve, z (B x m): Clarabel's duals).
     #[pyo3(signature = (thetas, presolve=true, threads=None))]
     #[allow(clippy::type_complexity)]
     fn solve_batch<'py>(
@@ -140,16 +147,19 @@ impl ConicProgram {
         Bound<'py, PyArray1<i64>>,
         Bound<'py, PyArray1<f64>>,
         Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray2<f64>>,
     )> {
         let threads = limits::threads(py, threads.as_ref())?;
         let (b, k) = thetas.as_array().dim();
         let n = self.inner.n();
-        // Solutions, a copy of the parameters, and five numbers per instance.
+        let m = self.inner.m();
+        // Solutions, duals, a copy of the parameters, and five numbers per instance.
         check_alloc_py(
             py,
             &format!("solve_batch: solutions {b} x {n}"),
             &[
                 (b as u128 * n as u128, 8),
+                (b as u128 * m as u128, 8),
                 (b as u128 * k as u128, 8),
                 (b as u128, 48),
             ],
@@ -173,6 +183,7 @@ impl ConicProgram {
             .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
         let mut chunker = Chunker::new(FIRST_CHUNK.max(workers), MAX_CHUNK.max(workers));
         let mut x = Vec::with_capacity(b * n);
+        let mut z = Vec::with_capacity(b * m);
         let mut status = Vec::with_capacity(b);
         let mut obj = Vec::with_capacity(b);
         let mut iters = Vec::with_capacity(b);
@@ -193,6 +204,7 @@ impl ConicProgram {
             start = end;
             for r in rs {
                 x.extend_from_slice(&r.x);
+                z.extend_from_slice(&r.z);
                 status.push(r.status.as_str());
                 obj.push(r.objective);
                 iters.push(i64::from(r.iterations));
@@ -203,6 +215,8 @@ impl ConicProgram {
         }
         let x = numpy::ndarray::Array2::from_shape_vec((b, n), x)
             .map_err(|e| to_py(py, Error::Solver(format!("solution layout: {e}"))))?;
+        let z = numpy::ndarray::Array2::from_shape_vec((b, m), z)
+            .map_err(|e| to_py(py, Error::Solver(format!("dual layout: {e}"))))?;
         Ok((
             x.into_pyarray(py),
             status,
@@ -210,6 +224,7 @@ impl ConicProgram {
             iters.into_pyarray(py),
             secs.into_pyarray(py),
             nvar.into_pyarray(py),
+            z.into_pyarray(py),
         ))
     }
 

@@ -13,22 +13,16 @@
 //! sparse x dense product followed by a Clarabel solve. Instances are independent, so a batch is
 //! solved in parallel and the results do not depend on the number of threads.
 //!
-//! Presolve (optional, per instance), two passes:
-//! 1. a variable `x_j` with both bound rows `x_j <= 0` and `-x_j <= 0` in the nonnegative cone
-//!    (one nonzero coefficient, right-hand side exactly 0) is fixed at zero (`w <= mask * cap`
-//!    with `mask_j = 0`, plus `w >= 0`);
-//! 2. then a zero-cone row left with a single nonzero `a x_k = b` fixes `x_k = b / a` (the
-//!    auxiliary residual variables cvxpy creates for `sum_squares(w - bench)` of removed names).
+//! Presolve (optional, per instance) removes what an instance fixes (names outside a mask) and
+//! lives in [`super::presolve`]. If the reduced instance does not end "optimal" it is solved
+//! unreduced, so statuses are those of the full problem (the data cvxpy hands Clarabel).
 //!
-//! 3. then a zero-cone row `a_t x_t + a_w x_w = b` whose `x_t` appears in no other row and only
-//!    on the diagonal of P (the residual variable of `sum_squares` for a kept name) lets
-//!    `x_t = (b - a_w x_w) / a_t` be substituted into the objective.
-//!
-//! Fixed values are substituted into `b`, `q` and the objective offset, their columns removed,
-//! and zero-cone or nonnegative rows left without a nonzero dropped when they hold (to 1e-12
-//! relative). If one would be violated, or nothing would remain, or the reduced problem does
-//! not end "optimal", the instance is solved unreduced, so statuses are those of the full
-//! problem (the data cvxpy hands Clarabel).
+//! Cones are those cvxpy's Clarabel interface passes (`dims_to_solver_cones` in
+//! `cvxpy/reductions/solvers/conic_solvers/clarabel_conif.py`), in cvxpy's order: zero,
+//! nonnegative, second-order, PSD (cvxpy's upper triangle with off-diagonals scaled by sqrt(2),
+//! Clarabel's `PSDTriangleConeT` layout; needs the `sdp` feature), exponential, 3-d power,
+//! generalised power. Each instance returns the primal `x` and the dual `z` of Clarabel's
+//! `A x + s = b, s in K, z in K*`, from which cvxpy recovers its constraints' dual values.
 
 use crate::{data_err, Error, Result};
 use clarabel::algebra::CscMatrix;
@@ -36,6 +30,8 @@ use clarabel::solver::{
     DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
 };
 use rayon::prelude::*;
+
+use super::presolve::Presolver;
 
 /// A sparse linear map from `theta` to the values of a fixed sparsity pattern (CSR: one row per
 /// stored value of the pattern).
@@ -109,29 +105,75 @@ impl AffineMap {
     }
 }
 
-/// The cones of cvxpy's `dims`, in cvxpy's order (zero, nonnegative, second-order, exponential).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The cones of cvxpy's `dims`, in cvxpy's order (zero, nonnegative, second-order, PSD,
+/// exponential, 3-d power, generalised power).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cone {
     Zero(usize),
     Nonneg(usize),
     Soc(usize),
+    /// Positive semidefinite `n x n` matrices as their scaled upper triangle (`n(n+1)/2` rows).
+    Psd(usize),
     Exp,
+    /// `x^alpha y^(1-alpha) >= |z|`, `x, y >= 0` (cvxpy's `PowCone3D`).
+    Pow(f64),
+    /// `prod x_i^alpha_i >= ||z||`, `x >= 0`, `sum alpha = 1`, `z` of the given length
+    /// (cvxpy's `PowConeND`).
+    GenPow(Vec<f64>, usize),
 }
 
 impl Cone {
-    fn dim(&self) -> usize {
-        match *self {
-            Cone::Zero(d) | Cone::Nonneg(d) | Cone::Soc(d) => d,
-            Cone::Exp => 3,
+    /// Rows of `A` the cone covers.
+    pub fn dim(&self) -> usize {
+        match self {
+            Cone::Zero(d) | Cone::Nonneg(d) | Cone::Soc(d) => *d,
+            Cone::Psd(n) => n * (n + 1) / 2,
+            Cone::Exp | Cone::Pow(_) => 3,
+            Cone::GenPow(alpha, d) => alpha.len() + d,
         }
     }
 
-    fn to_clarabel(self) -> SupportedConeT<f64> {
+    fn check(&self) -> Result<()> {
         match self {
-            Cone::Zero(d) => SupportedConeT::ZeroConeT(d),
-            Cone::Nonneg(d) => SupportedConeT::NonnegativeConeT(d),
-            Cone::Soc(d) => SupportedConeT::SecondOrderConeT(d),
+            Cone::Pow(a) if !(*a > 0.0 && *a < 1.0) => {
+                data_err!("power cone: expected alpha in (0, 1), found {a}")
+            }
+            Cone::GenPow(alpha, d) => {
+                let sum: f64 = alpha.iter().sum();
+                if alpha.is_empty() || *d == 0 || alpha.iter().any(|a| a.is_nan() || *a <= 0.0) {
+                    data_err!(
+                        "generalised power cone: expected positive alphas and a nonempty \
+                         norm part, found alphas {alpha:?} and {d} norm entries"
+                    )
+                } else if (sum - 1.0).abs() > 1e-9 {
+                    data_err!("generalised power cone: expected alphas summing to 1, found {sum}")
+                } else {
+                    Ok(())
+                }
+            }
+            Cone::Psd(0) => data_err!("PSD cone: expected a matrix of size at least 1"),
+            #[cfg(not(feature = "sdp"))]
+            Cone::Psd(n) => data_err!(
+                "PSD cone of size {n}: this build of indexlab-core has no SDP support (build \
+                 with the `sdp` feature)"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn to_clarabel(&self) -> SupportedConeT<f64> {
+        match self {
+            Cone::Zero(d) => SupportedConeT::ZeroConeT(*d),
+            Cone::Nonneg(d) => SupportedConeT::NonnegativeConeT(*d),
+            Cone::Soc(d) => SupportedConeT::SecondOrderConeT(*d),
+            #[cfg(feature = "sdp")]
+            Cone::Psd(n) => SupportedConeT::PSDTriangleConeT(*n),
+            // Refused by `check` when ConicTemplate::new validates the cones.
+            #[cfg(not(feature = "sdp"))]
+            Cone::Psd(n) => SupportedConeT::ZeroConeT(n * (n + 1) / 2),
             Cone::Exp => SupportedConeT::ExponentialConeT(),
+            Cone::Pow(a) => SupportedConeT::PowerConeT(*a),
+            Cone::GenPow(alpha, d) => SupportedConeT::GenPowerConeT(alpha.clone(), *d),
         }
     }
 }
@@ -230,6 +272,9 @@ pub struct InstanceResult {
     /// Primal solution over all `n` canonical variables (presolved ones are 0); NaN without a
     /// solution.
     pub x: Vec<f64>,
+    /// Dual solution over all `m` rows (`z` of Clarabel's form, in the dual cone); NaN without a
+    /// solution.
+    pub z: Vec<f64>,
     pub status: Status,
     /// Clarabel's objective plus the offset (cvxpy's minimisation objective); NaN without a
     /// solution.
@@ -307,6 +352,9 @@ impl ConicTemplate {
             if p_pattern.rowval[lo..hi].iter().any(|&r| r > j) {
                 return data_err!("P pattern: expected the upper triangle, column {j} goes below");
             }
+        }
+        for k in &cones {
+            k.check()?;
         }
         let rows: usize = cones.iter().map(Cone::dim).sum();
         if rows != m {
@@ -387,26 +435,24 @@ impl ConicTemplate {
     /// Solve one instance.
     pub fn solve_one(&self, theta: &[f64], presolve: bool) -> Result<InstanceResult> {
         let full = self.instantiate(theta)?;
-        let reduced = if presolve {
-            self::presolve(&full)
+        let presolver = if presolve {
+            Presolver::new(&full)
         } else {
             None
         };
-        Ok(match reduced {
-            None => solve_canonical(&full, None),
-            Some(red) => {
-                let mut r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
+        Ok(match presolver {
+            None => solve_canonical(&full),
+            Some(pre) => {
+                let mut r = solve_canonical(pre.reduced());
                 if r.status == Status::Optimal {
-                    for &(t, w, alpha, beta) in &red.substituted {
-                        r.x[t] = beta - alpha * r.x[w];
-                    }
+                    (r.x, r.z) = pre.reverse(&full, &r.x, &r.z);
                     r
                 } else {
                     // Any other outcome is confirmed on the unreduced problem: presolve can
                     // change how Clarabel ends on a degenerate instance (e.g. "infeasible"
                     // where the full problem ends in a numerical error), and statuses must be
                     // those of cvxpy's solve.
-                    solve_canonical(&full, None)
+                    solve_canonical(&full)
                 }
             }
         })
@@ -460,13 +506,12 @@ fn settings() -> DefaultSettings<f64> {
         .unwrap_or_default()
 }
 
-/// Solve with Clarabel; `scatter` = (kept columns, values of all columns) maps a presolved
-/// solution back to the full variable vector.
-fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], &[f64])>) -> InstanceResult {
-    let cones: Vec<SupportedConeT<f64>> = c.cones.iter().map(|k| k.to_clarabel()).collect();
-    let n_full = scatter.map_or(c.q.len(), |(_, v)| v.len());
+/// Solve with Clarabel.
+pub(crate) fn solve_canonical(c: &Canonical) -> InstanceResult {
+    let cones: Vec<SupportedConeT<f64>> = c.cones.iter().map(Cone::to_clarabel).collect();
     let failed = |secs: f64, iters: u32| InstanceResult {
-        x: vec![f64::NAN; n_full],
+        x: vec![f64::NAN; c.q.len()],
+        z: vec![f64::NAN; c.b.len()],
         status: Status::SolverError,
         objective: f64::NAN,
         iterations: iters,
@@ -486,289 +531,15 @@ fn solve_canonical(c: &Canonical, scatter: Option<(&[usize], &[f64])>) -> Instan
             ..failed(sol.solve_time, sol.iterations)
         };
     }
-    let x = match scatter {
-        None => sol.x.clone(),
-        Some((kept, fixed_value)) => {
-            let mut x = fixed_value.to_vec();
-            for (&j, &v) in kept.iter().zip(&sol.x) {
-                x[j] = v;
-            }
-            x
-        }
-    };
     InstanceResult {
-        x,
+        x: sol.x.clone(),
+        z: sol.z.clone(),
         status,
         objective: sol.obj_val + c.offset,
         iterations: sol.iterations,
         solve_seconds: sol.solve_time,
         n_variables: c.q.len(),
     }
-}
-
-struct Reduced {
-    problem: Canonical,
-    kept_cols: Vec<usize>,
-    /// Value of every canonical variable fixed by passes 1 and 2 (others: unused).
-    fixed_value: Vec<f64>,
-    /// Pass 3: (t, w, alpha, beta) with x_t = beta - alpha x_w.
-    substituted: Vec<(usize, usize, f64, f64)>,
-}
-
-/// Per row of `A`, over the given columns: how many nonzeros, and the last one `(column, value)`
-/// (the only one where the count is 1).
-fn row_nonzeros(
-    c: &Canonical,
-    columns: impl Iterator<Item = usize>,
-) -> (Vec<usize>, Vec<(usize, f64)>) {
-    let m = c.a.m;
-    let (mut count, mut last) = (vec![0usize; m], vec![(0usize, 0.0f64); m]);
-    for j in columns {
-        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            let v = c.a.nzval[k];
-            if v != 0.0 {
-                let r = c.a.rowval[k];
-                count[r] += 1;
-                last[r] = (j, v);
-            }
-        }
-    }
-    (count, last)
-}
-
-/// Presolve one instance (see the module docs): fix variables at zero from pairs of zero bound
-/// rows, then fix variables of zero-cone rows left with a single nonzero, substitute the fixed
-/// values and drop rows left empty. `None` when nothing is removed or when an emptied row would
-/// be violated (the unreduced problem then reports the infeasibility).
-fn presolve(c: &Canonical) -> Option<Reduced> {
-    let (n, m) = (c.a.n, c.a.m);
-    let n_zero: usize = c
-        .cones
-        .iter()
-        .take_while(|k| matches!(k, Cone::Zero(_)))
-        .map(Cone::dim)
-        .sum();
-    let n_nonneg: usize = c
-        .cones
-        .iter()
-        .skip_while(|k| matches!(k, Cone::Zero(_)))
-        .take_while(|k| matches!(k, Cone::Nonneg(_)))
-        .map(Cone::dim)
-        .sum();
-    let n_lin = n_zero + n_nonneg;
-
-    // Pass 1: x_j <= 0 and -x_j <= 0 as singleton nonnegative rows with b = 0 fix x_j = 0.
-    let (count, single) = row_nonzeros(c, 0..n);
-    let mut upper0 = vec![false; n];
-    let mut lower0 = vec![false; n];
-    for r in n_zero..n_lin {
-        if count[r] == 1 && c.b[r] == 0.0 {
-            let (j, v) = single[r];
-            if v > 0.0 {
-                upper0[j] = true;
-            } else {
-                lower0[j] = true;
-            }
-        }
-    }
-    let mut fixed: Vec<bool> = (0..n).map(|j| upper0[j] && lower0[j]).collect();
-    let mut value = vec![0.0; n];
-
-    // Pass 2: zero-cone rows left with one nonzero (a x_k = b) fix x_k = b / a. One pass.
-    let (left, single_left) = row_nonzeros(c, (0..n).filter(|&j| !fixed[j]));
-    let mut defining_row = vec![false; m];
-    for r in 0..n_zero {
-        if left[r] == 1 {
-            let (j, a) = single_left[r];
-            if !fixed[j] {
-                fixed[j] = true;
-                value[j] = c.b[r] / a;
-                defining_row[r] = true;
-            }
-        }
-    }
-    // Substitute the fixed values: b -= A[:, fixed] v; q_kept += P[kept, fixed] v;
-    // offset += q_fixed' v + 1/2 v' P[fixed, fixed] v (P is the upper triangle).
-    let mut b = c.b.clone();
-    let mut q = c.q.clone();
-    let mut offset = c.offset;
-    let mut left = vec![0usize; m];
-    for j in 0..n {
-        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            let r = c.a.rowval[k];
-            if fixed[j] {
-                b[r] -= c.a.nzval[k] * value[j];
-            } else if c.a.nzval[k] != 0.0 {
-                left[r] += 1;
-            }
-        }
-        if fixed[j] {
-            offset += c.q[j] * value[j];
-        }
-        for k in c.p.colptr[j]..c.p.colptr[j + 1] {
-            let i = c.p.rowval[k];
-            let pij = c.p.nzval[k];
-            match (fixed[i], fixed[j]) {
-                (true, true) if i == j => offset += 0.5 * pij * value[j] * value[j],
-                (true, true) => offset += pij * value[i] * value[j],
-                (false, true) => q[i] += pij * value[j],
-                (true, false) => q[j] += pij * value[i],
-                (false, false) => {}
-            }
-        }
-    }
-
-    // Pass 3: a zero-cone row a_t x_t + a_w x_w = b where x_t has no other nonzero in A and only
-    // a diagonal entry in P (cvxpy's residual variable of a sum_squares): substitute
-    // x_t = beta - alpha x_w into the objective, then drop x_t and the row.
-    let mut keep_row = vec![true; m];
-    let mut p_diag = vec![0.0; n];
-    let mut p_offdiag = vec![false; n];
-    for j in 0..n {
-        for k in c.p.colptr[j]..c.p.colptr[j + 1] {
-            let i = c.p.rowval[k];
-            if i == j {
-                p_diag[j] += c.p.nzval[k];
-            } else if c.p.nzval[k] != 0.0 {
-                p_offdiag[i] = true;
-                p_offdiag[j] = true;
-            }
-        }
-    }
-    let mut col_nnz = vec![0usize; n];
-    let mut pairs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_zero];
-    for j in 0..n {
-        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            let (r, v) = (c.a.rowval[k], c.a.nzval[k]);
-            if v != 0.0 {
-                col_nnz[j] += 1;
-                if !fixed[j] && r < n_zero && left[r] == 2 && !defining_row[r] {
-                    pairs[r].push((j, v));
-                }
-            }
-        }
-    }
-    let mut eliminated = vec![false; n];
-    let mut is_base = vec![false; n];
-    let mut diag_add = vec![0.0; n];
-    let mut substituted = Vec::new();
-    for (r, pair) in pairs.iter().enumerate() {
-        if pair.len() != 2 {
-            continue;
-        }
-        for (t_idx, w_idx) in [(0, 1), (1, 0)] {
-            let ((t, a_t), (w, a_w)) = (pair[t_idx], pair[w_idx]);
-            if col_nnz[t] == 1 && !p_offdiag[t] && !is_base[t] && !eliminated[w] {
-                let alpha = a_w / a_t;
-                let beta = b[r] / a_t;
-                diag_add[w] += p_diag[t] * alpha * alpha;
-                q[w] -= alpha * (p_diag[t] * beta + q[t]);
-                offset += 0.5 * p_diag[t] * beta * beta + q[t] * beta;
-                eliminated[t] = true;
-                is_base[w] = true;
-                keep_row[r] = false;
-                substituted.push((t, w, alpha, beta));
-                break;
-            }
-        }
-    }
-    let kept_cols: Vec<usize> = (0..n).filter(|&j| !fixed[j] && !eliminated[j]).collect();
-    if kept_cols.len() == n || kept_cols.is_empty() {
-        return None;
-    }
-
-    // Rows with no nonzero left must hold at the fixed values; then they are dropped.
-    for r in 0..n_lin {
-        if left[r] == 0 {
-            let tol = 1e-12 * (1.0 + c.b[r].abs());
-            let holds = defining_row[r]
-                || if r < n_zero {
-                    b[r].abs() <= tol
-                } else {
-                    b[r] >= -tol
-                };
-            if !holds {
-                return None;
-            }
-            keep_row[r] = false;
-        }
-    }
-    let mut new_row = vec![usize::MAX; m];
-    let mut next = 0;
-    for r in 0..m {
-        if keep_row[r] {
-            new_row[r] = next;
-            next += 1;
-        }
-    }
-    let m_new = next;
-    if m_new == 0 {
-        return None;
-    }
-    let mut new_col = vec![usize::MAX; n];
-    for (i, &j) in kept_cols.iter().enumerate() {
-        new_col[j] = i;
-    }
-
-    let mut a_colptr = vec![0usize];
-    let mut a_rowval = Vec::new();
-    let mut a_nzval = Vec::new();
-    let mut p_colptr = vec![0usize];
-    let mut p_rowval = Vec::new();
-    let mut p_nzval = Vec::new();
-    for &j in &kept_cols {
-        for k in c.a.colptr[j]..c.a.colptr[j + 1] {
-            let r = c.a.rowval[k];
-            if keep_row[r] {
-                a_rowval.push(new_row[r]);
-                a_nzval.push(c.a.nzval[k]);
-            }
-        }
-        a_colptr.push(a_rowval.len());
-        let mut has_diag = false;
-        for k in c.p.colptr[j]..c.p.colptr[j + 1] {
-            let i = c.p.rowval[k];
-            if !fixed[i] && !eliminated[i] {
-                p_rowval.push(new_col[i]);
-                p_nzval.push(c.p.nzval[k] + if i == j { diag_add[j] } else { 0.0 });
-                has_diag |= i == j;
-            }
-        }
-        if !has_diag && diag_add[j] != 0.0 {
-            // Upper triangle, rows sorted: the diagonal is the last entry of its column.
-            p_rowval.push(new_col[j]);
-            p_nzval.push(diag_add[j]);
-        }
-        p_colptr.push(p_rowval.len());
-    }
-    let n_new = kept_cols.len();
-    let zero_left = (0..n_zero).filter(|&r| keep_row[r]).count();
-    let nonneg_left = (n_zero..n_lin).filter(|&r| keep_row[r]).count();
-    let mut cones = Vec::with_capacity(c.cones.len());
-    if zero_left > 0 {
-        cones.push(Cone::Zero(zero_left));
-    }
-    if nonneg_left > 0 {
-        cones.push(Cone::Nonneg(nonneg_left));
-    }
-    cones.extend(
-        c.cones
-            .iter()
-            .filter(|k| !matches!(k, Cone::Zero(_) | Cone::Nonneg(_))),
-    );
-    Some(Reduced {
-        problem: Canonical {
-            p: CscMatrix::new(n_new, n_new, p_colptr, p_rowval, p_nzval),
-            q: kept_cols.iter().map(|&j| q[j]).collect(),
-            a: CscMatrix::new(m_new, n_new, a_colptr, a_rowval, a_nzval),
-            b: (0..m).filter(|&r| keep_row[r]).map(|r| b[r]).collect(),
-            offset,
-            cones,
-        },
-        kept_cols,
-        fixed_value: value,
-        substituted,
-    })
 }
 
 #[cfg(test)]
@@ -835,86 +606,12 @@ mod tests {
     fn presolve_removes_variable_fixed_at_zero() {
         let t = template();
         let theta = [0.3, 0.7, 0.0, 1.0];
-        let full = t.full_canonical_for_tests(&theta);
-        // x1 is fixed at 0, which leaves x0 + x1 = 1 as the singleton x0 = 1.
-        let red = presolve(&full).map(|r| (r.kept_cols, r.fixed_value));
-        assert_eq!(red, None, "everything fixed: solved unreduced");
+        // x1 is fixed at 0, which leaves x0 + x1 = 1 as the singleton x0 = 1: everything is
+        // fixed, so the instance is solved unreduced.
+        assert!(Presolver::new(&t.instantiate(&theta).unwrap()).is_none());
         let r = t.solve_one(&theta, true).unwrap();
         assert_eq!(r.n_variables, 2);
         assert!((r.x[0] - 1.0).abs() < 1e-7 && r.x[1].abs() < 1e-7);
-    }
-
-    impl ConicTemplate {
-        fn full_canonical_for_tests(&self, theta: &[f64]) -> Canonical {
-            self.instantiate(theta).unwrap()
-        }
-    }
-
-    #[test]
-    fn presolve_substitutes_singleton_equalities() {
-        // min x0^2 + x1^2 + x2^2 s.t. x0 + x1 + x2 = 1, x1 - x2 = 0 (zero rows), 0 <= x2 <= 0.
-        // x2 = 0 (pass 1), then x1 = 0 (pass 2), leaving x0 = 1 from the sum: all fixed.
-        // Instead keep x0 free by relaxing the sum: x0 + x1 + x2 >= 1 (nonneg row).
-        let p = CscMatrix::new(3, 3, vec![0, 1, 2, 3], vec![0, 1, 2], vec![2.0, 2.0, 2.0]);
-        // Rows: 0: x1 - x2 = 0.5 (zero); 1: -(x0 + x1 + x2) <= -1; 2: x2 <= 0; 3: -x2 <= 0.
-        let a = CscMatrix::new(
-            4,
-            3,
-            vec![0, 1, 3, 7],
-            vec![1, 0, 1, 0, 1, 2, 3],
-            vec![-1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0],
-        );
-        let c = Canonical {
-            p,
-            q: vec![0.0, 1.0, 0.0],
-            a,
-            b: vec![0.5, -1.0, 0.0, 0.0],
-            offset: 0.25,
-            cones: vec![Cone::Zero(1), Cone::Nonneg(3)],
-        };
-        let red = presolve(&c).unwrap();
-        assert_eq!(red.kept_cols, vec![0]);
-        assert_eq!(red.fixed_value, vec![0.0, 0.5, 0.0]);
-        // Left: min x0^2 + (0.25 + 0.5) + 0.25 s.t. x0 >= 0.5 -> x0 = 0.5, objective 1.25.
-        assert_eq!(red.problem.b, vec![-0.5]);
-        let r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
-        let f = solve_canonical(&c, None);
-        assert!((r.objective - 1.25).abs() < 1e-7 && (f.objective - 1.25).abs() < 1e-7);
-        assert!((r.x[0] - 0.5).abs() < 1e-7 && r.x[1] == 0.5 && r.x[2] == 0.0);
-    }
-
-    #[test]
-    fn presolve_substitutes_residual_variables() {
-        // min t^2 + x0 s.t. t - 2 x0 = -1 (zero row), x0 >= 0, x0 <= 5: t = 2 x0 - 1 gives
-        // min (2 x0 - 1)^2 + x0 -> x0 = 3/8, objective 1/16 + 3/8 = 7/16.
-        let p = CscMatrix::new(2, 2, vec![0, 0, 1], vec![1], vec![2.0]);
-        let a = CscMatrix::new(
-            3,
-            2,
-            vec![0, 3, 4],
-            vec![0, 1, 2, 0],
-            vec![-2.0, -1.0, 1.0, 1.0],
-        );
-        let c = Canonical {
-            p,
-            q: vec![1.0, 0.0],
-            a,
-            b: vec![-1.0, 0.0, 5.0],
-            offset: 0.0,
-            cones: vec![Cone::Zero(1), Cone::Nonneg(2)],
-        };
-        let red = presolve(&c).unwrap();
-        assert_eq!(red.kept_cols, vec![0]);
-        assert_eq!(red.substituted.len(), 1);
-        assert_eq!(red.problem.p.nzval, vec![8.0]);
-        let t = red.substituted[0];
-        let r = solve_canonical(&red.problem, Some((&red.kept_cols, &red.fixed_value)));
-        assert!((r.objective - 7.0 / 16.0).abs() < 1e-7);
-        assert!((r.x[0] - 0.375).abs() < 1e-7);
-        assert!(
-            (t.3 - t.2 * r.x[0] + 0.25).abs() < 1e-7,
-            "t = 2 x0 - 1 = -1/4"
-        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod conic;
 pub mod fastpath;
+pub mod presolve;
 
 /// Worker threads allowed per available core: enough to oversubscribe on purpose, never so
 /// many that starting the pool hangs the machine (`threads=10**6`).

@@ -1,0 +1,837 @@
+"""Recognise the index shape in cvxpy's canonical data, for the pure-Rust fast path.
+
+:func:`indexlab.optimise.compile` decides the solve path by looking at the compiled problem, the
+way cvxpy picks a solver from a problem's form (``cvxpy/reductions/solvers/solving_chain.py``):
+whoever wrote the problem, if its canonical data (``get_problem_data(cp.CLARABEL)["param_prob"]``,
+constraints ``A x + b`` in a product of cones, objective ``1/2 x'Px + q'x``) has the shape
+below, :func:`recognise` returns an :class:`IndexStructure` that solves it with
+:func:`indexlab.optimise.fastpath.capped_qp_batch`. Otherwise it returns ``None`` and the problem
+goes to the generic Clarabel path.
+
+The shape, with every matrix constant and only right-hand sides and the linear objective
+depending on the parameters:
+
+* **auxiliary variables**: a variable that appears in exactly one equality row (and, possibly,
+  the tracking-error cone) is defined by it as an affine function of the weights, ``u = T w + t``
+  (what ``f == G (w - bench)`` and cvxpy's own ``sum_squares`` auxiliaries produce);
+* **weights** ``w``: every other variable. Exactly one other equality row, ``sum w = 1``;
+* **objective**: after substituting the auxiliaries, ``1/2 w' (diag d + F Omega F') w + c'w``,
+  where ``d`` comes from the diagonal of ``P`` and from auxiliaries of one weight each, and the
+  low-rank part from auxiliaries of several weights (``k`` of them, ``k < n``);
+* **bounds**: one-weight inequality rows (``w >= 0``, ``w <= cap * mask``, liquidity caps);
+  every weight needs a lower bound (an upper one is implied by the budget);
+* **linear rows**: inequality rows over several weights (sector bounds), at most
+  :data:`MAX_GROUP_ROWS`;
+* optionally **one second-order cone** ``||M w + m||_2 <= budget`` (a tracking-error budget,
+  ``blocks.tracking_error(...) <= budget``) whose quadratic ``M'M`` is proportional to the
+  objective's (or the objective is linear). It is met exactly: the penalised problem
+  ``min obj + lambda/2 ||M w + m||^2`` has weights piecewise affine in ``tau = 1/(alpha +
+  lambda)``, so the root of ``||M w + m|| = budget`` is found by interpolating between bracket
+  ends and confirmed by a solve at the interpolated point (KKT of the constrained problem, with
+  multiplier ``lambda``). When the budget is below the smallest tracking error the constraints
+  allow, the instance is ``"infeasible"`` and :attr:`FastResult.smallest_budget` says that
+  smallest budget.
+
+Anything else (other cones, parametric matrices, other equality rows, turnover's auxiliary
+variables) is left to the generic path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+__all__ = ["MAX_GROUP_ROWS", "FastResult", "IndexStructure", "recognise"]
+
+Array = npt.NDArray[np.float64]
+
+#: Inequality rows over several weights the fast path takes (each is an active-set row).
+MAX_GROUP_ROWS = 64
+#: Relative tolerance of the tracking-error budget certificate.
+BUDGET_RTOL = 1e-9
+_MAX_BUDGET_STEPS = 80
+
+
+@dataclass(frozen=True)
+class FastResult:
+    """Canonical solutions of a batch from :meth:`IndexStructure.solve`.
+
+    Attributes
+    ----------
+    x : ndarray, shape (B, n)
+        Canonical variables (NaN rows where there is no solution).
+    status : list[str]
+        ``"optimal"``, ``"infeasible"`` or ``"solver_error"``.
+    objective : ndarray, shape (B,)
+        ``1/2 x'Px + q'x + offset`` of the canonical (minimised) problem.
+    iterations : ndarray, shape (B,)
+        Active-set iterations, summed over the fast-path solves of the instance.
+    seconds : float
+        Wall time per instance.
+    held : ndarray, shape (B,)
+        Weights not fixed by their bounds (``lo < hi``), i.e. variables after presolve.
+    smallest_budget : ndarray or None, shape (B,)
+        With a tracking-error budget: the smallest budget the other constraints allow at each
+        instance (NaN where the instance has no feasible weights at all).
+    """
+
+    x: Array
+    status: list[str]
+    objective: Array
+    iterations: npt.NDArray[np.int64]
+    seconds: float
+    held: npt.NDArray[np.int64]
+    smallest_budget: Array | None
+
+
+def _per_row(mat: Any, cols: Array) -> Array:
+    """``(mat @ cols).T`` in C order: each instance's row contiguous, so that row sums (numpy
+    sums contiguous rows pairwise) give the same bits whatever the batch an instance is in."""
+    return np.ascontiguousarray((mat @ cols).T, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """``||M w + m(theta)|| <= budget(theta)`` and ``M'M = H1`` in factor form."""
+
+    m_mat: sp.csr_array  # (r, W)
+    m_map: sp.csr_array  # (r, n_theta)
+    budget_map: sp.csr_array  # (1, n_theta)
+    d1: Array
+    f1: Array  # (W, k1)
+    alpha: float  # objective Hessian = alpha * H1
+    var: int  # cvxpy's variable t of ||x|| <= t <= budget (-1: none)
+    var_map: sp.csr_array | None  # (1, n_theta): t's bound
+
+
+@dataclass(frozen=True)
+class IndexStructure:
+    """The index shape found in a compiled problem (see the module docs); build with
+    :func:`recognise`. Every array is a copy made at compile time."""
+
+    n: int
+    weights: str | None  # the variable whose entries are exactly the weights, if one is
+    weight_cols: npt.NDArray[np.int64]  # canonical columns of the weights
+    aux: npt.NDArray[np.int64]  # canonical columns of the auxiliaries
+    aux_t: sp.csr_array  # (U, W): aux = aux_t @ w + aux_map @ theta
+    aux_map: sp.csr_array  # (U, n_theta)
+    p_full: sp.csr_array  # (n, n) symmetric
+    q_map: sp.csr_array  # (n + 1, n_theta): q and the offset
+    c_map: sp.csr_array  # (W, n_theta): linear objective in w
+    d: Array  # (W,)
+    f: Array  # (W, k)
+    omega: Array  # (k, k)
+    linear: bool
+    lo_vars: npt.NDArray[np.int64]  # sorted by variable; every weight appears
+    lo_starts: npt.NDArray[np.int64]
+    lo_map: sp.csr_array  # (R_lo, n_theta), rows in lo_vars order
+    hi_vars: npt.NDArray[np.int64]
+    hi_starts: npt.NDArray[np.int64]
+    hi_map: sp.csr_array | None
+    groups: Array | None  # (m, W)
+    glo_map: sp.csr_array | None  # (m, n_theta), NaN-free; -inf filled via glo_inf
+    ghi_map: sp.csr_array | None
+    glo_inf: npt.NDArray[np.bool_] | None
+    ghi_inf: npt.NDArray[np.bool_] | None
+    budget: _Budget | None
+
+    #: The common ``c`` when every weight's upper bound is ``w_j <= c * p_j`` for one entry of a
+    #: parameter (``w <= cap * mask``), else NaN.
+    cap: float = float("nan")
+
+    @property
+    def has_budget(self) -> bool:
+        """Whether the problem has a tracking-error budget (a second-order cone)."""
+        return self.budget is not None
+
+    # -- per-instance data --------------------------------------------------------------------
+
+    def _bounds(self, theta_t: Array) -> tuple[Array, Array]:
+        b = theta_t.shape[1]
+        vals = _per_row(self.lo_map, theta_t)
+        lo = np.maximum.reduceat(vals, self.lo_starts, axis=1) if vals.shape[1] else vals
+        nw = self.weight_cols.size
+        hi = np.full((b, nw), np.inf)
+        if self.hi_map is not None:
+            hv = _per_row(self.hi_map, theta_t)
+            hi[:, self.hi_vars] = np.minimum.reduceat(hv, self.hi_starts, axis=1)
+        implied = 1.0 - (lo.sum(axis=1, keepdims=True) - lo)  # budget sum w = 1
+        return lo, np.minimum(hi, np.maximum(implied, lo))
+
+    def _group_bounds(self, theta_t: Array) -> tuple[Array | None, Array | None]:
+        if self.groups is None or self.glo_map is None or self.ghi_map is None:
+            return None, None
+        glo = _per_row(self.glo_map, theta_t)
+        ghi = _per_row(self.ghi_map, theta_t)
+        glo[:, self.glo_inf] = -np.inf
+        ghi[:, self.ghi_inf] = np.inf
+        return glo, ghi
+
+    def _solve_w(
+        self,
+        scores: Array,
+        lo: Array,
+        hi: Array,
+        glo: Array | None,
+        ghi: Array | None,
+        threads: int | None,
+        d: Array,
+        f: Array,
+        omega: Array,
+        linear: bool,
+    ) -> tuple[Array, list[str], npt.NDArray[np.int64]]:
+        from indexlab.optimise.fastpath import capped_qp_batch
+
+        risk: dict[str, Any] = {}
+        if not linear:
+            risk = {"loadings": f, "factor_cov": omega, "specific_var": d, "gamma": 1.0}
+        sol = capped_qp_batch(
+            scores,
+            bench=np.zeros_like(scores),  # folded into the scores
+            lo=lo,
+            hi=hi,
+            groups=self.groups,
+            group_lo=glo if self.groups is not None else None,
+            group_hi=ghi if self.groups is not None else None,
+            threads=threads,
+            **risk,
+        )
+        return (
+            np.asarray(sol.weights, dtype=np.float64),
+            [str(s) for s in sol.status],
+            np.asarray(sol.iterations, dtype=np.int64),
+        )
+
+    def solve(self, theta: Array, threads: int | None = None) -> FastResult:
+        """Solve a batch given its flattened parameters ``theta`` (``(B, n_theta)``, as built
+        by :meth:`indexlab.optimise.CompiledProblem.theta`)."""
+        start = time.perf_counter()
+        b = theta.shape[0]
+        nw = self.weight_cols.size
+        theta_t = np.ascontiguousarray(theta.T)  # sparse @ dense: contiguous columns are fast
+        lo, hi = self._bounds(theta_t)
+        glo, ghi = self._group_bounds(theta_t)
+        bad: npt.NDArray[np.bool_] = np.asarray(
+            ~(lo <= hi + 1e-12 * (1.0 + np.abs(hi))).all(axis=1), dtype=bool
+        )
+        bad |= ~np.isfinite(lo).all(axis=1)
+        if glo is not None and ghi is not None:
+            bad |= (glo > ghi).any(axis=1)
+        lo = np.where(bad[:, None], 0.0, np.minimum(lo, hi))
+        hi = np.where(bad[:, None], 1.0, np.maximum(hi, lo))
+        if glo is not None and ghi is not None:
+            glo = np.where(bad[:, None], -np.inf, glo)
+            ghi = np.where(bad[:, None], np.inf, ghi)
+        c = _per_row(self.c_map, theta_t)
+        smallest = None
+        if self.budget is None:
+            w, status, iters = self._solve_w(
+                -c, lo, hi, glo, ghi, threads, self.d, self.f, self.omega, self.linear
+            )
+        else:
+            w, status, iters, smallest = self._solve_budget(theta_t, c, lo, hi, glo, ghi, threads)
+        for i in np.flatnonzero(bad):
+            status[i] = "infeasible"
+        ok = np.array([s == "optimal" for s in status], dtype=bool)
+        w[~ok] = np.nan
+        x = np.full((b, self.n), np.nan)
+        x[:, self.weight_cols] = w
+        if self.aux.size:
+            x[:, self.aux] = _per_row(self.aux_t, w.T) + _per_row(self.aux_map, theta_t)
+        if self.budget is not None and self.budget.var >= 0 and self.budget.var_map is not None:
+            x[:, self.budget.var] = np.where(ok, (self.budget.var_map @ theta_t)[0], np.nan)
+        q = _per_row(self.q_map, theta_t)
+        obj = 0.5 * np.einsum("bi,bi->b", x @ self.p_full, x) if self.p_full.nnz else np.zeros(b)
+        obj = obj + np.einsum("bi,bi->b", x, q[:, : self.n]) + q[:, self.n]
+        held = (hi > lo).sum(axis=1).astype(np.int64) if nw else np.zeros(b, np.int64)
+        return FastResult(
+            x=x,
+            status=status,
+            objective=np.asarray(obj, dtype=np.float64),
+            iterations=iters,
+            seconds=(time.perf_counter() - start) / max(b, 1),
+            held=held,
+            smallest_budget=smallest,
+        )
+
+    # -- tracking-error budget ----------------------------------------------------------------
+
+    def _te(self, w: Array, m: Array) -> Array:
+        assert self.budget is not None
+        r = _per_row(self.budget.m_mat, w.T) + m
+        return np.asarray(np.sqrt(np.einsum("bi,bi->b", r, r)), dtype=np.float64)
+
+    def _solve_budget(
+        self,
+        theta_t: Array,
+        c: Array,
+        lo: Array,
+        hi: Array,
+        glo: Array | None,
+        ghi: Array | None,
+        threads: int | None,
+    ) -> tuple[Array, list[str], npt.NDArray[np.int64], Array]:
+        """``min c'w + alpha/2 w'H1 w`` s.t. ``||M w + m|| <= budget`` and the rest; see the
+        module docs for the method and its certificate."""
+        bud = self.budget
+        assert bud is not None
+        b, nw = c.shape
+        m = _per_row(bud.m_map, theta_t)
+        budget = _per_row(bud.budget_map, theta_t)[:, 0]
+        g = _per_row(bud.m_mat.T, m.T)  # 1/2 TE^2 = 1/2 w'H1w + g'w
+        omega1 = np.eye(bud.f1.shape[1])
+        iters = np.zeros(b, np.int64)
+        status = ["optimal"] * b
+        w_out = np.full((b, nw), np.nan)
+
+        def sub(rows: npt.NDArray[np.int64], scores: Array, linear: bool = False) -> Any:
+            w, st, it = self._solve_w(
+                scores,
+                lo[rows],
+                hi[rows],
+                None if glo is None else glo[rows],
+                None if ghi is None else ghi[rows],
+                threads,
+                bud.d1,
+                bud.f1,
+                omega1,
+                linear,
+            )
+            np.add.at(iters, rows, it)
+            return w, np.array([s == "optimal" for s in st]), st
+
+        alpha = bud.alpha
+        every = np.arange(b)
+        # lambda = infinity: the smallest tracking error the constraints allow.
+        w_min, ok_min, st_min = sub(every, -g)
+        te_min = np.where(ok_min, self._te(np.nan_to_num(w_min), m), np.nan)
+        smallest = te_min.copy()
+        tol = BUDGET_RTOL * np.maximum(budget, 1e-300)
+        for i in np.flatnonzero(~ok_min):
+            status[i] = st_min[i]
+        infeasible = ok_min & ((te_min > budget + tol) | (budget < 0))
+        for i in np.flatnonzero(infeasible):
+            status[i] = "infeasible"
+        live = np.flatnonzero(ok_min & ~infeasible)
+        # lambda = 0: the objective alone (with alpha = 0 it is linear).
+        if alpha > 0:
+            w0, ok0, st0 = sub(live, -c[live] / alpha)
+        else:
+            w0, ok0, st0 = sub(live, -c[live], linear=True)
+        for j, i in enumerate(live):
+            if not ok0[j]:
+                status[i] = st0[j]
+        te0 = np.where(ok0, self._te(np.nan_to_num(w0), m[live]), np.inf)
+        done = ok0 & (te0 <= budget[live] + tol[live])
+        w_out[live[done]] = w0[done]
+        live_mask = ok0 & ~done
+        rows = live[live_mask]
+        if rows.size == 0:
+            return w_out, status, iters, smallest
+        # tau = 1/(alpha + lambda): scores(tau) = -g - tau (c - alpha g), weights piecewise
+        # affine in tau. Bracket: tau_lo (TE <= budget) and tau_hi (TE > budget).
+        k = rows.size
+        t_lo = np.zeros(k)
+        w_lo = w_min[rows]
+        e_lo = te_min[rows]
+        if alpha > 0:
+            t_hi = np.full(k, 1.0 / alpha)
+            w_hi = w0[live_mask]
+        else:  # grow tau until TE passes the budget (w(tau) reaches the LP vertex)
+            scale = np.maximum(np.abs(c[rows]).max(axis=1), 1e-300)
+            t_hi = np.full(k, 1.0) / scale * np.maximum(np.abs(g[rows]).max(axis=1), 1e-12)
+            w_hi = np.full((k, nw), np.nan)
+            pending = np.arange(k)
+            for _ in range(200):
+                r = rows[pending]
+                wt, okt, _st = sub(r, -g[r] - t_hi[pending, None] * c[r])
+                te_t = self._te(np.nan_to_num(wt), m[r])
+                passed = okt & (te_t > budget[r] + tol[r])
+                w_hi[pending[passed]] = wt[passed]
+                t_lo[pending[okt & ~passed]] = t_hi[pending[okt & ~passed]]
+                w_lo[pending[okt & ~passed]] = wt[okt & ~passed]
+                e_lo[pending[okt & ~passed]] = te_t[okt & ~passed]
+                t_hi[pending[~passed]] *= 8.0
+                pending = pending[~passed]
+                if pending.size == 0:
+                    break
+            if pending.size:  # the linear optimum met the budget after all: keep it
+                w_hi[pending] = w0[live_mask][pending]
+        sides = np.zeros(k, np.int64)  # Illinois-style safeguard: bisect after 2 same-side moves
+        active = np.arange(k)
+        for _ in range(_MAX_BUDGET_STEPS):
+            if active.size == 0:
+                break
+            r = rows[active]
+            bud_r = budget[r]
+            r0 = _per_row(bud.m_mat, w_lo[active].T) + m[r]
+            r1 = _per_row(bud.m_mat, (w_hi[active] - w_lo[active]).T)
+            a2 = np.einsum("bi,bi->b", r1, r1)
+            a1 = np.einsum("bi,bi->b", r0, r1)
+            a0 = np.einsum("bi,bi->b", r0, r0) - bud_r**2
+            disc = np.sqrt(np.maximum(a1 * a1 - a2 * a0, 0.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                theta_c = np.where(a2 > 0, (-a1 + disc) / a2, 0.5)
+            theta_c = np.clip(np.nan_to_num(theta_c, nan=0.5), 0.0, 1.0)
+            theta_c = np.where(np.abs(sides[active]) >= 2, 0.5, theta_c)
+            t_c = t_lo[active] + theta_c * (t_hi[active] - t_lo[active])
+            wt, okt, stt = sub(r, -g[r] - t_c[:, None] * (c[r] - alpha * g[r]))
+            te_t = self._te(np.nan_to_num(wt), m[r])
+            # On the bracket's affine piece the interpolated root is the solve's answer, so
+            # the budget is met to rounding: that is the certificate.
+            finish = okt & (np.abs(te_t - bud_r) <= tol[r])
+            for j in np.flatnonzero(~okt):
+                status[r[j]] = stt[j]
+            w_out[r[finish]] = wt[finish]
+            below = okt & ~finish & (te_t <= bud_r)
+            above = okt & ~finish & ~below
+            a_b, a_a = active[below], active[above]
+            t_lo[a_b], w_lo[a_b] = t_c[below], wt[below]
+            t_hi[a_a], w_hi[a_a] = t_c[above], wt[above]
+            sides[a_b] = np.where(sides[a_b] < 0, sides[a_b] - 1, -1)
+            sides[a_a] = np.where(sides[a_a] > 0, sides[a_a] + 1, 1)
+            sides[active[np.abs(sides[active]) > 2]] = 0
+            active = active[okt & ~finish]
+        for j in active:  # not settled: the feasible end of the bracket, flagged
+            w_out[rows[j]] = w_lo[j]
+            status[rows[j]] = "optimal_inaccurate"
+        return w_out, status, iters, smallest
+
+
+# -- recognition ------------------------------------------------------------------------------
+
+
+def _const_matrix(reduced: Any, n_theta: int) -> tuple[sp.csc_array, sp.csr_array] | None:
+    """cvxpy's reduced tensor as (constant part, parametric rows) of its CSC pattern."""
+    idx, ptr, shape = reduced.problem_data_index
+    mat = sp.csr_array(reduced.reduced_mat)
+    if mat.shape[1] != n_theta:
+        return None
+    values = np.asarray(mat[:, [n_theta - 1]].toarray()).ravel()
+    csc = sp.csc_array(
+        (values, np.asarray(idx, np.int64), np.asarray(ptr, np.int64)),
+        shape=(int(shape[0]), int(shape[1])),
+    )
+    return csc, mat
+
+
+def _entry_cols(ptr: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    return np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+
+
+def _only_constant(mat: sp.csr_array, entries: npt.NDArray[np.int64], n_theta: int) -> bool:
+    if entries.size == 0:
+        return True
+    sub = sp.csr_array(mat[entries])
+    return bool((sub.indices == n_theta - 1).all())
+
+
+def _decompose(
+    rows: sp.csr_array, weights: Array | None, nw: int
+) -> tuple[Array, sp.csr_array, Array]:
+    """``sum_r weight_r (rows_r w)^2`` as ``diag d`` (one-weight rows) plus ``F diag(weights)
+    F'`` over the rows with several weights (returned as their CSR rows and weights)."""
+    rows = sp.csr_array(rows)
+    rows.eliminate_zeros()
+    wts = np.ones(rows.shape[0]) if weights is None else weights
+    per_row = np.diff(rows.indptr)
+    d = np.zeros(nw)
+    single = np.flatnonzero(per_row == 1)
+    if single.size:
+        cols = rows.indices[rows.indptr[single]]
+        vals = rows.data[rows.indptr[single]]
+        np.add.at(d, cols, wts[single] * vals**2)
+    multi = np.flatnonzero(per_row > 1)
+    return d, sp.csr_array(rows[multi]), wts[multi]
+
+
+def recognise(pp: Any, dims: Any) -> IndexStructure | None:
+    """The index shape of a compiled problem, or ``None`` (see the module docs).
+
+    Parameters
+    ----------
+    pp
+        ``get_problem_data(cp.CLARABEL)[0]["param_prob"]``.
+    dims
+        ``get_problem_data(cp.CLARABEL)[0]["dims"]``.
+
+    Examples
+    --------
+    >>> import cvxpy as cp, numpy as np
+    >>> w, s = cp.Variable(3), cp.Parameter(3, name="s")
+    >>> prob = cp.Problem(cp.Maximize(s @ w - cp.sum_squares(w)), [cp.sum(w) == 1, w >= 0])
+    >>> data = prob.get_problem_data(cp.CLARABEL)[0]
+    >>> recognise(data["param_prob"], data["dims"]) is not None
+    True
+    """
+    try:
+        return _recognise(pp, dims)
+    except (ValueError, IndexError, TypeError, RuntimeError, np.linalg.LinAlgError):
+        return None
+
+
+def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
+    if int(dims.exp) or len(dims.psd) or len(dims.p3d) or len(getattr(dims, "pnd", [])):
+        return None
+    if len(dims.soc) > 1 or pp.is_mixed_integer():
+        return None
+    n = int(pp.x.size)
+    n_theta = int(pp.total_param_size) + 1
+    pp.reduced_A.cache()
+    if pp.reduced_A.problem_data_index is None:
+        return None
+    got = _const_matrix(pp.reduced_A, n_theta)
+    if got is None:
+        return None
+    ab, a_mat = got
+    _idx, a_ptr, _shape = pp.reduced_A.problem_data_index
+    cols = _entry_cols(np.asarray(a_ptr, np.int64))
+    if not _only_constant(a_mat, np.flatnonzero(cols < n), n_theta):
+        return None  # a parameter multiplies a variable
+    m_rows = ab.shape[0]
+    a = sp.csr_array(ab[:, :n])
+    a.eliminate_zeros()
+    b_entries = np.flatnonzero(cols == n)
+    b_rows = np.asarray(_idx, np.int64)[b_entries]
+    sel = sp.csr_array(a_mat[b_entries]).tocoo()
+    b_map = sp.csr_array(
+        sp.coo_array((sel.data, (b_rows[sel.row], sel.col)), shape=(m_rows, n_theta)).tocsr()
+    )
+    # P: constant, symmetric.
+    if pp.P is not None:
+        pp.reduced_P.cache()
+    if pp.P is not None and pp.reduced_P.problem_data_index is not None:
+        gotp = _const_matrix(pp.reduced_P, n_theta)
+        if gotp is None:
+            return None
+        p_csc, p_mat = gotp
+        if not _only_constant(p_mat, np.arange(p_mat.shape[0]), n_theta):
+            return None
+        p_full = sp.csr_array(p_csc)
+    else:
+        p_full = sp.csr_array((n, n))
+    p_full.eliminate_zeros()
+    q_map = sp.csr_array(pp.q)
+    if q_map.shape != (n + 1, n_theta):
+        return None
+
+    z, nl = int(dims.zero), int(dims.nonneg)
+    soc = [int(s) for s in dims.soc]
+    if z + nl + sum(soc) != m_rows:
+        return None
+    zero_rows = np.arange(z)
+    ineq_rows = np.arange(z, z + nl)
+    soc_rows = np.arange(z + nl, m_rows)
+    # cvxpy writes ||x|| <= budget as a cone (t, x) and a row t <= budget: take t out.
+    bound_var, bound_map = -1, None
+    if soc:
+        r0 = z + nl
+        rc0, rv0 = (
+            a.indices[a.indptr[r0] : a.indptr[r0 + 1]],
+            a.data[a.indptr[r0] : a.indptr[r0 + 1]],
+        )
+        if rc0.size == 1 and rv0[0] > 0:
+            t = int(rc0[0])
+            a_t = sp.csc_array(a[:, [t]])
+            t_rows = a_t.indices[a_t.indices != r0]
+            if (
+                t_rows.size != 1
+                or not z <= t_rows[0] < z + nl
+                or np.diff(a.indptr)[t_rows[0]] != 1
+                or a_t.data[a_t.indices == t_rows[0]][0] >= 0
+                or sp.csr_array(p_full[[t]]).count_nonzero()
+                or sp.csr_array(q_map[[t]]).count_nonzero()
+            ):
+                return None
+            coef_t = float(a_t.data[a_t.indices == t_rows[0]][0])
+            bound_var = t
+            bound_map = sp.csr_array(b_map[[int(t_rows[0])]] / -coef_t)
+            ineq_rows = ineq_rows[ineq_rows != t_rows[0]]
+    # Weights: the variables with inequality rows (every weight has a lower bound). The rest
+    # are auxiliaries, defined by the equality rows that mention them: A_zU u + A_zW w + b = 0.
+    in_ineq = np.zeros(n, bool)
+    in_ineq[sp.csr_array(a[ineq_rows]).indices] = True
+    weights = np.flatnonzero(in_ineq).astype(np.int64)
+    not_t = np.ones(n, bool)
+    if bound_var >= 0:
+        not_t[bound_var] = False
+    aux = np.flatnonzero(~in_ineq & not_t).astype(np.int64)
+    nw = weights.size
+    if nw == 0:
+        return None
+    a_zero = sp.csr_array(a[zero_rows])
+    a_zu = sp.csc_array(a_zero[:, aux])
+    touches_aux = np.diff(sp.csr_array(a_zu).indptr) > 0
+    def_rows = zero_rows[touches_aux]
+    if def_rows.size != aux.size:
+        return None
+    if aux.size:
+        lu = spla.splu(sp.csc_array(a_zu[touches_aux]))
+        a_zw = a_zero[touches_aux][:, weights].toarray()
+        t_dense = -lu.solve(a_zw) if nw else np.zeros((aux.size, 0))
+        t_dense[np.abs(t_dense) <= 1e-14 * max(1.0, float(np.abs(t_dense).max()))] = 0.0
+        aux_t = sp.csr_array(t_dense)
+        b_def = b_map[def_rows].toarray()
+        aux_map = sp.csr_array(-lu.solve(b_def))
+        if not (np.isfinite(t_dense).all() and np.isfinite(aux_map.data).all()):
+            return None
+    else:
+        aux_t = sp.csr_array((0, nw))
+        aux_map = sp.csr_array((0, n_theta))
+    # The budget row: every weight, equal coefficients, constant right-hand side, sum w = 1.
+    rest = zero_rows[~touches_aux]
+    if rest.size != 1:
+        return None
+    r = int(rest[0])
+    rc, rv = a.indices[a.indptr[r] : a.indptr[r + 1]], a.data[a.indptr[r] : a.indptr[r + 1]]
+    if rc.size != nw or not np.allclose(rv, rv[0], rtol=1e-12, atol=0):
+        return None
+    brow = sp.csr_array(b_map[[r]])
+    if brow.nnz and not (brow.indices == n_theta - 1).all():
+        return None
+    rhs = float(brow.toarray()[0, n_theta - 1])
+    if abs(-rhs / rv[0] - 1.0) > 1e-12:
+        return None
+    is_aux = ~in_ineq & not_t
+    pos_w = np.full(n, -1, np.int64)
+    pos_w[weights] = np.arange(nw)
+
+    # x = E w + e(theta): E = [I on weights; aux_t on aux].
+    at = aux_t.tocoo()
+    e_mat = sp.csr_array(
+        sp.coo_array(
+            (
+                np.r_[np.ones(nw), at.data],
+                (np.r_[weights, aux[at.row]], np.r_[np.arange(nw), at.col]),
+            ),
+            shape=(n, nw),
+        ).tocsr()
+    )
+    am = aux_map.tocoo()
+    e_map = sp.csr_array(sp.coo_array((am.data, (aux[am.row], am.col)), shape=(n, n_theta)).tocsr())
+    c_map = sp.csr_array(e_mat.T @ q_map[:n] + e_mat.T @ (p_full @ e_map))
+    # Objective Hessian: P_WW diagonal, no weight-aux cross terms, one-weight auxiliaries
+    # diagonal; auxiliaries of several weights give the low-rank part.
+    p_ww = sp.csr_array(p_full[weights][:, weights])
+    if (p_ww - sp.diags_array(p_ww.diagonal())).count_nonzero():
+        return None
+    if aux.size and sp.csr_array(p_full[weights][:, aux]).count_nonzero():
+        return None
+    per_aux = np.diff(aux_t.indptr)
+    single, multi = np.flatnonzero(per_aux <= 1), np.flatnonzero(per_aux > 1)
+    p_uu = sp.csr_array(p_full[aux][:, aux]) if aux.size else sp.csr_array((0, 0))
+    if single.size:
+        p_su = sp.csr_array(p_uu[single])
+        p_ss_diag = np.asarray(p_su[:, single].diagonal()) if single.size else np.zeros(0)
+        if (p_su.count_nonzero() - np.count_nonzero(p_ss_diag)) != 0:
+            return None
+    else:
+        p_ss_diag = np.zeros(0)
+    d = np.asarray(p_ww.diagonal(), dtype=np.float64).copy()
+    if single.size:
+        d_aux, _none, _w = _decompose(sp.csr_array(aux_t[single]), p_ss_diag, nw)
+        d += d_aux
+    k = multi.size
+    if k >= max(nw, 2):
+        return None
+    f = np.ascontiguousarray(sp.csr_array(aux_t[multi]).toarray().T) if k else np.zeros((nw, 0))
+    omega = np.ascontiguousarray(p_uu[multi][:, multi].toarray()) if k else np.zeros((0, 0))
+    if (d < -1e-14 * max(1.0, float(np.abs(d).max()))).any():
+        return None
+    d = np.maximum(d, 0.0)
+    if k:
+        omega = 0.5 * (omega + omega.T)
+        ev = np.linalg.eigvalsh(omega)
+        if ev.min() < -1e-10 * max(1.0, float(np.abs(ev).max())):
+            return None
+    linear = p_full.nnz == 0
+    if k == 0 and not linear:
+        f = np.zeros((nw, 1))
+        omega = np.zeros((1, 1))
+
+    # Inequalities (A_r w + b_r >= 0): bounds and group rows.
+    lo_list: list[tuple[int, sp.csr_array]] = []
+    hi_list: list[tuple[int, sp.csr_array]] = []
+    grp: list[list[Any]] = []  # [pattern, lower map or None, upper map or None]
+    for r in ineq_rows.tolist():
+        rc, rv = a.indices[a.indptr[r] : a.indptr[r + 1]], a.data[a.indptr[r] : a.indptr[r + 1]]
+        brow = sp.csr_array(b_map[[int(r)]])
+        if rc.size == 0 or is_aux[rc].any():
+            return None
+        if rc.size == 1:
+            j, av = int(pos_w[rc[0]]), float(rv[0])
+            if av > 0:
+                lo_list.append((j, -brow / av))
+            else:
+                hi_list.append((j, brow / -av))
+            continue
+        # Normalise to max |coef| = 1, first coefficient positive: A_r w + b_r >= 0 is then
+        # pattern.w >= -b/scale (side 1) or pattern.w <= b/scale (side 2).
+        scale = float(np.abs(rv).max())
+        sign = 1.0 if rv[np.argmin(rc)] > 0 else -1.0
+        pattern = np.zeros(nw)
+        pattern[pos_w[rc]] = sign * rv / scale
+        side = 1 if sign > 0 else 2
+        bound = -brow / scale if sign > 0 else brow / scale
+        for entry in grp:
+            if entry[side] is None and np.array_equal(entry[0], pattern):
+                entry[side] = bound
+                break
+        else:
+            entry = [pattern, None, None]
+            entry[side] = bound
+            grp.append(entry)
+    lo_vars = np.array([j for j, _ in lo_list], dtype=np.int64)
+    if np.unique(lo_vars).size != nw:
+        return None  # a weight without a lower bound
+    order = np.argsort(lo_vars, kind="stable")
+    lo_vars = lo_vars[order]
+    lo_starts = np.flatnonzero(np.r_[True, lo_vars[1:] != lo_vars[:-1]]).astype(np.int64)
+    lo_map = sp.csr_array(sp.vstack([lo_list[i][1] for i in order]))
+    hi_vars = np.array([j for j, _ in hi_list], dtype=np.int64)
+    hi_map = None
+    hi_starts = np.zeros(0, np.int64)
+    if hi_vars.size:
+        order = np.argsort(hi_vars, kind="stable")
+        hi_map = sp.csr_array(sp.vstack([hi_list[i][1] for i in order]))
+        hi_vars = hi_vars[order]
+        hi_starts = np.flatnonzero(np.r_[True, hi_vars[1:] != hi_vars[:-1]]).astype(np.int64)
+        hi_vars = hi_vars[hi_starts]
+    groups = glo_map = ghi_map = glo_inf = ghi_inf = None
+    if grp:
+        if len(grp) > MAX_GROUP_ROWS:
+            return None
+        entries = grp
+        groups = np.ascontiguousarray(np.stack([e[0] for e in entries]))
+        zero_row = sp.csr_array((1, n_theta))
+        glo_inf = np.array([e[1] is None for e in entries])
+        ghi_inf = np.array([e[2] is None for e in entries])
+        glo_map = sp.csr_array(sp.vstack([zero_row if e[1] is None else e[1] for e in entries]))
+        ghi_map = sp.csr_array(sp.vstack([zero_row if e[2] is None else e[2] for e in entries]))
+
+    budget = None
+    if soc:
+        budget = _recognise_budget(
+            a,
+            b_map,
+            soc_rows,
+            e_mat,
+            e_map,
+            weights,
+            n_theta,
+            d,
+            f,
+            omega,
+            linear,
+            bound_var,
+            bound_map,
+        )
+        if budget is None:
+            return None
+    cap = float("nan")
+    if hi_map is not None and hi_vars.size == nw and hi_starts.size == hi_map.shape[0]:
+        per_row = np.diff(hi_map.indptr)
+        if (per_row == 1).all() and (hi_map.indices != n_theta - 1).all():
+            if np.allclose(hi_map.data, hi_map.data[0], rtol=1e-12, atol=0):
+                cap = float(hi_map.data[0])
+    name = None
+    for v in getattr(pp, "variables", []):
+        col = int(pp.var_id_to_col.get(v.id, -1))
+        if int(v.size) == nw and np.array_equal(weights, np.arange(col, col + nw)):
+            name = str(v.name())
+    return IndexStructure(
+        n=n,
+        weights=name,
+        weight_cols=weights,
+        aux=aux,
+        aux_t=aux_t,
+        aux_map=aux_map,
+        p_full=p_full,
+        q_map=q_map,
+        c_map=c_map,
+        d=d,
+        f=f,
+        omega=omega,
+        linear=linear,
+        lo_vars=lo_vars,
+        lo_starts=lo_starts,
+        lo_map=lo_map,
+        hi_vars=hi_vars,
+        hi_starts=hi_starts,
+        hi_map=hi_map,
+        groups=groups,
+        glo_map=glo_map,
+        ghi_map=ghi_map,
+        glo_inf=glo_inf,
+        ghi_inf=ghi_inf,
+        budget=budget,
+        cap=cap,
+    )
+
+
+def _recognise_budget(
+    a: sp.csr_array,
+    b_map: sp.csr_array,
+    rows: npt.NDArray[np.int64],
+    e_mat: sp.csr_array,
+    e_map: sp.csr_array,
+    weights: npt.NDArray[np.int64],
+    n_theta: int,
+    d0: Array,
+    f0: Array,
+    omega0: Array,
+    linear: bool,
+    bound_var: int,
+    bound_map: sp.csr_array | None,
+) -> _Budget | None:
+    """The second-order cone ``(budget, M w + m)``; its quadratic must be proportional to the
+    objective's (or the objective linear)."""
+    a_soc = sp.csr_array(a[rows])
+    if bound_var >= 0 and bound_map is not None:
+        # row 0 is c t + b0 with t <= bound: the budget is c bound + b0
+        if sp.csr_array(a_soc[1:, [bound_var]]).count_nonzero():
+            return None
+        c_t = float(a_soc[[0]].toarray()[0, bound_var])
+        budget_map = sp.csr_array(c_t * bound_map + b_map[rows[[0]]])
+        a_soc = sp.csr_array(a_soc[1:])
+        a_soc = sp.csr_array(sp.vstack([sp.csr_array((1, a_soc.shape[1])), a_soc]))
+    elif a_soc[[0]].count_nonzero():
+        return None  # the cone's bound depends on a variable: not a budget
+    else:
+        budget_map = sp.csr_array(b_map[rows[[0]]])
+    nw = weights.size
+    m_mat = sp.csr_array(a_soc[1:] @ e_mat)
+    m_mat.eliminate_zeros()
+    m_map = sp.csr_array(a_soc[1:] @ e_map + b_map[rows[1:]])
+    d1, multi_rows, _w = _decompose(m_mat, None, nw)
+    k1 = multi_rows.shape[0]
+    if k1 >= max(nw, 2):
+        return None
+    f1 = np.ascontiguousarray(multi_rows.toarray().T) if k1 else np.zeros((nw, 1))
+    h1 = np.diag(d1) + f1 @ f1.T
+    if linear:
+        alpha = 0.0
+    else:
+        h0 = np.diag(d0) + f0 @ omega0 @ f0.T
+        denom = float(np.sum(h1 * h1))
+        if denom == 0.0:
+            return None
+        alpha = float(np.sum(h0 * h1)) / denom
+        if alpha <= 0 or np.abs(h0 - alpha * h1).max() > 1e-10 * max(np.abs(h0).max(), 1e-300):
+            return None
+    return _Budget(
+        m_mat=m_mat,
+        m_map=m_map,
+        budget_map=budget_map,
+        d1=d1,
+        f1=f1,
+        alpha=alpha,
+        var=bound_var,
+        var_map=bound_map,
+    )
