@@ -32,6 +32,7 @@ import pandas as pd
 
 from indexlab import _backtest_io as _persist
 from indexlab import _core
+from indexlab._checks import numeric_array
 from indexlab.data import Dataset
 from indexlab.errors import DataError
 from indexlab.market import Market
@@ -70,15 +71,7 @@ def _is_sparse(x: Any) -> bool:
 
 
 def _numeric(values: Any, name: str) -> FloatArray:
-    """``values`` as float64, refusing what is not a number (text, booleans, objects) instead
-    of letting numpy turn ``"0.5"`` or ``True`` into one."""
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric: {exc}") from None
-    if arr.dtype.kind not in "iuf":
-        raise DataError(f"{name} must be numeric (integers or floats), got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
+    return numeric_array(values, name)
 
 
 def _day_indices(values: Any, name: str) -> npt.NDArray[np.int64]:
@@ -587,6 +580,32 @@ def name_positions(
     return out
 
 
+def window_bounds(
+    dataset: Dataset, first_rebalance: Any, start: Any, end: Any, what: str
+) -> tuple[int, int]:
+    """Day indices ``(t0, t1)`` of a backtest window (docs/conventions.md, universe coverage).
+
+    ``end`` defaults to the dataset's complete-universe date (else its last date) and warns
+    when it lies past the data; ``start`` defaults to ``first_rebalance``.
+    """
+    days = dataset.dates
+    if end is not None:
+        dataset.warn_past_end(end, what)
+    elif dataset.universe_complete_until is not None:
+        end = dataset.universe_complete_until
+    t1 = len(days) - 1 if end is None else dataset.date_index(end)
+    if start is None:
+        start_day = np.datetime64(pd.Timestamp(first_rebalance).date(), "D")
+    else:
+        start_day = np.datetime64(pd.Timestamp(start).date(), "D")
+    t0 = int(np.searchsorted(days, start_day, side="left"))
+    if t0 > t1:
+        raise DataError(
+            f"empty window: start {start_day} is after the end {np.datetime_as_string(days[t1])}"
+        )
+    return t0, t1
+
+
 def backtest(
     dataset: Dataset,
     schedules: Any,
@@ -655,23 +674,10 @@ def backtest(
     if benchmark is not None and not isinstance(benchmark, str):
         bench_sched = _as_schedule(benchmark, "benchmark")
     days = dataset.dates
-    if end is not None:
-        dataset.warn_past_end(end, "backtest end")
-    elif dataset.universe_complete_until is not None:
-        end = dataset.universe_complete_until
-    t1 = len(days) - 1 if end is None else dataset.date_index(end)
-    if start is None:
-        firsts = [d[0] for d, _, _ in named.values() if len(d)]
-        if not firsts:
-            raise DataError("the schedules have no rebalance dates")
-        start_day = max(firsts)
-    else:
-        start_day = np.datetime64(pd.Timestamp(start).date(), "D")
-    t0 = int(np.searchsorted(days, start_day, side="left"))
-    if t0 > t1:
-        raise DataError(
-            f"empty window: start {start_day} is after the end {np.datetime_as_string(days[t1])}"
-        )
+    firsts = [d[0] for d, _, _ in named.values() if len(d)]
+    if start is None and not firsts:
+        raise DataError("the schedules have no rebalance dates")
+    t0, t1 = window_bounds(dataset, max(firsts) if firsts else None, start, end, "backtest end")
     window = days[t0 : t1 + 1]
     index = pd.DatetimeIndex(window.astype("datetime64[ns]"), name="date")
     if returns is None:

@@ -68,7 +68,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from indexlab.backtest import _align, _as_schedule, _rebalance_days
+from indexlab.backtest import _align, _as_schedule, _rebalance_days, window_bounds
 from indexlab.data import Dataset
 from indexlab.errors import DataError
 from indexlab.market import Market
@@ -249,22 +249,10 @@ def index_levels(
     rates = _rates(dataset, kind, withholding)
     sched_dates, sched_ids, sched_w = _as_schedule(history, "index")
     days = dataset.dates
-    if end is not None:
-        dataset.warn_past_end(end, "index_levels end")
-    elif dataset.universe_complete_until is not None:
-        end = dataset.universe_complete_until
-    t1 = len(days) - 1 if end is None else dataset.date_index(end)
-    if start is None:
-        if not len(sched_dates):
-            raise DataError("the history has no rebalance dates")
-        start_day = sched_dates[0]
-    else:
-        start_day = np.datetime64(pd.Timestamp(start).date(), "D")
-    t0 = int(np.searchsorted(days, start_day, side="left"))
-    if t0 > t1:
-        raise DataError(
-            f"empty window: start {start_day} is after the end {np.datetime_as_string(days[t1])}"
-        )
+    if start is None and not len(sched_dates):
+        raise DataError("the history has no rebalance dates")
+    first = sched_dates[0] if len(sched_dates) else None
+    t0, t1 = window_bounds(dataset, first, start, end, "index_levels end")
     universe = pd.Index(dataset.ids)
     reb, rows = _rebalance_days("index", sched_dates, days, t0, t1)
     cols, w_al = _align("index", sched_ids, sched_w, universe)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from indexlab import _core
+from indexlab._checks import numeric_array
 from indexlab.errors import DataError
 
 __all__ = ["cap_weights", "capping_factors"]
@@ -23,13 +24,8 @@ _POSITION = re.compile(r"(market_caps|caps)\[(\d+)\]")
 
 
 def _as_float_array(values: Any, name: str) -> npt.NDArray[np.float64]:
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric: {exc}") from None
     # Text ("1.5") and booleans are not market caps, even where numpy would convert them.
-    if arr.dtype.kind not in "iuf":
-        raise DataError(f"{name} must be numeric (integers or floats), got dtype {arr.dtype}")
+    arr = numeric_array(values, name)
     if arr.ndim != 1:
         raise DataError(f"{name} must be one-dimensional, got shape {arr.shape}")
     return arr.astype(np.float64, copy=False)

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from indexlab import _core
+from indexlab._checks import numeric_array
 from indexlab.errors import DataError
 
 __all__ = ["FastSolution", "capped_qp_batch"]
@@ -67,13 +68,7 @@ class FastSolution:
 
 def _float(values: Any, name: str) -> Array:
     """``values`` as float64; text, complex and object values are refused, not coerced."""
-    try:
-        raw = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric: {exc}") from None
-    if raw.dtype.kind not in "biuf":
-        raise DataError(f"{name} must be real numbers, found values of type {raw.dtype}")
-    return raw.astype(np.float64, copy=False)
+    return numeric_array(values, name, allow_bool=True)
 
 
 def _rows(values: Any, name: str, batch: int, width: int, what: str) -> Array:
