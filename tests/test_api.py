@@ -263,6 +263,30 @@ def test_search_matches_evaluate() -> None:
     assert doc["diagnostics"]["counts"]["n_candidates"] == 3
 
 
+def test_search_optimiser_candidates_take_a_te_budget_and_screens() -> None:
+    ds = indexlab.datasets.synthetic(**{k: v for k, v in SYN.items() if k != "name"})
+    snap = ds.snapshot(ds.dates[0]).nlargest(40, "free_float_mcap_hkd")
+    pool = list(snap["id"])
+    spec = {"te_weight": 0.0, "te_budget": 0.3, "min_adv_hkd": 1e5, "connect_only": True}
+    cands = {"type": "optimiser", "members": [pool], **spec}
+    doc = ok(api.handle(req("search", candidates=cands)))
+    direct = search.evaluate(
+        ds, [search.OptimisedCandidate(members=tuple(pool), **spec)], progress=False
+    )
+    (row,) = doc["result"]["table"]
+    want = direct.table.iloc[0]
+    assert row["status"] == want["status"]
+    for col in ("te_budget", "ex_ante_te", "tracking_error", "ai_exposure"):
+        assert row[col] == pytest.approx(float(want[col]), rel=1e-12, nan_ok=True)
+
+
+@pytest.mark.parametrize("bad", [{"te_budget": -0.01}, {"min_adv_hkd": -1.0}, {"te_budget": "x"}])
+def test_search_refuses_a_bad_te_budget_or_screen(bad: dict[str, Any]) -> None:
+    cands = {"type": "optimiser", "members": [["a"]], **bad}
+    e = err(api.handle(req("search", candidates=cands)), "invalid_request")
+    assert next(iter(bad)) in json.dumps(e)
+
+
 # ------------------------------------------------------------------------------ errors
 
 

@@ -232,6 +232,31 @@ def test_demo_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "HSTECH[n=30" in text and "AI_CHAIN_OPT" in text  # the pipeline's three indices
 
 
+def test_demo_optimised_candidate_is_on_the_frontier_it_is_drawn_on() -> None:
+    from indexlab.demo import OPT_TE_BUDGET, pipeline
+
+    res, how = pipeline()
+    t = res.table
+    assert (t["status"] == "ok").all(), t["status"].to_dict()
+    assert f"TE <= {OPT_TE_BUDGET:.0%}" in how
+    # Pareto on (ai_exposure max, tracking_error min), by hand: no row at least as good on both
+    # axes and better on one.
+    me = t.loc["AI_CHAIN_OPT"]
+    for name, row in t.drop(index="AI_CHAIN_OPT").iterrows():
+        dominated = (
+            row["ai_exposure"] >= me["ai_exposure"]
+            and row["tracking_error"] <= me["tracking_error"]
+            and (
+                row["ai_exposure"] > me["ai_exposure"]
+                or row["tracking_error"] < me["tracking_error"]
+            )
+        )
+        assert not dominated, (name, row[["ai_exposure", "tracking_error"]].to_dict())
+    # The budget it was given holds ex ante (the mean over reviews cannot exceed it).
+    assert me["te_budget"] == OPT_TE_BUDGET
+    assert me["ex_ante_te"] <= OPT_TE_BUDGET + 1e-6
+
+
 # ------------------------------------------------------------------------------ browser
 
 

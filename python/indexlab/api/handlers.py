@@ -882,7 +882,14 @@ def _search(
         candidates = [MemberList(tuple(ids), cap=c.cap) for ids in c.members]
     else:
         candidates = [
-            OptimisedCandidate(members=tuple(ids), cap=c.cap, te_weight=c.te_weight)
+            OptimisedCandidate(
+                members=tuple(ids),
+                cap=c.cap,
+                te_weight=c.te_weight,
+                te_budget=c.te_budget,
+                min_adv_hkd=c.min_adv_hkd,
+                connect_only=c.connect_only,
+            )
             for ids in c.members
         ]
     token.check("search")

@@ -326,13 +326,23 @@ class MemberCandidates(_Strict):
 
 
 class OptimiserCandidates(_Strict):
-    """Optimiser candidates: one ``ai_chain`` solve per member list (its mask)."""
+    """Optimiser candidates: one ``ai_chain`` solve per member list (its mask) at each review
+    (``indexlab.search.OptimisedCandidate``).
+
+    ``te_budget``: annualised ex-ante tracking-error budget against the parent's weights at
+    each review (``null``: none); ``min_adv_hkd``: hold only names whose trailing median daily
+    turnover value (HKD, 63 days to the cut-off) is at least this; ``connect_only``: hold only
+    Stock Connect eligible names.
+    """
 
     type: Literal["optimiser"]
     model: Literal["ai_chain"] = "ai_chain"
     members: list[list[str]] = Field(min_length=1)
     cap: float = Field(0.08, gt=0, le=1)
     te_weight: float = Field(10.0, ge=0)
+    te_budget: float | None = Field(None, ge=0, allow_inf_nan=False)
+    min_adv_hkd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    connect_only: bool = False
 
 
 CandidatesSpec = Annotated[

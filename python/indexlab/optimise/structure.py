@@ -304,7 +304,7 @@ class IndexStructure:
                 linear,
             )
             np.add.at(iters, rows, it)
-            return w, np.array([s == "optimal" for s in st]), st
+            return w, np.array([s == "optimal" for s in st], dtype=bool), st
 
         alpha = bud.alpha
         every = np.arange(b)

@@ -73,17 +73,31 @@ class OptimisedCandidate:
     """At each review, the AI-chain model solved point in time over a membership.
 
     ``maximise ai_score @ w - te_weight * TE^2(w, parent)`` over ``sum w = 1``,
-    ``0 <= w <= cap * mask`` where the mask is ``members`` (ids) or ``mask`` (a 0/1 vector over
-    the dataset's ids) intersected with the names listed at the review. ``members=None`` and
-    ``mask=None`` mean every listed name of ``markets``; ``top_k`` then keeps the ``top_k``
-    largest by ``ai_score`` x free-float market cap at the cut-off (a rank seed). TE is
-    annualised (risk model from 252 trailing daily returns x 252).
+    ``0 <= w <= cap * mask`` and, with ``te_budget``, ``TE(w, parent) <= te_budget``, where the
+    mask is ``members`` (ids) or ``mask`` (a 0/1 vector over the dataset's ids) intersected with
+    the names listed at the review. ``members=None`` and ``mask=None`` mean every listed name of
+    ``markets``; ``top_k`` then keeps the ``top_k`` largest by ``ai_score`` x free-float market
+    cap at the cut-off (a rank seed). TE is annualised (risk model from 252 trailing daily
+    returns x 252; :func:`indexlab.search.review_risk_model`).
+
+    Attributes
+    ----------
+    te_budget : float or None
+        Ex-ante tracking-error budget (annualised, e.g. ``0.08``) against the parent's weights
+        at each review, solved exactly (the fast path's budget search of
+        :func:`indexlab.optimise.compile`). A review where no weights meet it makes the
+        candidate infeasible; its status gives the smallest feasible budget.
+    min_adv_hkd : float or None
+        Liquidity screen: only names whose median daily turnover value (HKD, 63 trading days
+        up to the review's cut-off) is at least this are held.
+    connect_only : bool
+        Only names marked ``connect_eligible`` in the dataset are held.
 
     Examples
     --------
     >>> from indexlab.search import OptimisedCandidate
-    >>> OptimisedCandidate(top_k=30, name="seed").te_weight
-    50.0
+    >>> OptimisedCandidate(top_k=30, name="seed", te_budget=0.08).te_budget
+    0.08
     """
 
     members: tuple[str, ...] | None = None
@@ -93,6 +107,9 @@ class OptimisedCandidate:
     name: str | None = None
     top_k: int | None = None
     markets: tuple[str, ...] = ("HK",)
+    te_budget: float | None = None
+    min_adv_hkd: float | None = None
+    connect_only: bool = False
 
     def __post_init__(self) -> None:
         if self.members is not None and self.mask is not None:
@@ -108,10 +125,30 @@ class OptimisedCandidate:
         if self.top_k is not None and self.top_k < 1:
             raise DataError(f"candidate {self.name!r}: top_k must be >= 1")
         object.__setattr__(self, "markets", tuple(self.markets))
+        for label in ("te_budget", "min_adv_hkd"):
+            value = getattr(self, label)
+            if value is None:
+                continue
+            number = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(
+                value, bool
+            )
+            if not number or not np.isfinite(value) or value < 0:
+                raise DataError(
+                    f"candidate {self.name!r}: {label} must be a finite number >= 0 or None, "
+                    f"got {value!r}"
+                )
+            object.__setattr__(self, label, float(value))
+        if not isinstance(self.connect_only, (bool, np.bool_)):
+            raise DataError(
+                f"candidate {self.name!r}: connect_only must be True or False, "
+                f"got {self.connect_only!r}"
+            )
+        object.__setattr__(self, "connect_only", bool(self.connect_only))
 
 
 def candidate_params(c: Any) -> dict[str, Any]:
-    """The parameter columns of a candidate's row (kind, cap, n, weighting, te_weight)."""
+    """The parameter columns of a candidate's row (kind, cap, n, weighting, te_weight,
+    te_budget)."""
     if isinstance(c, IndexRules):
         return {
             "kind": "rules",
@@ -119,6 +156,7 @@ def candidate_params(c: Any) -> dict[str, Any]:
             "n": c.selection.target,
             "weighting": c.weighting.scheme,
             "te_weight": np.nan,
+            "te_budget": np.nan,
             "params": c.to_json(),
         }
     if isinstance(c, MemberList):
@@ -128,6 +166,7 @@ def candidate_params(c: Any) -> dict[str, Any]:
             "n": len(c.ids),
             "weighting": c.weighting,
             "te_weight": np.nan,
+            "te_budget": np.nan,
             "params": json.dumps({"ids": list(c.ids), "weighting": c.weighting, "cap": c.cap}),
         }
     if isinstance(c, OptimisedCandidate):
@@ -140,12 +179,19 @@ def candidate_params(c: Any) -> dict[str, Any]:
         spec: dict[str, Any] = {"te_weight": c.te_weight, "cap": c.cap, "top_k": c.top_k}
         spec["members"] = list(c.members) if c.members is not None else None
         spec["mask"] = np.flatnonzero(c.mask).tolist() if c.mask is not None else None
+        spec.update(
+            markets=list(c.markets),
+            te_budget=c.te_budget,
+            min_adv_hkd=c.min_adv_hkd,
+            connect_only=c.connect_only,
+        )
         return {
             "kind": "optimised",
             "cap": c.cap,
             "n": n,
             "weighting": "optimised",
             "te_weight": c.te_weight,
+            "te_budget": np.nan if c.te_budget is None else c.te_budget,
             "params": json.dumps(spec),
         }
     raise DataError(
