@@ -168,7 +168,14 @@ class _Context:
             lo = max(day + 1 - LIQUIDITY_WINDOW, 0)
             tv = self._turnover[lo : day + 1].copy()
             tv[np.arange(lo, day + 1)[:, None] < self.prep.first_idx[None, :]] = np.nan
-            self._adv[day] = pd.DataFrame(tv).median(axis=0).to_numpy(dtype=np.float64)
+            # Columns with no value at all stay NaN without calling the median on them: the
+            # library's all-NaN warning is silenced with the process-wide warning filters, which
+            # is not thread-safe under a threaded executor (Dask workers).
+            out = np.full(tv.shape[1], np.nan)
+            some = ~np.isnan(tv).all(axis=0)
+            if some.any():
+                out[some] = np.nanmedian(tv[:, some], axis=0)
+            self._adv[day] = out
         return self._adv[day]
 
     def review_label(self, j: int) -> str:
