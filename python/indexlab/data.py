@@ -729,6 +729,10 @@ class Dataset:
         after the data's end warns (:class:`DataWarning`) and gives the whole dataset.
         """
         self.warn_past_end(date, "until")
+        return self._view_at(date)
+
+    def _view_at(self, date: Any) -> Dataset:
+        """:meth:`until` without the warning (callers that already warned)."""
         t = self.date_index(date)
         day = self.dates[t]
         listing = self.securities["listing_date"].to_numpy().astype("datetime64[D]")
@@ -763,7 +767,7 @@ class Dataset:
         """
         if date is not None:
             self.warn_past_end(date, "snapshot")
-        view = self if date is None else self._until_quiet(date)
+        view = self if date is None else self._view_at(date)
         t = len(view.dates) - 1
         close = view.field("close")
         traded = ~np.isnan(close)
@@ -779,11 +783,6 @@ class Dataset:
         snap["days_listed"] = (view.dates[t] - listing).astype(np.int64)
         delisted = snap["delisting_date"].notna()
         return snap.loc[~delisted].reset_index(drop=True)
-
-    def _until_quiet(self, date: Any) -> Dataset:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)
-            return self.until(date)
 
     def panel(self) -> pd.DataFrame:
         """The panel in long format (``date``, ``id``, fields), rows where any field is set."""

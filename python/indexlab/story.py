@@ -17,7 +17,6 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +24,7 @@ import pandas as pd
 
 from indexlab.backtest import backtest
 from indexlab.data import Dataset
-from indexlab.errors import DataError, DataWarning
+from indexlab.errors import DataError
 from indexlab.rules import AI_CHAIN, HSTECH, IndexRules, build_index
 
 __all__ = ["LISTINGS_2026", "Story2026", "render_story", "story_2026"]
@@ -81,12 +80,10 @@ def story_2026(dataset: Dataset, designs: tuple[IndexRules, ...] | None = None) 
     designs = designs or (HSTECH, AI_CHAIN, AI_CHAIN_FAST)
     complete = ds.universe_complete_until
     hists = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)  # the partial reviews are reported below
-        for rules in designs:
-            hists[rules.name] = build_index(
-                ds, rules, start="2024-01-01", end=ds.dates[-1], partial_universe=True
-            )
+    for rules in designs:  # the partial reviews are reported below, not warned about
+        hists[rules.name] = build_index(
+            ds, rules, start="2024-01-01", end=ds.dates[-1], partial_universe=True, warn=False
+        )
     first_trade = ds.coverage().set_index("id")["first_observation"]
     rows = []
     for name, hist in hists.items():

@@ -426,6 +426,7 @@ def build_index(
     start: Any = None,
     end: Any = None,
     partial_universe: bool = False,
+    warn: bool = True,
 ) -> IndexHistory:
     """Run ``rules`` over ``dataset``: every review in order, point in time.
 
@@ -444,6 +445,8 @@ def build_index(
         Run reviews whose cut-off falls after the complete-universe date anyway. A
         :class:`DataWarning` then names, per review, the universe names without data, and
         ``IndexHistory.partial_reviews`` lists them.
+    warn
+        Issue that warning (callers that report ``partial_reviews`` themselves pass false).
 
     Returns
     -------
@@ -532,7 +535,7 @@ def build_index(
     }
     out = _core.run_reviews(arrays, params)
     hist = IndexHistory._from_core(prep, rules, inp, out)
-    _note_partial_reviews(prep.dataset, hist, inp)
+    _note_partial_reviews(prep.dataset, hist, inp, warn)
     return hist
 
 
@@ -553,7 +556,7 @@ def _review_end(ds: Dataset, end: Any, partial_universe: bool) -> Any:
     return end
 
 
-def _note_partial_reviews(ds: Dataset, hist: IndexHistory, inp: _Inputs) -> None:
+def _note_partial_reviews(ds: Dataset, hist: IndexHistory, inp: _Inputs, warn: bool) -> None:
     """Record (and warn about) reviews made on a partial universe."""
     complete = ds.universe_complete_until
     cal = hist.calendar
@@ -566,7 +569,7 @@ def _note_partial_reviews(ds: Dataset, hist: IndexHistory, inp: _Inputs) -> None
             blind = inp.universe[r] & inp.no_data[r]
             rows.append((cal["cutoff"].iloc[r], int(blind.sum()), hist.ids[blind].tolist()))
     hist.partial_reviews = pd.DataFrame(rows, columns=["review_date", "names_without_data", "ids"])
-    if rows:
+    if rows and warn:
         worst = max(rows, key=lambda x: x[1])
         warnings.warn(
             f"{len(rows)} review(s) after {complete} ran on a partial universe (the data after "
