@@ -1,4 +1,4 @@
-"""Fuzz suite of the public numeric entry points (issue 13, "a fuzz suite in the project").
+"""Fuzz suite of the public numeric entry points (README, Errors).
 
 Each property runs in its own interpreter (one subprocess per batch of hypothesis examples), so
 a crash of the Rust core (an abort or a signal) fails the test instead of the test run. Inside,

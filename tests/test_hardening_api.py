@@ -1,4 +1,4 @@
-"""Hardening of the service API and the shared sample (issue 13): bad input gets a typed error
+"""Hardening of the service API and the shared sample (README, Errors): bad input gets a typed error
 naming the field, the dataset cache is bounded in bytes, an interrupted search is never a plain
 success, the reference server refuses an over-limit body before reading it, and no caller's
 edit of ``hk_tech()`` reaches another caller or the API."""

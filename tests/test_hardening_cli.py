@@ -1,4 +1,4 @@
-"""Hardening of the CLI, the writers and the readers (issue 13): every command given bad input
+"""Hardening of the CLI, the writers and the readers (README, Errors): every command given bad input
 prints one line on stderr and exits non-zero; nothing is overwritten without ``--force`` /
 ``overwrite=True``; output names cannot leave ``--out``; readers name the file they cannot
 read."""

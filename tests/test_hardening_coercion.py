@@ -1,4 +1,4 @@
-"""Lenient coercion and silent wrong results (issue 13): the dataset, backtest() and IndexRules
+"""Lenient coercion and silent wrong results: the dataset, backtest() and IndexRules
 refuse what is not what they expect, with a DataError that names the column, security and date
 (or the argument, schedule or rules field), instead of guessing."""
 

@@ -1,4 +1,4 @@
-"""Resource bounds of the Rust binding (issue 13, "crashes and hangs", "resource bounds").
+"""Resource bounds of the Rust binding (README, Errors: no crash, no hang).
 
 A size check before every large allocation (a `DataError` stating the memory needed and the
 limit, never an interpreter abort), `threads` validated and bounded by the machine (never a

@@ -1,4 +1,4 @@
-"""Numerics at the edges (issue 13): capping exact over the whole float range, checked against an
+"""Numerics at the edges: capping exact over the whole float range, checked against an
 arbitrary-precision reference; backtest_batch refusing infinite weights, fractional rebalance
 days and cost rates outside [0, 1] instead of returning NaN or negative levels."""
 
