@@ -10,6 +10,26 @@ import numpy as np
 import pandas as pd
 
 
+def security_row(id: str, **overrides: Any) -> dict[str, Any]:
+    """One securities-master row: an HK IT name listed in 2020 with no AI line; ``overrides``
+    change any column."""
+    row: dict[str, Any] = {
+        "id": id,
+        "name": id,
+        "market": "HK",
+        "currency": "HKD",
+        "listing_date": "2020-01-02",
+        "delisting_date": None,
+        "industry": "Information Technology",
+        "listing_type": "primary",
+        "wvr": False,
+        "connect_eligible": True,
+        "ai_layer": "none",
+        "ai_score": 0.0,
+    }
+    return row | overrides
+
+
 def hand_dataset(
     close: Any,
     total_return: Any = None,
@@ -21,22 +41,7 @@ def hand_dataset(
     arr = np.array(close, dtype=float)
     n = arr.shape[1]
     names = list(ids[:n])
-    sec = pd.DataFrame(
-        {
-            "id": names,
-            "name": names,
-            "market": "HK",
-            "currency": "HKD",
-            "listing_date": "2020-01-01",
-            "delisting_date": None,
-            "industry": "Information Technology",
-            "listing_type": "primary",
-            "wvr": False,
-            "connect_eligible": True,
-            "ai_layer": "none",
-            "ai_score": 0.0,
-        }
-    )
+    sec = pd.DataFrame([security_row(i) for i in names])
     ones = np.where(np.isnan(arr), np.nan, 1.0)
     fields = {
         "close": arr,

@@ -37,6 +37,7 @@ import indexlab
 import numpy as np
 import pandas as pd
 import pytest
+from hand_market import security_row
 from indexlab import rules
 from indexlab.errors import DataError
 from indexlab.rules import Comparison
@@ -67,22 +68,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def hist() -> rules.IndexHistory:
     ids = list(CAPS)
     t = len(DATES)
-    sec = pd.DataFrame(
-        {
-            "id": ids,
-            "name": ids,
-            "market": "HK",
-            "currency": "HKD",
-            "listing_date": "2015-01-02",
-            "delisting_date": None,
-            "industry": "Information Technology",
-            "listing_type": "primary",
-            "wvr": False,
-            "connect_eligible": True,
-            "ai_layer": "application",
-            "ai_score": 0.5,
-        }
-    )
+    listed = {"listing_date": "2015-01-02", "ai_layer": "application", "ai_score": 0.5}
+    sec = pd.DataFrame([security_row(i, **listed) for i in ids])
     shares = np.empty((t, len(ids)))
     for j, i in enumerate(ids):
         shares[:APRIL, j], shares[APRIL:JULY, j], shares[JULY:, j] = CAPS[i]

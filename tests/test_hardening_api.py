@@ -17,6 +17,7 @@ from typing import Any
 import indexlab
 import numpy as np
 import pytest
+from hand_market import security_row
 from indexlab import api, search
 from indexlab.api import handlers
 from indexlab.api import models as api_models
@@ -124,20 +125,7 @@ def test_deeply_nested_object_is_refused_before_validation() -> None:
 
 
 def test_a_bad_inline_date_is_a_data_error() -> None:
-    sec = {
-        "id": "a",
-        "name": "A",
-        "market": "HK",
-        "currency": "HKD",
-        "listing_date": "2020-01-02",
-        "delisting_date": None,
-        "industry": "Information Technology",
-        "listing_type": "primary",
-        "wvr": False,
-        "connect_eligible": True,
-        "ai_layer": "none",
-        "ai_score": 0.1,
-    }
+    sec = security_row("a", name="A", ai_score=0.1)
     row = {"id": "a", "close": 1.0, "total_return": 1.0, "shares_outstanding": 1.0}
     row |= {"free_float_factor": 1.0, "turnover_value": 1.0, "turnover_shares": 1.0}
     data = {"name": "inline", "securities": [sec], "panel": [{"date": "2021-99-01", **row}]}

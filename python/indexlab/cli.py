@@ -11,6 +11,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,34 +23,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
-    return value
+def _checked(parse: Callable[[str], Any], ok: Callable[[Any], bool], expected: str) -> Any:
+    """An argparse type: ``parse`` the text and accept it when ``ok``; else one clear line."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):  # a NaN fails every comparison, so it is refused
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
+        return value
+
+    return convert
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], found {text!r}") from None
-    if not 0.0 < value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], found {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, found {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, found {text!r}")
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, "a whole number >= 1")
+_fraction = _checked(float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]")
+_port = _checked(int, lambda v: 0 <= v <= 65535, "a TCP port 0-65535")
 
 
 def _demo(args: argparse.Namespace) -> int:
