@@ -690,6 +690,14 @@ def backtest(
     universe = pd.Index(dataset.ids)
     carried = tr
     carried_rows: list[dict[str, Any]] = []
+    known: dict[int, FloatArray] = {}
+
+    def scores_on(r0: int) -> FloatArray:
+        """The AI scores known on window day ``r0`` (point in time), once per day per call."""
+        if r0 not in known:
+            sec = dataset.securities_at(index[r0])
+            known[r0] = sec["ai_score"].to_numpy(dtype=np.float64)
+        return known[r0]
 
     all_named = dict(named)
     if bench_sched is not None:
@@ -715,10 +723,7 @@ def backtest(
             raise DataError(f"schedule {name!r}: {msg}") from None
         levels[name] = out.levels[0]
         turnover[name] = pd.Series(out.turnover[0], index=index[reb])
-        # The AI scores known on each rebalance day (point in time).
-        scores = np.stack(
-            [dataset.securities_at(index[r0])["ai_score"].to_numpy(dtype=np.float64) for r0 in reb]
-        )
+        scores = np.stack([scores_on(int(r0)) for r0 in reb])
         exposure[name], frame = _drift(name, carried, reb, dense, scores, universe, index)
         weight_rows.append(frame)
 
