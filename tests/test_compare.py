@@ -434,3 +434,39 @@ def test_real_sample_comparison_runs() -> None:
     assert summary.loc[2026, "not_compared"] == 2  # +0100, +2513; deletions unknown
     assert set(cmp.names["outcome"]) <= {"matched", "missed", "extra", "unchecked"}
     assert cmp.names["reason"].str.len().gt(0).all()
+
+
+def test_partial_universe_reviews_are_told_apart_from_compared_ones() -> None:
+    """Past the complete-universe date (2025-10-30) the engine sees only the names with data:
+    a constituent whose series ends there drops out as a coverage gap, which is no evidence
+    against HSIL's decision. Such changes are ``no_data``; the review is ``partial`` and counts
+    only when asked for."""
+    with pytest.warns(indexlab.DataWarning, match="partial universe"):
+        hist = indexlab.build_index(
+            indexlab.datasets.hk_tech(),
+            rules.HSTECH,
+            start="2025-06-01",
+            end="2026-04-30",
+            partial_universe=True,
+        )
+    cmp = hist.compare(indexlab.datasets.published_changes("HSTECH"))
+    status = statuses(cmp)
+    assert status["2025-12-08"] == "compared"
+    assert status["2026-03-09"] == "partial" and status["2026-06-08"] == "partial"
+    march = review(cmp, "2026-03-09")
+    blind = set(hist.partial_reviews["ids"].iloc[0])
+    # SenseTime's series ends on 2025-10-30 (the sample's PROVENANCE): unjudgeable, not extra.
+    assert "0020.HK" in march["no_data_deletes"] and "0020.HK" in blind
+    assert not set(march["extra_deletes"]) & blind
+    names = cmp.names.set_index(["effective", "id"])
+    assert names.loc[(pd.Timestamp("2026-03-09"), "0020.HK"), "outcome"] == "no_data"
+    # Zhipu and MiniMax have data: both published adds are judged, and matched.
+    june = review(cmp, "2026-06-08")
+    assert june["matched_adds"] == ["0100.HK", "2513.HK"]
+    default = cmp.summary(by="year")
+    assert default.loc[2026, "reviews"] == 0 and default.loc[2026, "partial"] == 2
+    both = cmp.summary(by="year", include_partial=True)
+    assert both.loc[2026, "reviews"] == 2 and both.loc[2026, "matched"] == 2
+    assert both.loc[2026, "partial"] == 0
+    with pytest.raises(indexlab.DataError, match="include_partial"):
+        cmp.summary(include_partial="yes")  # type: ignore[arg-type]

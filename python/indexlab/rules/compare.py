@@ -36,11 +36,16 @@ CHANGE_KINDS = ("add", "delete", "none", "add_unknown", "delete_unknown")
 #: no earlier membership, so its changes are undefined); ``baseline`` (membership lists: the
 #: first list, or one whose previous list matches no review, has nothing to be diffed against);
 #: ``not_covered`` (outside the history's reviews); ``unmatched`` (inside them, but no review
-#: of the history takes effect within ``tolerance_days``). Only ``compared`` reviews count.
-STATUSES = ("compared", "first_review", "baseline", "not_covered", "unmatched")
+#: of the history takes effect within ``tolerance_days``); ``partial`` (compared, but the review's
+#: cut-off falls after the dataset's complete-universe date, so the engine chose from the names
+#: that have data: ``IndexHistory.partial_reviews``). Only ``compared`` reviews count in
+#: :meth:`Comparison.summary` unless it is asked to include ``partial`` ones.
+STATUSES = ("compared", "partial", "first_review", "baseline", "not_covered", "unmatched")
 
 _SIDES = ("adds", "deletes")
-_OUTCOMES = ("matched", "missed", "extra", "unchecked")
+#: ``no_data``: in a ``partial`` review, a published or engine change of a name the dataset has
+#: no data for at that cut-off: the comparison cannot judge it, so it counts nowhere.
+_OUTCOMES = ("matched", "missed", "extra", "unchecked", "no_data")
 _REVIEW_COLUMNS = [
     "effective",
     "status",
@@ -60,6 +65,7 @@ _SUMMARY_COLUMNS = [
     "missed",
     "extra",
     "not_compared",
+    "partial",
     "hit_rate",
     "extra_share",
 ]
@@ -76,12 +82,13 @@ class Comparison:
         the matched history review's ``history_effective`` and ``cutoff`` (NaT when none), the
         ``published_adds`` / ``published_deletes``, whether each side is fully published
         (``adds_known``, ``deletes_known``), and sorted id lists ``matched_adds``,
-        ``missed_adds``, ``extra_adds``, ``unchecked_adds`` and the same for deletes (empty
-        unless the review is ``compared``).
+        ``missed_adds``, ``extra_adds``, ``unchecked_adds``, ``no_data_adds`` and the same for
+        deletes (empty unless the review is ``compared`` or ``partial``).
     names
         One row per id and compared review: ``effective``, ``cutoff``, ``id``, ``change``
-        (``add``/``delete``), ``outcome`` (``matched``, ``missed``, ``extra``, or ``unchecked``
-        for an engine change on a side the source left unknown) and ``reason``: the history's
+        (``add``/``delete``), ``outcome`` (``matched``, ``missed``, ``extra``, ``unchecked``
+        for an engine change on a side the source left unknown, or ``no_data`` for a name
+        without data at the cut-off of a ``partial`` review) and ``reason``: the history's
         :meth:`~indexlab.rules.IndexHistory.explain` at the review's cut-off (rank and cut-off
         rank, buffer, velocity, listing history, classification, no data), or "not in the
         dataset".
@@ -114,14 +121,17 @@ class Comparison:
     kind: str = "changes"
     tolerance_days: int = 0
 
-    def summary(self, by: str = "year") -> pd.DataFrame:
+    def summary(self, by: str = "year", include_partial: bool = False) -> pd.DataFrame:
         """Counts and rates per year (``by="year"``), per review (``"review"``) or overall
         (``"all"``).
 
         Columns: ``reviews`` (compared reviews), ``published`` (published adds and deletes in
         them), ``matched``, ``missed`` (published but not made), ``extra`` (made but not
         published), ``not_compared`` (published changes in reviews that were not compared,
-        e.g. after the history ends), ``hit_rate`` = matched / published and ``extra_share``
+        e.g. after the history ends), ``partial`` (published changes in ``partial`` reviews,
+        made on a partial universe; counted as compared instead when ``include_partial`` is
+        true, their ``no_data`` names still counting nowhere), ``hit_rate`` = matched /
+        published and ``extra_share``
         = extra / (matched + extra), the share of the engine's checked changes that HSIL did
         not make (NaN where a denominator is zero). Unchecked changes count nowhere. Every
         year of a published review has a row, with zero counts when none of its reviews
@@ -144,6 +154,8 @@ class Comparison:
         """
         if by not in ("year", "review", "all"):
             raise DataError(f"by must be 'year', 'review' or 'all', got {by!r}")
+        if not isinstance(include_partial, bool | np.bool_):
+            raise DataError(f"include_partial must be a bool, got {include_partial!r}")
         r = self.reviews
         if r.empty:
             return pd.DataFrame(columns=_SUMMARY_COLUMNS)
@@ -151,7 +163,8 @@ class Comparison:
         def count(column: str) -> pd.Series:
             return r[column].map(len) if column in r.columns else pd.Series(0, index=r.index)
 
-        compared = r["status"].eq("compared")
+        partial = r["status"].eq("partial")
+        compared = r["status"].eq("compared") | (partial & include_partial)
         matched = count("matched_adds") + count("matched_deletes")
         missed = count("missed_adds") + count("missed_deletes")
         published_all = count("published_adds") + count("published_deletes")
@@ -162,7 +175,8 @@ class Comparison:
                 "matched": matched.where(compared, 0),
                 "missed": missed.where(compared, 0),
                 "extra": (count("extra_adds") + count("extra_deletes")).where(compared, 0),
-                "not_compared": published_all.where(~compared, 0),
+                "not_compared": published_all.where(~compared & ~partial, 0),
+                "partial": published_all.where(partial & ~compared, 0),
             }
         )
         effective = pd.to_datetime(r["effective"])
@@ -261,6 +275,7 @@ def compare(history: IndexHistory, published: pd.DataFrame, tolerance_days: int 
         rows = [_changes_row(d, table[table["effective"] == d], matches[d]) for d in dates]
     else:
         rows = _list_rows(dates, table, matches)
+    rows = [_mark_partial(row, _partial_reviews(history)) for row in rows]
     names = [n for row in rows for n in _name_rows(history, row)]
     reviews = pd.DataFrame(rows, columns=_REVIEW_COLUMNS)
     for column in ("effective", "history_effective", "cutoff"):
@@ -405,6 +420,7 @@ def _row(
         row[f"missed_{side}"] = sorted(p - e) if engine is not None else []
         row[f"extra_{side}"] = sorted(e - p) if known[k] else []
         row[f"unchecked_{side}"] = [] if known[k] else sorted(e - p)
+        row[f"no_data_{side}"] = []
     return row
 
 
@@ -452,8 +468,34 @@ def _list_rows(
     return rows
 
 
+def _partial_reviews(history: IndexHistory) -> dict[pd.Timestamp, set[str]]:
+    """Cut-off -> universe names without data, for the reviews made on a partial universe."""
+    table = getattr(history, "partial_reviews", None)
+    if table is None or table.empty:
+        return {}
+    pairs = zip(table["review_date"], table["ids"], strict=True)
+    return {pd.Timestamp(d): set(ids) for d, ids in pairs}
+
+
+def _mark_partial(row: dict[str, Any], partial: dict[pd.Timestamp, set[str]]) -> dict[str, Any]:
+    """A compared review made on a partial universe: its status says so, and the changes of
+    names that had no data at its cut-off move to ``no_data`` (they cannot be judged)."""
+    if row["status"] != "compared" or pd.Timestamp(row["cutoff"]) not in partial:
+        return row
+    blind = partial[pd.Timestamp(row["cutoff"])]
+    out = dict(row, status="partial")
+    for side in _SIDES:
+        unjudged = set()
+        for outcome in ("missed", "extra", "unchecked"):
+            ids = out[f"{outcome}_{side}"]
+            unjudged |= {i for i in ids if i in blind}
+            out[f"{outcome}_{side}"] = [i for i in ids if i not in blind]
+        out[f"no_data_{side}"] = sorted(unjudged)
+    return out
+
+
 def _name_rows(history: IndexHistory, row: dict[str, Any]) -> list[tuple[Any, ...]]:
-    if row["status"] != "compared":
+    if row["status"] not in ("compared", "partial"):
         return []
     out = []
     cutoff = row["cutoff"]
