@@ -149,3 +149,30 @@ def test_holding_past_the_last_observation_is_an_error_naming_id_and_date() -> N
     out = indexlab.index_levels(ds, sched, "price", carry_last_price=True)
     bt = indexlab.backtest(ds, sched, costs=ZERO, benchmark=None, carry_last_price=True)
     np.testing.assert_allclose(out.levels.to_numpy(), bt.levels.iloc[:, 0].to_numpy(), rtol=1e-12)
+
+
+def test_observed_share_and_tracking_error_across_a_data_gap() -> None:
+    # B has no recorded close on day 2 (a gap in the data, observed before and after); the
+    # calculator carries its day-1 price, so day 2 rests on a stale price.
+    close = [[10, 20, 5], [11, 22, 5], [11, np.nan, 5.5], [12, 24, 5], [12, 25, 5], [13, 24, 5.5]]
+    shares = [[100, 100, 100]] * 6
+    ds = _dataset(close, [[np.nan] * 3] * 6, shares)
+    sched = indexlab.Schedule([ds.dates[0]], IDS, [[0.5, 0.3, 0.2]])
+    lv = indexlab.index_levels(ds, sched, "price")
+    # Index shares (100, 30, 80), divisor 2. Day 2's observed share is the value at day 1's
+    # close of the names with a close on day 2: (1100 + 400) / (1100 + 660 + 400).
+    assert lv.observed.iloc[2] == pytest.approx(1500 / 2160, rel=1e-12)
+    assert lv.observed.drop(lv.observed.index[2]).eq(1.0).all()
+    # A benchmark equal to the true level (B at 23 on day 2) differs only on days 2 and 3.
+    true = lv.levels.copy()
+    true.iloc[2] = (100 * 11 + 30 * 23 + 80 * 5.5) / 2
+    gap = np.log(lv.levels).diff() - np.log(true).diff()
+    expected = gap.dropna().std(ddof=1) * np.sqrt(252)
+    assert lv.tracking_error(true, min_observed=0.0) == pytest.approx(expected, rel=1e-12)
+    assert expected > 0.01
+    # On observed days only, day 3's return is measured from day 1 on both sides: no error.
+    assert lv.tracking_error(true) == 0.0
+    with pytest.raises(indexlab.DataError, match="min_observed"):
+        lv.tracking_error(true, min_observed=1.5)
+    with pytest.raises(indexlab.DataError, match="benchmark"):
+        lv.tracking_error(true.to_numpy())  # type: ignore[arg-type]

@@ -99,6 +99,10 @@ class IndexLevels:
     * ``kind``: ``"price"``, ``"gross"`` or ``"net"``.
     * ``capping_factors``: the capping factor each rebalance implies (same shape as ``shares``;
       NaN where the name has no share count or free-float factor, 0 when not held).
+    * ``observed``: per date, the share of the index's value (at the previous close) in names
+      with a recorded close that day. Below 1 the level rests partly on carried prices: a
+      suspension, or a day missing from the data (docs/conventions.md); such a day's move is
+      late, and the next observed day catches it up.
     """
 
     levels: pd.Series
@@ -106,6 +110,65 @@ class IndexLevels:
     shares: pd.DataFrame
     kind: str
     capping_factors: pd.DataFrame = field(repr=False)
+    observed: pd.Series = field(repr=False, default_factory=lambda: pd.Series(dtype=float))
+
+    def tracking_error(
+        self, benchmark: pd.Series, min_observed: float = 0.95, periods_per_year: int = 252
+    ) -> float:
+        """Annualised tracking error against ``benchmark`` levels, on observed days only.
+
+        The log returns of both series are taken between consecutive dates on which the
+        benchmark has a level and at least ``min_observed`` of the index's value had a recorded
+        close (``observed``); a move spread over a data gap then counts once, on both sides,
+        instead of as a miss and a catch-up. ``min_observed=0`` uses every common date.
+
+        Parameters
+        ----------
+        benchmark
+            Levels indexed by date (e.g. ``dataset.benchmarks["HSTECH"]``).
+        min_observed
+            In ``[0, 1]``.
+        periods_per_year
+            Annualisation factor for the standard deviation of the daily differences.
+
+        Returns
+        -------
+        float
+            ``std(ln(r_index) - ln(r_benchmark)) * sqrt(periods_per_year)`` (``ddof=1``); NaN
+            when fewer than three dates qualify.
+
+        Examples
+        --------
+        >>> import indexlab
+        >>> ds = indexlab.datasets.synthetic(n_securities=60, years=2, seed=7)
+        >>> lv = indexlab.index_levels(ds, indexlab.build_index(ds, indexlab.rules.HSTECH))
+        >>> lv.tracking_error(lv.levels * 2.0)          # a scaled copy tracks perfectly
+        0.0
+        """
+        if not isinstance(benchmark, pd.Series):
+            raise DataError(f"benchmark must be a pandas Series, got {type(benchmark).__name__}")
+        if not (isinstance(min_observed, int | float) and 0.0 <= float(min_observed) <= 1.0):
+            raise DataError(f"min_observed must be in [0, 1], got {min_observed!r}")
+        if not isinstance(periods_per_year, int) or periods_per_year <= 0:
+            raise DataError(
+                f"periods_per_year must be a positive integer, got {periods_per_year!r}"
+            )
+        bench = pd.Series(
+            pd.to_numeric(benchmark, errors="coerce").to_numpy(dtype=np.float64),
+            index=pd.DatetimeIndex(pd.to_datetime(benchmark.index)),
+        )
+        both = pd.concat([self.levels, bench, self.observed], axis=1, join="inner")
+        both.columns = ["index", "benchmark", "observed"]
+        ok = both["benchmark"].gt(0) & both["index"].gt(0)
+        if len(self.observed):
+            ok &= both["observed"].ge(float(min_observed) - 1e-12)
+        kept = both.loc[ok, ["index", "benchmark"]]
+        if len(kept) < 3:
+            return float("nan")
+        diff = np.log(kept).diff().dropna()
+        te = (diff["index"] - diff["benchmark"]).std(ddof=1) * np.sqrt(periods_per_year)
+        # Differences at rounding level are no tracking error.
+        return float(round(te, 12))
 
 
 def _rates(dataset: Dataset, kind: str, withholding: Mapping[str, float] | None) -> FloatArray:
@@ -285,7 +348,9 @@ def index_levels(
         net = np.where(repayment, div, div * (1.0 - rates[None, :]))
         div_divisor, div_name = (net, np.zeros_like(div)) if reinvest == "index" else (0 * net, net)
 
+    recorded = np.isfinite(np.asarray(dataset.field("close"), dtype=np.float64))[t0 : t1 + 1]
     n_days = t1 - t0 + 1
+    observed = np.ones(n_days)
     levels = np.empty(n_days)
     divisor = np.empty(n_days)
     shares = np.zeros((len(reb), len(universe)))
@@ -320,7 +385,10 @@ def index_levels(
         # Splits restate the index shares; a dividend reinvested in its payer grows them.
         grow = ratio[span][:, held] * (1.0 + div_name[span][:, held] / p)
         is_t = index_shares * np.cumprod(grow, axis=0)
-        value = (is_t * p).sum(axis=1)
+        value_by_name = is_t * p
+        value = value_by_name.sum(axis=1)
+        before = np.vstack([index_shares * p0, value_by_name[:-1]])
+        observed[span] = (before * recorded[span][:, held]).sum(axis=1) / before.sum(axis=1)
         cum = (is_t * (p + div_divisor[span][:, held])).sum(axis=1)
         d_path = d_now * np.cumprod(value / cum)
         levels[span] = value / d_path
@@ -337,6 +405,7 @@ def index_levels(
         shares=pd.DataFrame(shares[:, ever], index=reb_index, columns=ids),
         kind=kind,
         capping_factors=pd.DataFrame(cfs[:, ever], index=reb_index, columns=ids),
+        observed=pd.Series(observed, index=index, name="observed"),
     )
 
 
