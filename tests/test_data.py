@@ -239,3 +239,34 @@ def test_benchmark_levels_stop_at_their_last_value(
     hsi = ds.benchmarks["HSI"].to_numpy()
     assert hsi[1] == 19760.3 and np.isnan(hsi[2])  # unknown after the last level, not flat
     assert ds.fx["CNY"].notna().all()  # an FX rate is the last known fix: it does carry
+
+
+def test_fundamentals_are_point_in_time_validated_and_saved(tmp_path) -> None:
+    ds = indexlab.datasets.synthetic(n_securities=10, years=1, seed=1)
+    a, b = ds.ids[0], ds.ids[1]
+    table = pd.DataFrame(
+        {
+            "id": [a, a, b],
+            "known_from": [ds.dates[5], ds.dates[20], ds.dates[30]],
+            "revenue_growth": [0.1, -0.05, 0.3],
+        }
+    )
+    g = ds.with_fundamentals(table)
+    values = g.fundamental("revenue_growth", [4, 5, 19, 20, 30])
+    assert values[:, 0].tolist()[1:] == [0.1, 0.1, -0.05, -0.05] and np.isnan(values[0, 0])
+    assert np.isnan(values[:4, 1]).all() and values[4, 1] == 0.3
+    # The point-in-time view drops figures published later.
+    assert len(g.until(ds.dates[10]).fundamentals) == 1
+    # Saved and loaded with the dataset.
+    back = indexlab.load(g.save(tmp_path / "ds"))
+    pd.testing.assert_frame_equal(back.fundamentals, g.fundamentals)
+    with pytest.raises(indexlab.DataError, match="no fundamental 'margin'"):
+        g.fundamental("margin", [1])
+    with pytest.raises(indexlab.DataError, match="not in the securities master"):
+        ds.with_fundamentals(table.assign(id=["ZZZ.HK"] * 3))
+    with pytest.raises(indexlab.DataError, match="known_from"):
+        ds.with_fundamentals(table.assign(known_from=["soon"] * 3))
+    with pytest.raises(indexlab.DataError, match=f"revenue_growth.*{b}"):
+        ds.with_fundamentals(table.assign(revenue_growth=[0.1, 0.2, "high"]))
+    with pytest.raises(indexlab.DataError, match="two rows"):
+        ds.with_fundamentals(pd.concat([table, table.iloc[:1]]))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -388,6 +388,46 @@ def _validate_classification(frame: Any, sec: pd.DataFrame) -> pd.DataFrame | No
     return hist.sort_values(["id", "valid_from"]).reset_index(drop=True)
 
 
+_FUND_KEYS = ("id", "known_from")
+
+
+def _validate_fundamentals(frame: Any, ds: Dataset) -> pd.DataFrame:
+    """Dated fundamentals: known ids, a date each, numeric fields, one row per id and date."""
+    table = _to_pandas(frame, "fundamentals").reset_index(drop=True).copy()
+    _require_columns(table, _FUND_KEYS, "fundamentals")
+    unknown = ~table["id"].isin(ds.securities["id"])
+    if unknown.any():
+        raise DataError(
+            f"fundamentals has id {table.loc[unknown, 'id'].iloc[0]!r}, which is not in the "
+            "securities master"
+        )
+    table["known_from"] = pd.to_datetime(table["known_from"], errors="coerce", format="mixed")
+    if table["known_from"].isna().any():
+        bad = table.loc[table["known_from"].isna(), "id"].iloc[0]
+        raise DataError(f"fundamentals: a row of security {bad!r} has no valid known_from date")
+    names = [c for c in table.columns if c not in _FUND_KEYS]
+    if not names:
+        raise DataError("fundamentals has no field column besides id and known_from")
+    for name in names:
+        values = pd.to_numeric(table[name], errors="coerce")
+        bad_rows = values.isna() & table[name].notna() | np.isinf(values.fillna(0.0))
+        if bad_rows.any():
+            k = int(np.flatnonzero(bad_rows.to_numpy())[0])
+            raise DataError(
+                f"fundamentals column {name!r}: security {table['id'].iloc[k]!r} from "
+                f"{table['known_from'].iloc[k].date()} is {table[name].iloc[k]!r}; expected a "
+                "finite number (NaN for unknown)"
+            )
+        table[name] = values.astype(np.float64)
+    dup = table.duplicated(["id", "known_from"])
+    if dup.any():
+        row = table.loc[dup].iloc[0]
+        raise DataError(
+            f"fundamentals: two rows for security {row['id']!r} from {row['known_from'].date()}"
+        )
+    return table.sort_values(["id", "known_from"]).reset_index(drop=True)
+
+
 def _wide_series(
     frame: pd.DataFrame | None,
     key: str,
@@ -458,6 +498,10 @@ class Dataset:
     classification: pd.DataFrame | None = field(default=None, repr=False)
     #: Last date through which the universe is complete (later dates cover a subset of names).
     universe_complete_until: np.datetime64 | None = field(default=None)
+    #: Point-in-time fundamentals (e.g. ``revenue_growth``): ``id``, ``known_from`` (the day the
+    #: figure became public) and one numeric column per field; ``None`` when there are none.
+    #: Set with :meth:`with_fundamentals`; read with :meth:`fundamental`.
+    fundamentals: pd.DataFrame | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- constructors
 
@@ -720,6 +764,59 @@ class Dataset:
         out["observations"] = seen.sum(axis=0)
         return out
 
+    def with_fundamentals(self, frame: Any) -> Dataset:
+        """A copy of the dataset with point-in-time fundamentals.
+
+        ``frame`` (pandas or polars) has ``id``, ``known_from`` (the date the figure became
+        public: a results announcement, not the period end) and one numeric column per field,
+        e.g. ``revenue_growth`` (trailing revenue growth as a fraction, 0.14 = +14%). A value
+        holds from ``known_from`` until the next row of the same id. Rules read a field through
+        a selection sleeve keyed ``"column:<field>"``.
+
+        Examples
+        --------
+        >>> import pandas as pd, indexlab
+        >>> ds = indexlab.datasets.synthetic(n_securities=10, years=1, seed=1)
+        >>> f = pd.DataFrame({"id": [ds.ids[0]], "known_from": [ds.dates[10]],
+        ...                   "revenue_growth": [0.25]})
+        >>> g = ds.with_fundamentals(f)
+        >>> g.fundamental("revenue_growth", [9, 10])[:, 0].tolist()
+        [nan, 0.25]
+        """
+        return replace(self, fundamentals=_validate_fundamentals(frame, self))
+
+    def fundamental(self, name: str, days: Any) -> FloatArray:
+        """``(len(days), N)`` values of fundamental ``name`` as known on each day index of
+        ``days`` (NaN before a name's first figure, or when it has none).
+
+        Raises :class:`DataError` when the dataset holds no such fundamental.
+        """
+        table = self.fundamentals
+        if table is None or name not in table.columns or name in ("id", "known_from"):
+            have = [] if table is None else [c for c in table.columns if c not in _FUND_KEYS]
+            raise DataError(
+                f"the dataset has no fundamental {name!r} (fundamentals: {have}); add it with "
+                "Dataset.with_fundamentals"
+            )
+        idx = np.asarray(days, dtype=np.int64)
+        out = np.full((len(idx), len(self.ids)), np.nan)
+        rows = table.dropna(subset=[name])
+        if rows.empty or not len(idx):
+            return out
+        position = pd.Index(self.ids).get_indexer(rows["id"])
+        known = rows["known_from"].to_numpy().astype("datetime64[D]")
+        values = rows[name].to_numpy(dtype=np.float64)
+        order = np.lexsort((known, position))
+        for k, t in enumerate(idx):
+            day = self.dates[t]
+            seen = order[known[order] <= day]
+            # The last row per id (rows are sorted by id, then date).
+            last = np.full(len(self.ids), -1)
+            last[position[seen]] = seen
+            found = last >= 0
+            out[k, found] = values[last[found]]
+        return out
+
     def until(self, date: Any) -> Dataset:
         """The point-in-time view at ``date``: nothing after it is visible.
 
@@ -748,6 +845,11 @@ class Dataset:
             stamp = pd.Timestamp(str(day))
             hist = hist[(hist["valid_from"] <= stamp) & hist["id"].isin(sec["id"])]
             hist = hist.reset_index(drop=True)
+        fund = self.fundamentals
+        if fund is not None:
+            stamp = pd.Timestamp(str(day))
+            fund = fund[(fund["known_from"] <= stamp) & fund["id"].isin(sec["id"])]
+            fund = fund.reset_index(drop=True)
         return Dataset(
             sec,
             self.dates[: t + 1],
@@ -756,6 +858,7 @@ class Dataset:
             self.benchmarks.iloc[: t + 1],
             hist,
             self.universe_complete_until,
+            fund,
         )
 
     def snapshot(self, date: Any = None) -> pd.DataFrame:
@@ -828,6 +931,8 @@ class Dataset:
         _long(self.benchmarks, "index", "level").to_parquet(out / "benchmarks.parquet", index=False)
         if self.classification is not None:
             self.classification.to_parquet(out / "classification.parquet", index=False)
+        if self.fundamentals is not None:
+            self.fundamentals.to_parquet(out / "fundamentals.parquet", index=False)
         if self.universe_complete_until is not None:
             meta = {"universe_complete_until": _day(self.universe_complete_until)}
             (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -891,9 +996,9 @@ def _read_table(folder: Path, stem: str, required: bool) -> pd.DataFrame | None:
 def load(path: str | Path) -> Dataset:
     """Load a dataset from a folder of Parquet or CSV files.
 
-    The folder holds ``securities``, ``panel`` and optionally ``fx``, ``benchmarks`` and
-    ``classification``, each as ``.parquet`` or ``.csv``, and ``meta.json`` (what
-    :meth:`Dataset.save` writes).
+    The folder holds ``securities``, ``panel`` and optionally ``fx``, ``benchmarks``,
+    ``classification`` and ``fundamentals``, each as ``.parquet`` or ``.csv``, and
+    ``meta.json`` (what :meth:`Dataset.save` writes).
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -903,6 +1008,7 @@ def load(path: str | Path) -> Dataset:
     fx = _read_table(folder, "fx", required=False)
     benchmarks = _read_table(folder, "benchmarks", required=False)
     classification = _read_table(folder, "classification", required=False)
+    fundamentals = _read_table(folder, "fundamentals", required=False)
     complete = None
     meta_path = folder / "meta.json"
     if meta_path.exists():
@@ -910,7 +1016,7 @@ def load(path: str | Path) -> Dataset:
             complete = json.loads(meta_path.read_text()).get("universe_complete_until")
         except (OSError, ValueError) as exc:
             raise DataError(f"{meta_path} is not readable JSON: {exc}") from None
-    return Dataset.from_frames(
+    ds = Dataset.from_frames(
         securities,
         panel,
         fx=fx,
@@ -918,3 +1024,4 @@ def load(path: str | Path) -> Dataset:
         classification=classification,
         universe_complete_until=complete,
     )
+    return ds if fundamentals is None else ds.with_fundamentals(fundamentals)

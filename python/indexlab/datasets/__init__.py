@@ -78,6 +78,7 @@ def hk_tech() -> Dataset:
         classification=None
         if shared.classification is None
         else shared.classification.copy(deep=True),
+        fundamentals=None if shared.fundamentals is None else shared.fundamentals.copy(deep=True),
     )
 
 

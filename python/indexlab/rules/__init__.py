@@ -20,18 +20,20 @@ from indexlab.rules.model import (
     IndexRules,
     RuleFieldError,
     Selection,
+    SelectionPhase,
     Sleeve,
     Universe,
     Weighting,
     grid,
 )
-from indexlab.rules.presets import AI_CHAIN, AI_CHAIN_AH, HSI, HSTECH
+from indexlab.rules.presets import AI_CHAIN, AI_CHAIN_AH, HSI, HSTECH, HSTECH_2026
 
 __all__ = [
     "AI_CHAIN",
     "AI_CHAIN_AH",
     "HSI",
     "HSTECH",
+    "HSTECH_2026",
     "Calendar",
     "CategoryCap",
     "Comparison",
@@ -41,6 +43,7 @@ __all__ = [
     "PreparedData",
     "RuleFieldError",
     "Selection",
+    "SelectionPhase",
     "Sleeve",
     "Universe",
     "Weighting",

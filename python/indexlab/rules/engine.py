@@ -337,11 +337,18 @@ def _rank_key(prep: PreparedData, sleeve: Sleeve, cut: npt.NDArray[np.int64]) ->
     sec = prep.dataset.securities
     if sleeve.key.startswith("column:"):
         column = sleeve.key.removeprefix("column:")
+        fund = prep.dataset.fundamentals
+        if fund is not None and column in fund.columns and column not in ("id", "known_from"):
+            return prep.dataset.fundamental(column, cut)
         if column in PANEL_FIELDS:
             # Carried over suspensions, never past the name's last observation.
             m = Market.of(prep.dataset)
             values = carry_inside(np.array(prep.dataset.field(column)), m.first_obs, m.last_obs)
             return values[cut]
+        if column not in sec.columns and sleeve.missing == "error":
+            # Not in this dataset at all: needed only where the sleeve selects, and then
+            # the missing-field check names it and the names lacking it.
+            return np.full((len(cut), prep.n_sec), np.nan)
         if column not in sec.columns:
             raise DataError(
                 f"rank key column {column!r} is neither a panel field {list(PANEL_FIELDS)} "
@@ -360,8 +367,38 @@ def _rank_key(prep: PreparedData, sleeve: Sleeve, cut: npt.NDArray[np.int64]) ->
     return np.ascontiguousarray(base)
 
 
+def _require_keys(
+    prep: PreparedData,
+    sel: Any,
+    cal: pd.DataFrame,
+    keys: list[FloatArray],
+    seen: npt.NDArray[np.bool_],
+    sizes: npt.NDArray[np.int64],
+) -> None:
+    """A sleeve with ``missing="error"`` needs a key value for every universe name (with data)
+    at each review where it selects; otherwise name the field and the names lacking it."""
+    n = prep.n_sec
+    for s, sleeve in enumerate(sel.sleeves):
+        if sleeve.missing != "error":
+            continue
+        lacking = np.isnan(keys[s].reshape(-1, n)) & seen & (sizes[:, s] > 0)[:, None]
+        rows = np.flatnonzero(lacking.any(axis=1))
+        if rows.size:
+            r = int(rows[0])
+            ids = prep.dataset.ids[lacking[r]].tolist()
+            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+            raise DataError(
+                f"selection sleeve {s} ranks by {sleeve.key!r}, but at the review with cut-off "
+                f"{cal['cutoff'].iloc[r].date()} {len(ids)} universe name(s) lack the field "
+                f"{sleeve.key.removeprefix('column:')!r}: {shown}. Add it with "
+                "Dataset.with_fundamentals, or set the sleeve's missing='skip' to rank only "
+                "the names that have it."
+            )
+
+
 @dataclass
 class _Inputs:
+    sizes: npt.NDArray[np.int64]  # (R x S): each sleeve's size at each review
     calendar: pd.DataFrame
     universe: npt.NDArray[np.bool_]  # (R x N): classification known at each cut-off
     entry_universe: npt.NDArray[np.bool_]  # (N,): on each name's first trading day
@@ -405,7 +442,10 @@ def _inputs(prep: PreparedData, rules: IndexRules, start: Any, end: Any) -> _Inp
     classified = prep.classified(cut)
     universe = _universe_mask(classified, rules).reshape(len(cut), prep.n_sec)
     entry = _universe_mask(prep.classified_on_entry(), rules)
+    sizes = np.array([sel.sizes_at(eff) for eff in cal["effective"]], dtype=np.int64)
+    _require_keys(prep, sel, cal, keys, universe & ~prep.no_data(cut), sizes)
     return _Inputs(
+        sizes,
         cal,
         universe,
         entry,
@@ -514,6 +554,8 @@ def build_index(
         "n_days": prep.n_days,
         "n_months": n_months,
         "sleeve_sizes": [s.n for s in sel.sleeves],
+        # Sizes per review only when the selection changes at a date.
+        "sizes_by_review": inp.sizes.ravel().tolist() if sel.earlier else [],
         "buffer": sel.buffer,
         "min_listing_days": el.min_listing_days,
         "velocity_threshold": el.velocity_threshold,
@@ -785,7 +827,8 @@ class IndexHistory:
             )
         if code == "no_rank_key":
             return head + f"no value of the rank key {sel.key!r} at the cut-off"
-        n = sel.n
+        sizes = sel.sizes_at(self.calendar["effective"].iloc[r])
+        n, target = sizes[0], sum(sizes)
         upper, lower = round(n * (1 + sel.buffer)), max(round(n * (1 - sel.buffer)), 1)
         if code == "industry_limit":
             return head + f"rank {rank}, left out by max_per_industry = {sel.max_per_industry}"
@@ -796,12 +839,12 @@ class IndexHistory:
         if id in set(last["id"]) and 0 < rank <= upper:
             return head + (
                 f"incumbent inside the buffer band (rank {rank} <= {upper} by {sel.key}, "
-                f"{key:.6g}) but more names qualified than the target {sel.target}: the "
+                f"{key:.6g}) but more names qualified than the target {target}: the "
                 "worst-ranked made way"
             )
         return head + (
             f"eligible but not selected: rank {rank} by {sel.key} ({key:.6g}); newcomers need "
-            f"rank <= {lower}, incumbents stay to rank {upper}, target {sel.target}"
+            f"rank <= {lower}, incumbents stay to rank {upper}, target {target}"
         )
 
     def _universe_failure(self, r: int, i: int) -> str:

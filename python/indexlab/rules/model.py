@@ -18,6 +18,7 @@ from itertools import product
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 
 from indexlab.errors import DataError
 
@@ -28,6 +29,7 @@ __all__ = [
     "IndexRules",
     "RuleFieldError",
     "Selection",
+    "SelectionPhase",
     "Sleeve",
     "Universe",
     "Weighting",
@@ -205,15 +207,19 @@ class Sleeve:
     """One block of a composite selection: ``n`` names ranked by ``key``.
 
     ``key``: ``"ff_mcap"`` (free-float market cap, HKD), ``"mcap"`` (full market cap),
-    ``"ai_tilted"`` (free-float market cap x ai_score ** alpha) or ``"column:<name>"`` (a panel
+    ``"ai_tilted"`` (free-float market cap x ai_score ** alpha) or ``"column:<name>"`` (a
+    point-in-time fundamental of ``Dataset.fundamentals`` such as ``revenue_growth``, a panel
     field, or a numeric securities column). ``window_days > 0`` averages the market cap over
-    that many trading days up to the cut-off.
+    that many trading days up to the cut-off. ``missing``: what a universe name without a key
+    value does at a review where the sleeve selects: ``"skip"`` (it cannot be chosen by this
+    sleeve) or ``"error"`` (a :class:`DataError` naming the field and every name lacking it).
     """
 
     key: str = "mcap"
     n: int = 10
     window_days: int = 0
     alpha: float = 1.0
+    missing: str = "skip"
 
     def __post_init__(self) -> None:
         _validate_types(self, "selection.extra")
@@ -221,8 +227,36 @@ class Sleeve:
             self.key in RANK_KEYS or self.key.startswith("column:"),
             f"rank key must be one of {RANK_KEYS} or 'column:<name>', got {self.key!r}",
         )
+        _check(
+            self.missing in ("skip", "error"),
+            f"missing must be 'skip' or 'error', got {self.missing!r}",
+        )
         _check(self.n >= 1, f"a selection needs n >= 1, got {self.n}")
         _check(self.window_days >= 0, "window_days must be >= 0")
+
+
+@dataclass(frozen=True)
+class SelectionPhase:
+    """Sleeve sizes in force for the reviews effective before ``until`` (ISO date): one size per
+    sleeve of the selection, 0 to leave a sleeve out. A rule change at a date (HSTECH's 30 names
+    by market cap, then 40 by market cap + 10 by revenue growth from 7 Dec 2026) is one
+    selection with its later sizes and an earlier phase, so one history runs across the change
+    and the first review under the new sizes sees the old constituents as incumbents."""
+
+    until: str
+    sizes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _validate_types(self, "selection.earlier")
+        try:
+            day = pd.Timestamp(self.until)
+        except (ValueError, TypeError):
+            day = pd.NaT
+        _check(not pd.isna(day), f"selection.earlier: until must be a date, got {self.until!r}")
+        _check(
+            all(x >= 0 for x in self.sizes) and sum(self.sizes) >= 1,
+            f"selection.earlier: sizes must be >= 0 with at least one name, got {self.sizes}",
+        )
 
 
 @dataclass(frozen=True)
@@ -253,9 +287,25 @@ class Selection:
     quota_min: int = 0
     quota_max: int | None = None
     extra: tuple[Sleeve, ...] = ()
+    earlier: tuple[SelectionPhase, ...] = ()
 
     def __post_init__(self) -> None:
         _validate_types(self, "selection")
+        for k, phase in enumerate(self.earlier):
+            _field_check(
+                isinstance(phase, SelectionPhase),
+                "selection.earlier",
+                f"selection.earlier[{k}]",
+                "a SelectionPhase",
+                phase,
+            )
+            _check(
+                len(phase.sizes) == 1 + len(self.extra),
+                f"selection.earlier[{k}] gives {len(phase.sizes)} sizes for "
+                f"{1 + len(self.extra)} sleeves",
+            )
+        ends = [pd.Timestamp(p.until) for p in self.earlier]
+        _check(ends == sorted(set(ends)), "selection.earlier must be in increasing date order")
         for k, sleeve in enumerate(self.extra):
             _field_check(
                 isinstance(sleeve, Sleeve),
@@ -286,6 +336,14 @@ class Selection:
     def target(self) -> int:
         """Target number of constituents."""
         return sum(s.n for s in self.sleeves)
+
+    def sizes_at(self, effective: Any) -> tuple[int, ...]:
+        """The sleeve sizes for a review effective on ``effective``."""
+        day = pd.Timestamp(effective)
+        for phase in self.earlier:
+            if day < pd.Timestamp(phase.until):
+                return phase.sizes
+        return tuple(s.n for s in self.sleeves)
 
 
 @dataclass(frozen=True)
@@ -511,6 +569,7 @@ def _to_dict(obj: Any) -> dict[str, Any]:
 
 _ITEM_TYPES: dict[tuple[type, str], type] = {
     (Selection, "extra"): Sleeve,
+    (Selection, "earlier"): SelectionPhase,
     (Weighting, "category_caps"): CategoryCap,
 }
 

@@ -11,11 +11,13 @@ from indexlab.rules.model import (
     Eligibility,
     IndexRules,
     Selection,
+    SelectionPhase,
+    Sleeve,
     Universe,
     Weighting,
 )
 
-__all__ = ["AI_CHAIN", "AI_CHAIN_AH", "HSI", "HSTECH"]
+__all__ = ["AI_CHAIN", "AI_CHAIN_AH", "HSI", "HSTECH", "HSTECH_2026"]
 
 HSTECH_INDUSTRIES = (
     "Information Technology",
@@ -48,6 +50,30 @@ HSTECH = IndexRules(
     weighting=Weighting(scheme="ff_mcap", cap=0.08),
 )
 """Hang Seng TECH Index (see ``HSTECH.description`` for sources and assumptions)."""
+
+#: The day the 50-name HSTECH takes effect (implemented after the close of 4 Dec 2026).
+HSTECH_50_EFFECTIVE = "2026-12-07"
+
+HSTECH_2026 = HSTECH.replace(
+    name="HSTECH_2026",
+    description=(
+        "Hang Seng TECH Index across its December 2026 change (hang-seng-rules.md 1.8): 30 names "
+        "by market cap for the reviews effective before 7 Dec 2026, then 50: 40 by market cap "
+        "and 10 by trailing-12-month revenue growth among the remaining eligible names [B: the "
+        "consultation's split; the final split was not found, so both numbers are parameters: "
+        "selection.n and selection.extra[0].n]. Revenue growth is the dataset's point-in-time "
+        "fundamental revenue_growth (Dataset.with_fundamentals): a universe name without it at "
+        "a 50-name review is an error naming it, not a silent exclusion. The widening of the "
+        "theme sub-categories from 16 to 24 is not modelled (the universe is the dataset's "
+        "tech_theme). Otherwise as HSTECH."
+    ),
+    selection={
+        "n": 40,
+        "extra": (Sleeve("column:revenue_growth", n=10, missing="error"),),
+        "earlier": (SelectionPhase(HSTECH_50_EFFECTIVE, (30, 0)),),
+    },
+)
+"""HSTECH with its 30 -> 50 change of 7 Dec 2026 (see ``HSTECH_2026.description``)."""
 
 HSI = IndexRules(
     name="HSI",

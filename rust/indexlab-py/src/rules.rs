@@ -150,6 +150,7 @@ fn run_reviews<'py>(
     let quota_flag = bools(arrays, "quota_flag")?;
     let p = ReviewParams {
         sleeve_sizes: get(params, "sleeve_sizes")?,
+        sizes_by_review: get(params, "sizes_by_review")?,
         buffer: get(params, "buffer")?,
         min_listing_days: get(params, "min_listing_days")?,
         velocity_threshold: get(params, "velocity_threshold")?,

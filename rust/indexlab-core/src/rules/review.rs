@@ -115,6 +115,10 @@ pub struct ReviewInput<'a> {
 pub struct ReviewParams {
     /// Names per selection sleeve (one sleeve = plain selection; more = composite selection).
     pub sleeve_sizes: Vec<usize>,
+    /// `(R x S)` sleeve sizes per review, row-major, for rules whose selection changes at a
+    /// date (the December 2026 HSTECH: 30 by market cap, then 40 plus 10 by revenue growth); a
+    /// sleeve of size 0 is skipped at that review. Empty: `sleeve_sizes` at every review.
+    pub sizes_by_review: Vec<usize>,
     /// Buffer as a fraction of the sleeve size (0.2: incumbents kept to rank 36 of 30,
     /// newcomers need rank 24).
     pub buffer: f64,
@@ -139,6 +143,17 @@ pub struct ReviewParams {
     pub quota_max: usize,
     pub cap: f64,
     pub equal_weight: bool,
+}
+
+impl ReviewParams {
+    /// The size of selection sleeve `s` at review `r`.
+    pub fn sleeve_size(&self, r: usize, s: usize) -> usize {
+        if self.sizes_by_review.is_empty() {
+            self.sleeve_sizes[s]
+        } else {
+            self.sizes_by_review[r * self.sleeve_sizes.len() + s]
+        }
+    }
 }
 
 /// Events (one set of weights each) and constituent rows, plus per-review diagnostics.
@@ -357,6 +372,25 @@ fn validate(inp: &ReviewInput<'_>, p: &ReviewParams) -> Result<()> {
         return Err(Error::Data(
             "every selection sleeve needs at least one name".into(),
         ));
+    }
+    let sleeves = p.sleeve_sizes.len();
+    if !p.sizes_by_review.is_empty() {
+        if p.sizes_by_review.len() != r * sleeves {
+            return Err(Error::Data(format!(
+                "sizes_by_review has {} values, expected {} ({r} reviews x {sleeves} sleeves)",
+                p.sizes_by_review.len(),
+                r * sleeves
+            )));
+        }
+        if let Some(k) = (0..r).find(|&k| {
+            p.sizes_by_review[k * sleeves..(k + 1) * sleeves]
+                .iter()
+                .all(|&x| x == 0)
+        }) {
+            return Err(Error::Data(format!(
+                "review {k}: every selection sleeve has size 0; at least one name is needed"
+            )));
+        }
     }
     Ok(())
 }
@@ -658,7 +692,11 @@ impl Engine<'_> {
         let mut quota_count = 0usize;
         let mut chosen: Vec<(usize, i64, Reason)> = Vec::new();
         let mut taken = vec![false; n];
-        for (s, (&size, key)) in p.sleeve_sizes.iter().zip(&inp.keys).enumerate() {
+        for (s, key) in inp.keys.iter().enumerate() {
+            let size = p.sleeve_size(r, s);
+            if size == 0 {
+                continue;
+            }
             let mut cand: Vec<usize> = (0..n)
                 .filter(|&i| {
                     status[i] == Status::NotSelected && !taken[i] && !key[row + i].is_nan()
@@ -873,6 +911,7 @@ mod tests {
     fn params(size: usize, buffer: f64, cap: f64) -> ReviewParams {
         ReviewParams {
             sleeve_sizes: vec![size],
+            sizes_by_review: Vec::new(),
             buffer,
             min_listing_days: 0,
             velocity_threshold: 0.0,
@@ -982,6 +1021,28 @@ mod tests {
             .collect();
         assert!((w[0] - 50.0 / 85.0).abs() < 1e-15 && (w[1] - 35.0 / 85.0).abs() < 1e-15);
         assert_eq!(out.row_reason[3], Reason::Buffer as u8);
+    }
+
+    #[test]
+    fn sleeve_sizes_can_change_between_reviews() {
+        // One sleeve, 2 names at review 0 and 3 at review 1 (no buffer): S0 > S1 > S2 > S3.
+        let caps = [50.0, 40.0, 30.0, 20.0];
+        let m = market(&caps, &caps, 10, 4);
+        let keys: Vec<f64> = caps.iter().chain(caps.iter()).copied().collect();
+        let mut p = params(2, 0.0, 1.0);
+        p.sizes_by_review = vec![2, 3];
+        let out = run(&m, &p, &[2, 6], &[3, 7], &keys).unwrap();
+        assert_eq!(selected(&out, 0), vec![0, 1]);
+        assert_eq!(selected(&out, 1), vec![0, 1, 2]);
+        // A wrong length, or a review with every sleeve empty, is a data error.
+        p.sizes_by_review = vec![2];
+        assert!(matches!(
+            run(&m, &p, &[2, 6], &[3, 7], &keys),
+            Err(Error::Data(_))
+        ));
+        p.sizes_by_review = vec![2, 0];
+        let err = run(&m, &p, &[2, 6], &[3, 7], &keys).unwrap_err();
+        assert!(err.to_string().contains("review 1"), "{err}");
     }
 
     #[test]
