@@ -408,15 +408,32 @@ def _selection(rules: IndexRules) -> _Section:
             f"{len(sleeves)} blocks filled in order, each from the eligible securities not yet "
             f"selected: {'; '.join(parts)}."
         )
+    start = None
+    for phase in sel.earlier:
+        sizes = " and ".join(str(x) for x in phase.sizes)
+        since = f"from {start} " if start else ""
+        sec.p(
+            f"For the reviews effective {since}before {phase.until}, the blocks hold {sizes} "
+            "names (a block of 0 selects nobody); the sizes above apply from then on, and the "
+            "first review under them treats the constituents in force as incumbents."
+        )
+        start = phase.until
     items = []
     for k, s in enumerate(sleeves):
         lower, upper = buffer_ranks(s.n, sel.buffer)
         block = "" if len(sleeves) == 1 else f"Block {k + 1} ({s.n} names): "
+        missing = (
+            " Every universe security needs a value of the block's field at each review where "
+            "the block selects; a missing one stops the review with an error naming the field "
+            "and the securities."
+            if s.missing == "error"
+            else ""
+        )
         items.append(
             f"{block}Buffer zone of {_pct(sel.buffer)} around {s.n}: newcomers need rank <= "
             f"{lower}; incumbents stay while rank <= {upper}. Remaining places go to the "
-            "best-ranked securities left; if more qualify than there are places, the "
-            "worst-ranked make way."
+            f"best-ranked securities left; if more qualify than there are places, the "
+            f"worst-ranked make way.{missing}"
         )
     if sel.fast_entry_top > 0:
         items.append(
