@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample import assemble as A
 from sample import master as M
 from sample.ashare import ashare_panel
+from sample.fundamentals import revenue_growth
 from sample.hk_prices import load_hk
 from sample.levels import benchmarks_table
 
@@ -267,6 +268,7 @@ def main() -> None:
     write(to_date32(fx, ["date"]), args.out / "fx.parquet")
     write(to_date32(bench, ["date"]), args.out / "benchmarks.parquet")
     write(to_date32(cls, ["valid_from"]), args.out / "classification.parquet")
+    write(to_date32(revenue_growth(raw), ["known_from"]), args.out / "fundamentals.parquet")
     meta = {
         "universe_complete_until": str(A.UNIVERSE_COMPLETE_UNTIL.date()),
         "universe": "Hang Seng Composite Index members as of 2025-11-21, the 2026 AI "

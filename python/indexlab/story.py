@@ -25,9 +25,25 @@ import pandas as pd
 from indexlab.backtest import backtest
 from indexlab.data import Dataset
 from indexlab.errors import DataError
-from indexlab.rules import AI_CHAIN, HSTECH, IndexRules, build_index
+from indexlab.rules import (
+    AI_CHAIN,
+    HSTECH,
+    HSTECH_2026,
+    IndexRules,
+    SelectionPhase,
+    Sleeve,
+    build_index,
+)
 
-__all__ = ["LISTINGS_2026", "Story2026", "render_story", "story_2026"]
+__all__ = [
+    "LISTINGS_2026",
+    "ProForma50",
+    "Story2026",
+    "pro_forma_50",
+    "render_pro_forma",
+    "render_story",
+    "story_2026",
+]
 
 #: The 2026 AI listings the story follows.
 LISTINGS_2026 = ("2513.HK", "0100.HK")
@@ -141,4 +157,146 @@ def render_story(story: Story2026) -> str:
         f"Price returns {start.date()} .. {end.date()} (designs on the covered subset: the data "
         f"after the complete-universe date leave out universe names ({blind})):\n"
         f"{ret.to_string()}\n"
+    )
+
+
+@dataclass(frozen=True)
+class ProForma50:
+    """What :func:`pro_forma_50` found.
+
+    * ``effective`` / ``cutoff``: the review the pro-forma is taken at.
+    * ``weights``: per id, ``name``, the 30-name and 50-name weights, and ``sleeve``
+      (``market cap``, ``revenue growth`` or empty when not in the 50-name index).
+    * ``joiners`` / ``leavers``: ids the 50-name index holds that the 30-name one does not,
+      and the reverse.
+    * ``turnover``: one-way turnover from the 30-name to the 50-name weights.
+    * ``ai_exposure``: weighted ``ai_score`` (as known at the cut-off) of both.
+    * ``lacking_revenue_growth``: universe names with no revenue growth at the cut-off (the
+      strict preset stops there with a :class:`DataError` naming them).
+    """
+
+    effective: pd.Timestamp
+    cutoff: pd.Timestamp
+    weights: pd.DataFrame
+    joiners: list[str]
+    leavers: list[str]
+    turnover: float
+    ai_exposure: dict[str, float]
+    lacking_revenue_growth: list[str]
+
+
+def pro_forma_50(dataset: Dataset, effective: str | None = None) -> ProForma50:
+    """The 50-name HSTECH (40 by market cap + 10 by revenue growth) against the 30-name one at
+    one review, both rebuilt from 2024 with the 50-name sizes applied from that review.
+
+    ``effective`` defaults to the last review whose cut-off the dataset's universe covers
+    completely (for the sample: cut-off 2025-09-30, effective 2025-12-08). The revenue-growth
+    block ranks only the names with a figure (``missing="skip"``); ``lacking_revenue_growth``
+    lists the others. The December 2026 review itself (cut-off 2026-09-30) lies after the
+    sample's data.
+
+    Examples
+    --------
+    >>> import indexlab
+    >>> from indexlab.story import pro_forma_50
+    >>> p = pro_forma_50(indexlab.datasets.hk_tech())
+    >>> str(p.effective.date()), str(p.cutoff.date())
+    ('2025-12-08', '2025-09-30')
+    """
+    ds = dataset
+    thirty = build_index(ds, HSTECH, start="2024-01-01", warn=False)
+    cal = thirty.calendar
+    if effective is None:
+        eff = pd.Timestamp(cal["effective"].iloc[-1])
+    else:
+        eff = pd.Timestamp(effective)
+        if eff not in set(pd.to_datetime(cal["effective"])):
+            raise DataError(
+                f"effective={eff.date()} is not a review of the rebuilt HSTECH; reviews: "
+                f"{[str(d.date()) for d in pd.to_datetime(cal['effective'])]}"
+            )
+    growth = Sleeve("column:revenue_growth", n=HSTECH_2026.selection.extra[0].n, missing="skip")
+    sizes = tuple(s.n for s in HSTECH_2026.selection.sleeves)
+    rules50 = HSTECH_2026.replace(
+        name="HSTECH_50_PRO_FORMA",
+        selection={
+            "extra": (growth,),
+            "earlier": (SelectionPhase(str(eff.date()), (HSTECH.selection.n, 0)),),
+        },
+    )
+    fifty = build_index(ds, rules50, start="2024-01-01", end=cal["cutoff"].max(), warn=False)
+    cutoff = pd.Timestamp(cal.loc[pd.to_datetime(cal["effective"]) == eff, "cutoff"].iloc[0])
+
+    def at(hist: object) -> pd.DataFrame:
+        r = hist.reviews  # type: ignore[attr-defined]
+        return r[(r["effective_date"] == eff) & (r["event"] == "review")].set_index("id")
+
+    a, b = at(thirty), at(fifty)
+    known = ds.securities_at(cutoff).set_index("id")
+    ids = sorted(set(a.index) | set(b.index))
+    w30 = a["weight"].reindex(ids).fillna(0.0)
+    w50 = b["weight"].reindex(ids).fillna(0.0)
+    growth_now = pd.Series(ds.fundamental("revenue_growth", [ds.date_index(cutoff)])[0], ds.ids)
+    # The market-cap block's ranking at that review (the rows' ranks are within the block
+    # that chose each name): a chosen name with a revenue figure that ranks below the block's
+    # size by market cap came in through the revenue-growth block.
+    r = list(pd.to_datetime(fifty.calendar["effective"])).index(eff)
+    cap_rank = pd.Series(fifty._diag["rank"][r], index=ds.ids)
+    by_growth = {
+        i
+        for i in b.index
+        if not np.isnan(growth_now.get(i, np.nan)) and not 0 < cap_rank[i] <= sizes[0]
+    }
+    sleeve = [
+        "" if w50[i] == 0 else ("revenue growth" if i in by_growth else "market cap") for i in ids
+    ]
+    weights = pd.DataFrame(
+        {
+            "name": known["name"].reindex(ids).to_numpy(),
+            "w30": w30.to_numpy(),
+            "w50": w50.to_numpy(),
+            "sleeve": sleeve,
+            "revenue_growth": growth_now.reindex(ids).to_numpy(),
+        },
+        index=pd.Index(ids, name="id"),
+    ).sort_values("w50", ascending=False)
+    score = known["ai_score"].astype(float)
+    universe = fifty._diag["universe"][r]
+    lacking = sorted(set(ds.ids[universe]) - set(growth_now.dropna().index))
+    return ProForma50(
+        effective=eff,
+        cutoff=cutoff,
+        weights=weights,
+        joiners=sorted(set(b.index) - set(a.index)),
+        leavers=sorted(set(a.index) - set(b.index)),
+        turnover=float((w50 - w30).clip(lower=0).sum()),
+        ai_exposure={
+            "HSTECH (30)": float((w30 * score.reindex(ids)).sum()),
+            "HSTECH (50)": float((w50 * score.reindex(ids)).sum()),
+        },
+        lacking_revenue_growth=lacking,
+    )
+
+
+def render_pro_forma(p: ProForma50) -> str:
+    """The pro-forma 50-name HSTECH as text."""
+    joined = p.weights.loc[p.joiners].sort_values("w50", ascending=False)
+    rows = [
+        f"  {i}  {str(r['name'])[:32]:32s} {r['w50'] * 100:5.2f}%  by {r['sleeve']}"
+        for i, r in joined.iterrows()
+    ]
+    left = ", ".join(p.leavers) or "none"
+    ai = ", ".join(f"{k} {v:.3f}" for k, v in p.ai_exposure.items())
+    with_growth = int(p.weights.loc[p.weights["w50"] > 0, "revenue_growth"].notna().sum())
+    return (
+        "Pro-forma 50-name HSTECH (40 by market cap + 10 by revenue growth) at the review "
+        f"effective {p.effective.date()} (cut-off {p.cutoff.date()}, the last one the sample's "
+        "universe covers):\n"
+        f"{len(p.joiners)} names would join, {len(p.leavers)} leave ({left}); one-way turnover "
+        f"{p.turnover:.1%}; AI exposure (weighted ai_score): {ai}.\n"
+        + "\n".join(rows)
+        + f"\n{with_growth} of the 50 have a revenue-growth figure in the sample; "
+        f"{len(p.lacking_revenue_growth)} universe names lack one, so the revenue block ranks "
+        "only the names that have it, and the strict preset (rules.HSTECH_2026) stops with a "
+        "DataError naming the others.\n"
     )
