@@ -39,7 +39,9 @@ def history(ds: indexlab.Dataset, name: str) -> indexlab.IndexHistory:
 
 def comparison_table(ds: indexlab.Dataset, name: str) -> pd.DataFrame:
     """Matched / missed / extra published changes per year."""
-    cmp = history(ds, name).compare(indexlab.datasets.published_changes(name))
+    # The 31 Dec 2020 review took effect a week later than the calendar HSIL has kept since
+    # (docs/hang-seng-rules.md 1.6): match each published review to the nearest within 7 days.
+    cmp = history(ds, name).compare(indexlab.datasets.published_changes(name), tolerance_days=7)
     table = cmp.summary(by="year")
     total = cmp.summary(by="all").rename(index={"all": "all"})
     return pd.concat([table, total])

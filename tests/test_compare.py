@@ -312,7 +312,7 @@ def test_compare_rejects_non_frames_and_negative_tolerance(hist: rules.IndexHist
 
 
 def test_published_hstech_changes_match_the_doc() -> None:
-    """docs/hang-seng-rules.md 1.6, counted by hand: 7 adds, 5 deletes, 3 reviews with no
+    """docs/hang-seng-rules.md 1.6, counted by hand: 9 adds, 9 deletes, 3 reviews with no
     change (2024-06, 2025-09, 2026-03) and the 2026-06 review's unknown deletions."""
     ch = indexlab.datasets.published_changes("HSTECH")
     assert list(ch.columns) == [
@@ -327,14 +327,20 @@ def test_published_hstech_changes_match_the_doc() -> None:
         "source",
     ]
     assert ch["change"].value_counts().to_dict() == {
-        "add": 7,
-        "delete": 5,
+        "add": 9,
+        "delete": 9,
         "none": 3,
         "delete_unknown": 1,
     }
     day = ch["effective"].dt.strftime("%Y-%m-%d")
     pairs = set(zip(day, ch["id"].fillna(""), ch["change"], strict=True))
     assert pairs == {
+        ("2021-03-15", "6690.HK", "add"),
+        ("2021-03-15", "9698.HK", "add"),
+        ("2021-03-15", "1478.HK", "delete"),
+        ("2021-03-15", "1896.HK", "delete"),
+        ("2021-03-15", "2400.HK", "delete"),
+        ("2021-03-15", "2858.HK", "delete"),
         ("2023-09-04", "1797.HK", "add"),
         ("2023-09-04", "2018.HK", "delete"),
         ("2024-06-11", "", "none"),
@@ -404,7 +410,7 @@ def test_published_changes_loader_returns_copies_and_rejects_unknown_names() -> 
     first.loc[0, "id"] = "XXXX.HK"
     first.drop(columns="source", inplace=True)
     again = indexlab.datasets.published_changes("hstech")  # case-insensitive
-    assert again.loc[0, "id"] == "1797.HK" and "source" in again.columns
+    assert again.loc[0, "id"] == "6690.HK" and "source" in again.columns
     with pytest.raises(DataError, match="HSCEI"):
         indexlab.datasets.published_changes("HSCEI")
 

@@ -561,12 +561,17 @@ def _assumptions(rules: IndexRules) -> list[str]:
             f"an INFERENCE from sibling HSIL indices; the HSTECH and HSI buffers were not found "
             f"({_SRC} 1.3)."
         )
+    evidence = (
+        f"HSI uses 3 months since May 2021 ([B], {_SRC} 2.3); HSTECH's rule was not found, and "
+        f"its reviews added Haier Smart Home 8 days and Horizon Robotics 68 days after listing "
+        f"({_SRC} 1.6), so any value for HSTECH is an assumption."
+    )
     if el.min_listing_days > 0:
+        out.append(f"Listing history of {el.min_listing_days} calendar days: {evidence}")
+    else:
         out.append(
-            f"Listing history of {el.min_listing_days} calendar days: HSI uses 3 months since "
-            f"May 2021 ([B], {_SRC} 2.3); HSTECH's rule was not found, and its 31 Dec 2024 "
-            f"review added Horizon Robotics 68 days after listing ({_SRC} 1.6), so any value "
-            "for HSTECH is an assumption."
+            "No listing-history requirement (a new listing meets the turnover velocity test "
+            f"over the months since it listed): {evidence}"
         )
     out.append(
         f"Suspension limit of {el.max_suspension_days} trading days: a documented project "

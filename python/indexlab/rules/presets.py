@@ -39,13 +39,15 @@ HSTECH = IndexRules(
         "10%) is proxied by the universe's tech_theme flag (the judged tech_theme column as known "
         "at the cut-off, else ai_layer != none or industry IT); ranking by full market cap at the "
         "cut-off; buffer +/-20% (24th/36th), inferred from sibling indices; velocity 0.1% in 10 of"
-        " 12 months and the latest 3 (UNVERIFIED); 60-day listing history at the cut-off "
-        "(UNVERIFIED; Horizon Robotics, listed 24 Oct 2024, entered at the 31 Dec 2024 review 68 "
-        "days later, so HSI's 3 months cannot apply); WVR shares and depositary-held shares are "
-        "excluded from the free float by the dataset's free_float_factor."
+        " 12 months and the latest 3 (UNVERIFIED); no listing-history requirement besides the "
+        "velocity test (Haier Smart Home, whose H shares listed on 23 Dec 2020, entered at the "
+        "31 Dec 2020 review 8 days later, and Horizon Robotics, listed 24 Oct 2024, at the 31 Dec "
+        "2024 review 68 days later [B], hang-seng-rules.md 1.6, so HSI's 3 months cannot apply); "
+        "WVR shares and depositary-held shares are excluded from the free float by the dataset's "
+        "free_float_factor."
     ),
     universe=Universe(markets=("HK",), industries=HSTECH_INDUSTRIES, tech_theme=True),
-    eligibility=Eligibility(min_listing_days=60),
+    eligibility=Eligibility(min_listing_days=0),
     selection=Selection(n=30, key="mcap", buffer=0.2, fast_entry_top=10, fast_entry_days=10),
     weighting=Weighting(scheme="ff_mcap", cap=0.08),
 )
