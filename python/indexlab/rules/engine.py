@@ -929,7 +929,7 @@ class IndexHistory:
         >>> hist = indexlab.build_index(ds, rules.HSTECH, start="2023-01-01")
         >>> cmp = hist.compare(indexlab.datasets.published_changes("HSTECH"))
         >>> cmp.summary(by="year").index.tolist()       # the years of the published reviews
-        [2023, 2024, 2025, 2026]
+        [2021, 2023, 2024, 2025, 2026]
         >>> cmp.reviews.set_index("effective").loc["2026-06-08", "status"]   # after the data
         'not_covered'
         """
