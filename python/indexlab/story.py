@@ -287,7 +287,8 @@ def render_pro_forma(p: ProForma50) -> str:
     ]
     left = ", ".join(p.leavers) or "none"
     ai = ", ".join(f"{k} {v:.3f}" for k, v in p.ai_exposure.items())
-    with_growth = int(p.weights.loc[p.weights["w50"] > 0, "revenue_growth"].notna().sum())
+    held = p.weights[p.weights["w50"] > 0]
+    with_growth = int(held["revenue_growth"].notna().sum())
     return (
         "Pro-forma 50-name HSTECH (40 by market cap + 10 by revenue growth) at the review "
         f"effective {p.effective.date()} (cut-off {p.cutoff.date()}, the last one the sample's "
@@ -295,8 +296,8 @@ def render_pro_forma(p: ProForma50) -> str:
         f"{len(p.joiners)} names would join, {len(p.leavers)} leave ({left}); one-way turnover "
         f"{p.turnover:.1%}; AI exposure (weighted ai_score): {ai}.\n"
         + "\n".join(rows)
-        + f"\n{with_growth} of the 50 have a revenue-growth figure in the sample; "
-        f"{len(p.lacking_revenue_growth)} universe names lack one, so the revenue block ranks "
-        "only the names that have it, and the strict preset (rules.HSTECH_2026) stops with a "
-        "DataError naming the others.\n"
+        + f"\n{len(held)} constituents ({with_growth} with a revenue-growth figure in the "
+        "sample: the revenue block can fill only from those); "
+        f"{len(p.lacking_revenue_growth)} universe names lack one, so the strict preset "
+        "(rules.HSTECH_2026) stops with a DataError naming them.\n"
     )
