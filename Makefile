@@ -3,7 +3,7 @@
 # once in parity-only mode (timings are for `indexlab bench`).
 PYTHON ?= python3
 
-.PHONY: test install-test demo bench lint
+.PHONY: test install-test demo bench lint wheel
 
 install-test:
 	$(PYTHON) -m pip install --quiet -r requirements/test.txt
@@ -27,3 +27,15 @@ demo:
 
 bench:
 	indexlab bench
+
+# The portable wheel in dist/: the stable ABI (one file for CPython 3.11+: the `abi3` feature of
+# rust/indexlab-py), manylinux2014 (glibc 2.17+) by linking with zig, with the bundled sample;
+# plus the sdist. Its own target folder: the zig build shares no artifacts with the editable
+# install's, and keeps off the folder where `pip install -e .` stages its extension.
+# .ci/wheel_check installs it where there is no Rust toolchain.
+wheel:
+	$(PYTHON) -m pip install --quiet $$(grep -E '^maturin==' requirements/test.txt) -r requirements/wheel.txt
+	rm -rf dist
+	CARGO_TARGET_DIR=target/wheel $(PYTHON) -m maturin build --release --features abi3 --zig \
+		--compatibility manylinux2014 --out dist
+	$(PYTHON) -m maturin sdist --out dist
