@@ -11,7 +11,14 @@ import pandas as pd
 from indexlab.capping import cap_weights
 from indexlab.data import Dataset
 
-__all__ = ["DemoIndex", "latest_capped_index", "pipeline", "render", "render_pipeline"]
+__all__ = [
+    "DemoIndex",
+    "latest_capped_index",
+    "pipeline",
+    "products",
+    "render",
+    "render_pipeline",
+]
 
 #: Names must have listed this many days before the date and traded within the last 20 days.
 MIN_DAYS_LISTED = 90
@@ -147,3 +154,49 @@ def render_pipeline(res: Any, how: str) -> str:
         "published HSTECH price index):\n"
         f"  AI_CHAIN_OPT = {how}\n\n{out.to_string()}\n"
     )
+
+
+def products(dataset: Dataset, report: Any = None, overwrite: bool = False) -> str:
+    """The AI_CHAIN index's factsheet headline and the notice of its latest review
+    (:mod:`indexlab.analytics`), reviews from ``PIPELINE_START``.
+
+    With ``report`` (the demo's ``--report`` path) it also writes ``<stem>-factsheet.html`` and
+    ``<stem>-announcement.md`` beside it. Every line of the text is indented or Markdown, so
+    it never reads as a row of the pipeline table.
+    """
+    from pathlib import Path
+
+    from indexlab import analytics
+    from indexlab.rules import AI_CHAIN, build_index
+
+    hist = build_index(dataset, AI_CHAIN, start=PIPELINE_START)
+    fs = analytics.factsheet(dataset, hist, benchmark="HSTECH")
+    notice = analytics.announcement(dataset, hist)
+    pr = fs.period_returns
+    col, bench = f"{fs.name} (price)", f"{fs.benchmark} (price)"
+    lines = [
+        f"Index products: {fs.name} factsheet as of {fs.as_of.date()} "
+        f"({fs.n_constituents} constituents, price returns in HKD):",
+        *(
+            f"  {p + (' (ann.)' if pr.at[p, 'annualised'] else ''):<22} {pr.at[p, col]:8.2%}"
+            f"   {fs.benchmark} {pr.at[p, bench]:8.2%}"
+            for p in ("YTD", "1Y", "3Y", "Since inception")
+        ),
+        f"  tracking error {fs.risk.at['tracking_error', col]:.2%} vs {fs.benchmark}, "
+        f"information ratio {fs.risk.at['information_ratio', col]:.2f}",
+    ]
+    if report is not None:
+        from indexlab.report import factsheet as page
+
+        base = Path(report)
+        page_path = page.html(fs, base.with_name(f"{base.stem}-factsheet.html"), overwrite)
+        md = base.with_name(f"{base.stem}-announcement.md")
+        try:
+            with md.open("w" if overwrite else "x", encoding="utf-8") as f:
+                f.write(notice.to_markdown())
+        except FileExistsError:
+            from indexlab.errors import DataError
+
+            raise DataError(f"{md} exists: pass --force to replace it") from None
+        lines.append(f"  factsheet written to {page_path}, announcement to {md}")
+    return "\n".join(lines) + "\n\n" + notice.to_markdown(weights=False)
