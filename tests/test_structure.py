@@ -151,3 +151,63 @@ def test_unused_blocks_stay_importable() -> None:
     assert len(weight_cap(w, 0.5)) == 1 and len(liquidity_cap(w, 1.0, [1.0, 1.0, 1.0])) == 1
     rm = RiskModel(np.ones((3, 1)), np.eye(1), np.full(3, 0.01))
     assert len(tracking_error(w, np.full(3, 1 / 3), rm) <= 0.1) == 2
+
+
+def test_per_instance_maps_are_gathered_bit_for_bit() -> None:
+    # The parameter -> bound/objective maps of the index shape are gathers (one parameter entry
+    # per row): the same bits as the sparse product they replace, in every instance.
+    from indexlab.optimise.structure import _per_row
+
+    rng = np.random.default_rng(4)
+    rm = _risk(rng)
+    bench = rng.dirichlet(np.ones(N))
+    model = ai_chain_model(
+        range(N),
+        bench,
+        rng.random(N),
+        rm,
+        cap=0.1,
+        adv=rng.lognormal(17, 1, N),
+        aum=1e8,
+        layers=rng.integers(0, 4, N).tolist(),
+        layer_hi=0.5,
+    )
+    compiled = model.compile()
+    assert compiled.path == "fast"
+    st = compiled._structure
+    theta = compiled.theta(_instances(rng, 7, bench, rng.random(N)))
+    theta_t = np.ascontiguousarray(theta.T)
+    found = 0
+    for name, gather in st._gathers.items():
+        if getattr(st, name) is None:
+            continue
+        found += gather is not None
+        want = _per_row(getattr(st, name), theta_t)
+        np.testing.assert_array_equal(st._rows(name, theta, theta_t), want, err_msg=name)
+    assert found >= 4
+
+
+@pytest.mark.parametrize("te_budget", [None, 0.05])
+def test_an_instance_gives_the_same_bits_alone_or_in_a_batch(te_budget: float | None) -> None:
+    # A search may solve an instance alone or with others (chunks, shards): its objective and
+    # weights must not move in the last bit with the batch size.
+    rng = np.random.default_rng(8)
+    rm = _risk(rng)
+    bench = rng.lognormal(0, 1, N)
+    bench /= bench.sum()
+    model = ai_chain_model(
+        range(N), bench, rng.random(N), rm, cap=0.12, te_weight=6.0, te_budget=te_budget
+    )
+    compiled = model.compile()
+    assert compiled.path == "fast"
+    params = _instances(rng, 7, bench, rng.random(N))
+    if te_budget is not None:
+        params["te_budget"] = np.linspace(0.02, 0.08, 7)  # some bind, some do not
+    batch = compiled.solve_batch(params)
+    assert "optimal" in batch.status
+    for i in range(7):
+        one = compiled.solve_batch({k: v[i : i + 1] for k, v in params.items()})
+        assert one.objective[0] == batch.objective[i] or (
+            np.isnan(one.objective[0]) and np.isnan(batch.objective[i])
+        )
+        np.testing.assert_array_equal(one.values["w"][0], batch.values["w"][i])

@@ -889,6 +889,11 @@ def _search(
                 te_budget=c.te_budget,
                 min_adv_hkd=c.min_adv_hkd,
                 connect_only=c.connect_only,
+                markets=None if c.markets is None else tuple(c.markets),
+                aum_hkd=c.aum_hkd,
+                participation=c.participation,
+                turnover_weight=c.turnover_weight,
+                parent_weights=c.parent_weights,
             )
             for ids in c.members
         ]

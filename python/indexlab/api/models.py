@@ -332,7 +332,12 @@ class OptimiserCandidates(_Strict):
     ``te_budget``: annualised ex-ante tracking-error budget against the parent's weights at
     each review (``null``: none); ``min_adv_hkd``: hold only names whose trailing median daily
     turnover value (HKD, 63 days to the cut-off) is at least this; ``connect_only``: hold only
-    Stock Connect eligible names.
+    Stock Connect eligible names; ``markets``: hold only names of these markets (``"A"``: SH
+    and SZ); ``aum_hkd`` and ``participation``: each weight at most ``participation x ADV /
+    aum_hkd``; ``turnover_weight``: penalty per unit of L1 turnover against the previous
+    review's weights; ``parent_weights``: the TE benchmark as weights by id (each review keeps
+    the names listed, rescaled to 1) instead of the parent index's review weights. The table
+    reports ``ex_ante_te`` and ``realised_te`` (ex post, against that benchmark).
     """
 
     type: Literal["optimiser"]
@@ -343,6 +348,22 @@ class OptimiserCandidates(_Strict):
     te_budget: float | None = Field(None, ge=0, allow_inf_nan=False)
     min_adv_hkd: float | None = Field(None, ge=0, allow_inf_nan=False)
     connect_only: bool = False
+    markets: list[Literal["HK", "SH", "SZ", "A"]] | None = Field(None, min_length=1)
+    aum_hkd: float | None = Field(None, gt=0, allow_inf_nan=False)
+    participation: float = Field(0.2, gt=0, allow_inf_nan=False)
+    turnover_weight: float = Field(0.0, ge=0, allow_inf_nan=False)
+    parent_weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+        None, min_length=1
+    )
+
+    @field_validator("parent_weights")
+    @classmethod
+    def _parent_weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            _too_many("parent_weights", len(v), "MAX_SECURITIES")
+            if not any(x > 0 for x in v.values()):
+                raise ValueError("parent_weights: expected at least one positive weight")
+        return v
 
 
 CandidatesSpec = Annotated[

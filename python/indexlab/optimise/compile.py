@@ -31,7 +31,7 @@ necessarily the one Clarabel finds on the full problem.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -62,12 +62,30 @@ class Duals(Mapping[Any, Any]):
 
     Each value has a leading batch axis and otherwise the shape of ``constraint.dual_value``
     after a cvxpy solve: an array ``(B, *shape)``, or a list of such arrays for constraints
-    with several dual variables (``SOC``: ``[t, X]``, ``ExpCone``, ``PowCone3D``). NaN where an
-    instance has no solution. Empty on the fast path.
+    with several dual variables (``SOC``: ``[t, X]``, ``ExpCone``, ``PowCone3D``). For an
+    infeasible or unbounded instance, Clarabel's certificate (as cvxpy reports it); NaN where an
+    instance has neither a solution nor a certificate. On the fast path they are computed on
+    first use, from stationarity at the fast path's exact solution
+    (``IndexStructure.canonical_duals``); none with a tracking-error budget.
     """
 
-    def __init__(self, values: Mapping[int, Any] | None = None) -> None:
-        self._values: dict[int, Any] = dict(values or {})
+    def __init__(
+        self,
+        values: Mapping[int, Any] | None = None,
+        load: Callable[[], Mapping[int, Any]] | None = None,
+    ) -> None:
+        self._given: dict[int, Any] = dict(values or {})
+        self._load = load
+
+    @property
+    def _values(self) -> dict[int, Any]:
+        if self._load is not None:
+            self._given, self._load = dict(self._load()), None
+        return self._given
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The loader is a closure over the batch; a copy carries the values themselves.
+        return {"_given": self._values, "_load": None}
 
     @staticmethod
     def _key(key: Any) -> int:
@@ -415,6 +433,10 @@ class CompiledProblem:
             v = res.x[:, slot.offset : slot.offset + slot.size]
             v = v.reshape(b, *slot.shape[::-1]).transpose(0, *range(len(slot.shape), 0, -1))
             values[slot.name] = np.ascontiguousarray(v, dtype=np.float64)
+        duals = Duals()
+        if self._duals is not None and res.z is not None:
+            dual_map, z = self._duals, res.z
+            duals = Duals(load=lambda: dual_map.duals(z()))
         return BatchSolution(
             values=values,
             status=list(res.status),
@@ -422,6 +444,7 @@ class CompiledProblem:
             iterations=res.iterations,
             solve_seconds=np.full(b, res.seconds),
             n_variables=res.held,
+            duals=duals,
             smallest_te_budget=res.smallest_budget,
         )
 

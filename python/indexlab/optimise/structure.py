@@ -39,13 +39,16 @@ variables) is left to the generic path.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.optimize import nnls
 
 __all__ = ["MAX_GROUP_ROWS", "FastResult", "IndexStructure", "recognise"]
 
@@ -88,12 +91,68 @@ class FastResult:
     seconds: float
     held: npt.NDArray[np.int64]
     smallest_budget: Array | None
+    #: Clarabel's ``z`` (``(B, m)``) of the canonical program, computed when called (see
+    #: :meth:`IndexStructure.canonical_duals`); ``None`` with a tracking-error budget.
+    z: Callable[[], Array] | None = None
+
+
+def row_dot(a: Array, b: Array) -> Array:
+    """Row-wise dot products summed in the same order whatever the batch size and memory
+    layout (``einsum`` picks its loop from the strides, so a batch of one could differ from
+    the same row in a larger batch in the last bit): results never depend on how a search
+    splits its instances."""
+    return np.asarray((np.ascontiguousarray(a) * np.ascontiguousarray(b)).sum(axis=1))
 
 
 def _per_row(mat: Any, cols: Array) -> Array:
     """``(mat @ cols).T`` in C order: each instance's row contiguous, so that row sums (numpy
     sums contiguous rows pairwise) give the same bits whatever the batch an instance is in."""
     return np.ascontiguousarray((mat @ cols).T, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Gather:
+    """A map from ``theta`` whose rows hold at most one parameter entry (plus a constant):
+    ``theta[:, col] * coef + const`` per row, a gather instead of a sparse product and its
+    transpose. The same operations in the same order as the product, so the same bits."""
+
+    col: npt.NDArray[np.int64]
+    coef: Array
+    const: Array
+
+    @classmethod
+    def of(cls, mat: sp.csr_array | None) -> _Gather | None:
+        if mat is None:
+            return None
+        last = mat.shape[1] - 1
+        rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+        var = mat.indices != last
+        if np.bincount(rows[var], minlength=mat.shape[0]).max(initial=0) > 1:
+            return None
+        col = np.full(mat.shape[0], last, np.int64)
+        coef = np.zeros(mat.shape[0])
+        const = np.zeros(mat.shape[0])
+        col[rows[var]] = mat.indices[var]
+        coef[rows[var]] = mat.data[var]
+        const[rows[~var]] = mat.data[~var]
+        return cls(col=col, coef=coef, const=const)
+
+    def apply(self, theta: Array) -> Array:
+        """``(B, R)`` in C order from ``theta`` ``(B, n_theta)``."""
+        return np.asarray(theta[:, self.col] * self.coef + self.const, dtype=np.float64)
+
+
+def _reduce_sorted(ufunc: Any, vals: Array, starts: npt.NDArray[np.int64]) -> Array:
+    """``ufunc.reduceat(vals, starts, axis=1)``; a reshape when every group has the same size
+    (e.g. two upper bounds per weight), which numpy reduces much faster."""
+    width = vals.shape[1]
+    if starts.size and width % starts.size == 0:
+        k = width // starts.size
+        if np.array_equal(starts, np.arange(0, width, k)):
+            if k == 1:
+                return vals
+            return np.asarray(ufunc.reduce(vals.reshape(vals.shape[0], starts.size, k), axis=2))
+    return np.asarray(ufunc.reduceat(vals, starts, axis=1))
 
 
 @dataclass(frozen=True)
@@ -108,6 +167,26 @@ class _Budget:
     alpha: float  # objective Hessian = alpha * H1
     var: int  # cvxpy's variable t of ||x|| <= t <= budget (-1: none)
     var_map: sp.csr_array | None  # (1, n_theta): t's bound
+
+
+@dataclass(frozen=True)
+class _DualRows:
+    """Where the index shape's rows sit in the canonical program ``C x + d`` in the cones
+    (cvxpy's form; Clarabel's ``A = -C``), for duals by stationarity: ``P x + q = C' z``."""
+
+    m: int
+    def_rows: npt.NDArray[np.int64]  # the auxiliaries' defining equality rows
+    c_def_u: sp.csc_array  # (U, U): C[def_rows, aux], square and invertible
+    c_def_w: sp.csr_array  # (U, W)
+    sum_row: int
+    sum_coef: Array  # (W,): C[sum_row, weights]
+    lo_rows: npt.NDArray[np.int64]  # per lower-bound entry, in lo_map's order
+    lo_coef: Array  # > 0
+    hi_rows: npt.NDArray[np.int64]  # per upper-bound entry, in hi_map's order
+    hi_coef: Array  # < 0
+    hi_var: npt.NDArray[np.int64]  # the weight of each upper-bound entry
+    grp_rows: npt.NDArray[np.int64]  # (G, 2): lower and upper side rows (-1: none)
+    grp_scale: Array  # (G,): C_row = +scale * pattern (lower side), -scale * pattern (upper)
 
 
 @dataclass(frozen=True)
@@ -140,6 +219,7 @@ class IndexStructure:
     glo_inf: npt.NDArray[np.bool_] | None
     ghi_inf: npt.NDArray[np.bool_] | None
     budget: _Budget | None
+    dual_rows: _DualRows | None = None
 
     #: The common ``c`` when every weight's upper bound is ``w_j <= c * p_j`` for one entry of a
     #: parameter (``w <= cap * mask``), else NaN.
@@ -152,23 +232,40 @@ class IndexStructure:
 
     # -- per-instance data --------------------------------------------------------------------
 
-    def _bounds(self, theta_t: Array) -> tuple[Array, Array]:
-        b = theta_t.shape[1]
-        vals = _per_row(self.lo_map, theta_t)
-        lo = np.maximum.reduceat(vals, self.lo_starts, axis=1) if vals.shape[1] else vals
+    @cached_property
+    def _gathers(self) -> dict[str, _Gather | None]:
+        """The maps that are gathers (see :class:`_Gather`), found once."""
+        names = ("lo_map", "hi_map", "c_map", "q_map", "aux_map", "glo_map", "ghi_map")
+        return {name: _Gather.of(getattr(self, name)) for name in names}
+
+    def _rows(self, name: str, theta: Array, theta_t: Array) -> Array:
+        """``(B, R)`` values of the map ``name`` for the batch ``theta`` (``theta_t`` its
+        transpose, C order)."""
+        gather = self._gathers[name]
+        if gather is not None:
+            return gather.apply(theta)
+        return _per_row(getattr(self, name), theta_t)
+
+    def _bounds(self, theta: Array, theta_t: Array) -> tuple[Array, Array]:
+        b = theta.shape[0]
+        vals = self._rows("lo_map", theta, theta_t)
+        lo = _reduce_sorted(np.maximum, vals, self.lo_starts) if vals.shape[1] else vals
         nw = self.weight_cols.size
-        hi = np.full((b, nw), np.inf)
-        if self.hi_map is not None:
-            hv = _per_row(self.hi_map, theta_t)
-            hi[:, self.hi_vars] = np.minimum.reduceat(hv, self.hi_starts, axis=1)
+        if self.hi_map is not None and np.array_equal(self.hi_vars, np.arange(nw)):
+            hi = _reduce_sorted(np.minimum, self._rows("hi_map", theta, theta_t), self.hi_starts)
+        else:
+            hi = np.full((b, nw), np.inf)
+            if self.hi_map is not None:
+                hv = self._rows("hi_map", theta, theta_t)
+                hi[:, self.hi_vars] = _reduce_sorted(np.minimum, hv, self.hi_starts)
         implied = 1.0 - (lo.sum(axis=1, keepdims=True) - lo)  # budget sum w = 1
         return lo, np.minimum(hi, np.maximum(implied, lo))
 
-    def _group_bounds(self, theta_t: Array) -> tuple[Array | None, Array | None]:
+    def _group_bounds(self, theta: Array, theta_t: Array) -> tuple[Array | None, Array | None]:
         if self.groups is None or self.glo_map is None or self.ghi_map is None:
             return None, None
-        glo = _per_row(self.glo_map, theta_t)
-        ghi = _per_row(self.ghi_map, theta_t)
+        glo = self._rows("glo_map", theta, theta_t)
+        ghi = self._rows("ghi_map", theta, theta_t)
         glo[:, self.glo_inf] = -np.inf
         ghi[:, self.ghi_inf] = np.inf
         return glo, ghi
@@ -214,9 +311,10 @@ class IndexStructure:
         start = time.perf_counter()
         b = theta.shape[0]
         nw = self.weight_cols.size
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
         theta_t = np.ascontiguousarray(theta.T)  # sparse @ dense: contiguous columns are fast
-        lo, hi = self._bounds(theta_t)
-        glo, ghi = self._group_bounds(theta_t)
+        lo, hi = self._bounds(theta, theta_t)
+        glo, ghi = self._group_bounds(theta, theta_t)
         bad: npt.NDArray[np.bool_] = np.asarray(
             ~(lo <= hi + 1e-12 * (1.0 + np.abs(hi))).all(axis=1), dtype=bool
         )
@@ -228,7 +326,7 @@ class IndexStructure:
         if glo is not None and ghi is not None:
             glo = np.where(bad[:, None], -np.inf, glo)
             ghi = np.where(bad[:, None], np.inf, ghi)
-        c = _per_row(self.c_map, theta_t)
+        c = self._rows("c_map", theta, theta_t)
         smallest = None
         if self.budget is None:
             w, status, iters = self._solve_w(
@@ -243,13 +341,21 @@ class IndexStructure:
         x = np.full((b, self.n), np.nan)
         x[:, self.weight_cols] = w
         if self.aux.size:
-            x[:, self.aux] = _per_row(self.aux_t, w.T) + _per_row(self.aux_map, theta_t)
+            x[:, self.aux] = _per_row(self.aux_t, w.T) + self._rows("aux_map", theta, theta_t)
         if self.budget is not None and self.budget.var >= 0 and self.budget.var_map is not None:
             x[:, self.budget.var] = np.where(ok, (self.budget.var_map @ theta_t)[0], np.nan)
-        q = _per_row(self.q_map, theta_t)
-        obj = 0.5 * np.einsum("bi,bi->b", x @ self.p_full, x) if self.p_full.nnz else np.zeros(b)
-        obj = obj + np.einsum("bi,bi->b", x, q[:, : self.n]) + q[:, self.n]
+        q = self._rows("q_map", theta, theta_t)
+        obj = 0.5 * row_dot(x @ self.p_full, x) if self.p_full.nnz else np.zeros(b)
+        obj = obj + row_dot(x, q[:, : self.n]) + q[:, self.n]
         held = (hi > lo).sum(axis=1).astype(np.int64) if nw else np.zeros(b, np.int64)
+        duals = None
+        if self.budget is None and self.dual_rows is not None:
+            # Copies: the caller may edit the returned arrays before asking for the duals.
+            x_sol, ok_sol = x.copy(), ok.copy()
+
+            def duals() -> Array:
+                return self.canonical_duals(x_sol, theta, ok_sol)
+
         return FastResult(
             x=x,
             status=status,
@@ -258,14 +364,107 @@ class IndexStructure:
             seconds=(time.perf_counter() - start) / max(b, 1),
             held=held,
             smallest_budget=smallest,
+            z=duals,
         )
+
+    # -- duals --------------------------------------------------------------------------------
+
+    def canonical_duals(self, x: Array, theta: Array, ok: npt.NDArray[np.bool_]) -> Array:
+        """Clarabel's dual ``z`` (``(B, m)``) of the canonical program at the fast path's
+        solution ``x``, from stationarity ``P x + q = C' z`` (cvxpy's ``C``; Clarabel's
+        ``A = -C``): the auxiliaries' defining rows from their columns, then ``sum w = 1``, the
+        active group rows and the active bound row of each weight with one side active, signed,
+        from the weights' columns (a nonnegative least-squares fit, exact at an exact optimum),
+        then a weight with both bounds active (a name its mask removes) puts its residual on the
+        side its sign allows, as the generic path's presolve does. Rows not active get 0. Where
+        several duals are valid this is one of them. NaN rows for instances without a
+        solution. Requires no TE budget."""
+        dr = self.dual_rows
+        assert dr is not None and self.budget is None
+        b, nw = x.shape[0], self.weight_cols.size
+        z = np.full((b, dr.m), np.nan)
+        if not ok.any():
+            return z
+        theta = np.ascontiguousarray(theta)
+        theta_t = np.ascontiguousarray(theta.T)
+        xs = np.nan_to_num(x)
+        q = self._rows("q_map", theta, theta_t)
+        g = np.asarray(self.p_full @ xs.T).T + q[:, : self.n] if self.p_full.nnz else q[:, : self.n]
+        z_def = np.zeros((b, self.aux.size))
+        if self.aux.size:
+            lu = spla.splu(sp.csc_array(dr.c_def_u))
+            z_def = lu.solve(np.ascontiguousarray(g[:, self.aux].T), trans="T").T
+        r_w = g[:, self.weight_cols] - np.asarray(dr.c_def_w.T @ z_def.T).T
+        w = xs[:, self.weight_cols]
+        lo_v = self._rows("lo_map", theta, theta_t)
+        tol = 1e-9
+        lo_act = np.abs(w[:, self.lo_vars] - lo_v) <= tol * (1.0 + np.abs(lo_v))
+        hi_act = np.zeros((b, 0), dtype=bool)
+        if self.hi_map is not None:
+            hi_v = self._rows("hi_map", theta, theta_t)
+            hi_act = np.abs(w[:, dr.hi_var] - hi_v) <= tol * (1.0 + np.abs(hi_v))
+        n_grp = 0 if self.groups is None else self.groups.shape[0]
+        glo, ghi = self._group_bounds(theta, theta_t)
+        gw = w @ self.groups.T if self.groups is not None else np.zeros((b, 0))
+        for i in np.flatnonzero(ok):
+            zi = np.zeros(dr.m)
+            zi[dr.def_rows] = z_def[i]
+            at_lo = np.zeros(nw, dtype=bool)
+            at_lo[self.lo_vars[lo_act[i]]] = True
+            at_hi = np.zeros(nw, dtype=bool)
+            at_hi[dr.hi_var[hi_act[i]]] = True
+            free = ~(at_lo | at_hi)
+            # Columns (C rows over the weights) of the sum row and the active group sides.
+            cols = [dr.sum_coef]
+            rows = [dr.sum_row]
+            for k in range(n_grp):
+                assert self.groups is not None and glo is not None and ghi is not None
+                pattern = dr.grp_scale[k] * self.groups[k]
+                for side, bound, sign in ((0, glo[i, k], 1.0), (1, ghi[i, k], -1.0)):
+                    row = int(dr.grp_rows[k, side])
+                    if row >= 0 and abs(gw[i, k] - bound) <= tol * (1.0 + abs(bound)):
+                        cols.append(sign * pattern)
+                        rows.append(row)
+            mat = np.stack(cols, axis=1)
+            # Weights with one active side keep a signed bound dual of their own: with the free
+            # weights' equations, a nonnegative least-squares problem in (sum dual as the
+            # difference of two, group duals, those bound duals), solved exactly at an optimum.
+            one = at_lo ^ at_hi
+            eq = np.flatnonzero(free | one)
+            sided = np.flatnonzero(one)
+            coef = np.where(at_lo[sided], 1.0, -1.0)
+            big = np.zeros((eq.size, 1 + mat.shape[1] + sided.size))
+            big[:, 0] = -mat[eq, 0]
+            big[:, 1 : 1 + mat.shape[1]] = mat[eq]
+            big[np.searchsorted(eq, sided), 1 + mat.shape[1] + np.arange(sided.size)] = coef
+            sol = nnls(big, r_w[i, eq], maxiter=50 * big.shape[1])[0] if eq.size else None
+            y = np.zeros(len(rows))
+            if sol is not None:
+                y = sol[1 : 1 + mat.shape[1]].copy()
+                y[0] -= sol[0]
+            zi[rows] = y
+            e = r_w[i] - mat @ y
+            lo_pick = at_lo & (~at_hi | (e >= 0))
+            hi_pick = at_hi & ~lo_pick
+            ent = np.flatnonzero(lo_act[i])
+            ent = ent[lo_pick[self.lo_vars[ent]]]
+            _, first = np.unique(self.lo_vars[ent], return_index=True)
+            ent = ent[first]
+            zi[dr.lo_rows[ent]] = e[self.lo_vars[ent]] / dr.lo_coef[ent]
+            ent = np.flatnonzero(hi_act[i])
+            ent = ent[hi_pick[dr.hi_var[ent]]]
+            _, first = np.unique(dr.hi_var[ent], return_index=True)
+            ent = ent[first]
+            zi[dr.hi_rows[ent]] = e[dr.hi_var[ent]] / dr.hi_coef[ent]
+            z[i] = zi + 0.0
+        return z
 
     # -- tracking-error budget ----------------------------------------------------------------
 
     def _te(self, w: Array, m: Array) -> Array:
         assert self.budget is not None
         r = _per_row(self.budget.m_mat, w.T) + m
-        return np.asarray(np.sqrt(np.einsum("bi,bi->b", r, r)), dtype=np.float64)
+        return np.asarray(np.sqrt(row_dot(r, r)), dtype=np.float64)
 
     def _solve_budget(
         self,
@@ -372,9 +571,9 @@ class IndexStructure:
             bud_r = budget[r]
             r0 = _per_row(bud.m_mat, w_lo[active].T) + m[r]
             r1 = _per_row(bud.m_mat, (w_hi[active] - w_lo[active]).T)
-            a2 = np.einsum("bi,bi->b", r1, r1)
-            a1 = np.einsum("bi,bi->b", r0, r1)
-            a0 = np.einsum("bi,bi->b", r0, r0) - bud_r**2
+            a2 = row_dot(r1, r1)
+            a1 = row_dot(r0, r1)
+            a0 = row_dot(r0, r0) - bud_r**2
             disc = np.sqrt(np.maximum(a1 * a1 - a2 * a0, 0.0))
             with np.errstate(divide="ignore", invalid="ignore"):
                 theta_c = np.where(a2 > 0, (-a1 + disc) / a2, 0.5)
@@ -588,7 +787,7 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
     rest = zero_rows[~touches_aux]
     if rest.size != 1:
         return None
-    r = int(rest[0])
+    r = sum_row = int(rest[0])
     rc, rv = a.indices[a.indptr[r] : a.indptr[r + 1]], a.data[a.indptr[r] : a.indptr[r + 1]]
     if rc.size != nw or not np.allclose(rv, rv[0], rtol=1e-12, atol=0):
         return None
@@ -656,9 +855,10 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         omega = np.zeros((1, 1))
 
     # Inequalities (A_r w + b_r >= 0): bounds and group rows.
-    lo_list: list[tuple[int, sp.csr_array]] = []
-    hi_list: list[tuple[int, sp.csr_array]] = []
-    grp: list[list[Any]] = []  # [pattern, lower map or None, upper map or None]
+    lo_list: list[tuple[int, sp.csr_array, int, float]] = []  # weight, map, row, coefficient
+    hi_list: list[tuple[int, sp.csr_array, int, float]] = []
+    # [pattern, lower map or None, upper map or None, lower row, upper row, scale]
+    grp: list[list[Any]] = []
     for r in ineq_rows.tolist():
         rc, rv = a.indices[a.indptr[r] : a.indptr[r + 1]], a.data[a.indptr[r] : a.indptr[r + 1]]
         brow = sp.csr_array(b_map[[int(r)]])
@@ -667,9 +867,9 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         if rc.size == 1:
             j, av = int(pos_w[rc[0]]), float(rv[0])
             if av > 0:
-                lo_list.append((j, -brow / av))
+                lo_list.append((j, -brow / av, r, av))
             else:
-                hi_list.append((j, brow / -av))
+                hi_list.append((j, brow / -av, r, av))
             continue
         # Normalise to max |coef| = 1, first coefficient positive: A_r w + b_r >= 0 is then
         # pattern.w >= -b/scale (side 1) or pattern.w <= b/scale (side 2).
@@ -682,24 +882,34 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         for entry in grp:
             if entry[side] is None and np.array_equal(entry[0], pattern):
                 entry[side] = bound
+                entry[side + 2] = r
                 break
         else:
-            entry = [pattern, None, None]
+            entry = [pattern, None, None, -1, -1, scale]
             entry[side] = bound
+            entry[side + 2] = r
             grp.append(entry)
-    lo_vars = np.array([j for j, _ in lo_list], dtype=np.int64)
+    lo_vars = np.array([e[0] for e in lo_list], dtype=np.int64)
     if np.unique(lo_vars).size != nw:
         return None  # a weight without a lower bound
     order = np.argsort(lo_vars, kind="stable")
     lo_vars = lo_vars[order]
     lo_starts = np.flatnonzero(np.r_[True, lo_vars[1:] != lo_vars[:-1]]).astype(np.int64)
     lo_map = sp.csr_array(sp.vstack([lo_list[i][1] for i in order]))
-    hi_vars = np.array([j for j, _ in hi_list], dtype=np.int64)
+    lo_rows = np.array([lo_list[i][2] for i in order], dtype=np.int64)
+    lo_coef = np.array([lo_list[i][3] for i in order])
+    hi_vars = np.array([e[0] for e in hi_list], dtype=np.int64)
     hi_map = None
     hi_starts = np.zeros(0, np.int64)
+    hi_rows = np.zeros(0, np.int64)
+    hi_coef = np.zeros(0)
+    hi_var = np.zeros(0, np.int64)
     if hi_vars.size:
         order = np.argsort(hi_vars, kind="stable")
         hi_map = sp.csr_array(sp.vstack([hi_list[i][1] for i in order]))
+        hi_rows = np.array([hi_list[i][2] for i in order], dtype=np.int64)
+        hi_coef = np.array([hi_list[i][3] for i in order])
+        hi_var = hi_vars[order]
         hi_vars = hi_vars[order]
         hi_starts = np.flatnonzero(np.r_[True, hi_vars[1:] != hi_vars[:-1]]).astype(np.int64)
         hi_vars = hi_vars[hi_starts]
@@ -734,6 +944,21 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         )
         if budget is None:
             return None
+    dual_rows = _DualRows(
+        m=m_rows,
+        def_rows=def_rows.astype(np.int64),
+        c_def_u=sp.csc_array(a[def_rows][:, aux]),
+        c_def_w=sp.csr_array(a[def_rows][:, weights]),
+        sum_row=sum_row,
+        sum_coef=np.asarray(a[[sum_row]][:, weights].toarray()[0], dtype=np.float64),
+        lo_rows=lo_rows,
+        lo_coef=lo_coef,
+        hi_rows=hi_rows,
+        hi_coef=hi_coef,
+        hi_var=hi_var,
+        grp_rows=np.array([[e[3], e[4]] for e in grp], dtype=np.int64).reshape(-1, 2),
+        grp_scale=np.array([e[5] for e in grp], dtype=np.float64),
+    )
     cap = float("nan")
     if hi_map is not None and hi_vars.size == nw and hi_starts.size == hi_map.shape[0]:
         per_row = np.diff(hi_map.indptr)
@@ -771,6 +996,7 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         glo_inf=glo_inf,
         ghi_inf=ghi_inf,
         budget=budget,
+        dual_rows=dual_rows,
         cap=cap,
     )
 

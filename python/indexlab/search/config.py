@@ -94,7 +94,9 @@ def candidates_from_config(cfg: Mapping[str, Any], dataset: Dataset) -> Iterator
         _known(m, {"name", "ids", "weighting", "cap"}, "candidates.members")
         yield _build("candidates.members", MemberList, **m)
     for o in _tables(cands.get("optimised", []), "candidates.optimised"):
-        allowed = {"name", "members", "te_weight", "cap", "top_k", "markets"}
+        allowed = {"name", "members", "te_weight", "cap", "top_k", "markets", "te_budget"}
+        allowed |= {"min_adv_hkd", "connect_only", "aum_hkd", "participation"}
+        allowed |= {"turnover_weight", "parent_weights"}
         _known(o, allowed, "candidates.optimised")
         yield _build("candidates.optimised", OptimisedCandidate, **o)
     rnd = cands.get("random")

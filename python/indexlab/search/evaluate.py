@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -36,8 +36,6 @@ from indexlab.data import Dataset
 from indexlab.distributed import Executor, resolve
 from indexlab.errors import DataError, InfeasibleError
 from indexlab.market import Market
-from indexlab.optimise.fastpath import capped_qp_batch
-from indexlab.optimise.models import ai_chain_model
 from indexlab.optimise.risk import RiskModel
 from indexlab.rules import IndexRules, build_index
 from indexlab.rules.engine import PreparedData, _prepared
@@ -48,6 +46,7 @@ from indexlab.search.candidates import (
     candidate_name,
     candidate_params,
 )
+from indexlab.search.optimised import optimised_schedules, realised_te
 from indexlab.search.result import SearchResult
 
 __all__ = ["LIQUIDITY_WINDOW", "evaluate", "review_risk_model"]
@@ -320,176 +319,6 @@ def _rules_schedule(ctx: _Context, c: IndexRules, name: str) -> _Sched:
     return _Sched(reb, sp.csr_matrix(w[rows]))
 
 
-#: Solver statuses whose weights are used ("optimal_inaccurate": the budget search stopped at
-#: the feasible end of its bracket, so the budget is still met).
-_SOLVED = ("optimal", "optimal_inaccurate")
-
-
-def _optimised_schedules(
-    ctx: _Context, cands: Sequence[OptimisedCandidate], names: Sequence[str]
-) -> tuple[list[_Sched | None], list[str], FloatArray]:
-    """Solve every review for a batch of optimiser candidates: one fast-path batch per review
-    (and per sign of ``te_weight``, and with or without a TE budget). Returns schedules (None if
-    infeasible), statuses and the mean ex-ante TE over the reviews (NaN if infeasible)."""
-    b, n, r = len(cands), len(ctx.id_pos), len(ctx.cut)
-    base = _optimiser_base(ctx, cands, names)
-    needs_connect = np.array([bool(c.connect_only) for c in cands], dtype=bool)
-    top_k = np.array([c.top_k or 0 for c in cands], dtype=np.int64)
-    cap = np.array([c.cap for c in cands])
-    te = np.array([c.te_weight for c in cands])
-    budget = np.array([np.nan if c.te_budget is None else c.te_budget for c in cands])
-    min_adv = np.array([c.min_adv_hkd or 0.0 for c in cands])
-    status = ["ok"] * b
-    alive = np.ones(b, dtype=bool)
-    weights = np.zeros((b, r, n))
-    ex_ante = np.zeros((b, r))
-    for j in range(r):
-        mask = base & ctx.listed[j]
-        # Connect eligibility as known at this review's cut-off (point in time).
-        mask[needs_connect] &= ctx.connect_at(j)
-        if (min_adv > 0).any():
-            # Point in time: the trailing ADV at the cut-off; a name without one is screened out.
-            adv = np.nan_to_num(ctx.adv(int(ctx.cut[j])), nan=-np.inf)
-            mask &= adv[None, :] >= min_adv[:, None]
-        if top_k.any():
-            key = np.nan_to_num(ctx.prep.ff_mcap[ctx.cut[j]] * ctx.scores[j])
-            for k in np.flatnonzero(top_k):
-                held = np.flatnonzero(mask[k])
-                if held.size > top_k[k]:
-                    keep = held[np.argsort(-key[held], kind="stable")[: top_k[k]]]
-                    mask[k] = False
-                    mask[k, keep] = True
-        counts = mask.sum(axis=1)
-        short = alive & (counts * cap < 1.0 - 1e-12)
-        for k in np.flatnonzero(short):
-            status[k] = (
-                f"infeasible at {ctx.review_label(j)}: weight cap: {counts[k]} names listed x "
-                f"{cap[k]:.2%} cap = {counts[k] * cap[k]:.2%} < 100%"
-            )
-        alive &= ~short
-        rm = ctx.risk(j)
-        for linear in (True, False):
-            for budgeted in (False, True):
-                rows = np.flatnonzero(
-                    alive & ((te == 0) if linear else (te > 0)) & (np.isnan(budget) != budgeted)
-                )
-                if rows.size == 0:
-                    continue
-                # max s'w - te TE^2  <=>  min TE^2 - (s / te)'w: one gamma for the whole batch.
-                s = np.broadcast_to(ctx.scores[j], (rows.size, n))
-                if not linear:
-                    s = s / te[rows, None]
-                hi = cap[rows, None] * mask[rows]
-                if budgeted:
-                    w, st, smallest = _budget_batch(ctx, j, rm, s, hi, budget[rows], linear)
-                else:
-                    sol = capped_qp_batch(
-                        np.ascontiguousarray(s),
-                        bench=ctx.bench_w[j],
-                        loadings=rm.loadings,
-                        factor_cov=rm.factor_cov,
-                        specific_var=rm.specific_var,
-                        gamma=0.0 if linear else 2.0,
-                        lo=0.0,
-                        hi=hi,
-                        threads=ctx.threads,
-                    )
-                    w, st, smallest = sol.weights, sol.status, None
-                for i, k in enumerate(rows):
-                    if st[i] == "infeasible" and smallest is not None:
-                        status[k] = (
-                            f"infeasible at {ctx.review_label(j)}: smallest feasible TE budget "
-                            f"{100 * smallest[i]:.4g}% (budget {100 * budget[k]:.4g}%)"
-                        )
-                        alive[k] = False
-                    elif st[i] not in _SOLVED:
-                        # "infeasible" (e.g. group bounds that cannot hold) or "solver_error".
-                        status[k] = f"{st[i]} at {ctx.review_label(j)}: optimiser"
-                        alive[k] = False
-                ok = np.isin(np.asarray(st), _SOLVED)
-                wk = np.clip(w[ok], 0.0, None)
-                wk = wk / wk.sum(axis=1, keepdims=True)
-                weights[rows[ok], j] = wk
-                ex_ante[rows[ok], j] = _ex_ante_te(rm, wk - ctx.bench_w[j])
-    reb = ctx.impl - ctx.t0
-    out: list[_Sched | None] = [
-        _Sched(reb, sp.csr_matrix(weights[k])) if alive[k] else None for k in range(b)
-    ]
-    mean_te = np.where(alive, ex_ante.mean(axis=1), np.nan)
-    return out, status, mean_te
-
-
-def _optimiser_base(
-    ctx: _Context, cands: Sequence[OptimisedCandidate], names: Sequence[str]
-) -> npt.NDArray[np.bool_]:
-    """Each candidate's membership before the review's screens: members, mask or markets (the
-    Connect filter is applied per review, as known at its cut-off)."""
-    n = len(ctx.id_pos)
-    base = np.zeros((len(cands), n), dtype=bool)
-    for k, c in enumerate(cands):
-        if c.members is not None:
-            cols = ctx.id_pos.get_indexer(pd.Index(c.members))
-            if (cols < 0).any():
-                bad = [i for i, p in zip(c.members, cols, strict=True) if p < 0][:5]
-                raise DataError(f"candidate {names[k]!r} holds ids not in the dataset: {bad}")
-            base[k, cols] = True
-        elif c.mask is not None:
-            if c.mask.shape != (n,):
-                raise DataError(
-                    f"candidate {names[k]!r}: mask has shape {c.mask.shape}, expected ({n},) "
-                    "(one entry per dataset id)"
-                )
-            base[k] = c.mask
-        else:
-            base[k] = np.isin(ctx.markets, c.markets)
-    return base
-
-
-def _budget_batch(
-    ctx: _Context,
-    j: int,
-    rm: RiskModel,
-    scores: FloatArray,
-    hi: FloatArray,
-    budget: FloatArray,
-    linear: bool,
-) -> tuple[FloatArray, list[str], FloatArray | None]:
-    """``max s'w - TE^2`` (``max s'w`` when ``linear``) with ``TE <= budget`` at review ``j``:
-    :func:`~indexlab.optimise.ai_chain_model` with a TE budget, compiled (the fast path's exact
-    budget search) and solved for the batch. Returns weights, statuses and the smallest
-    feasible budget per row."""
-    n = len(ctx.id_pos)
-    # cap = 1 with the candidate's cap folded into the mask parameter: w <= cap * mask.
-    model = ai_chain_model(
-        range(n),
-        ctx.bench_w[j],
-        scores[0],
-        rm,
-        cap=1.0,
-        te_weight=0.0 if linear else 1.0,
-        te_budget=float(budget[0]),
-    )
-    compiled = model.compile()
-    rows = scores.shape[0]
-    sol = compiled.solve_batch(
-        {
-            "mask": np.ascontiguousarray(hi),
-            "scores": np.ascontiguousarray(scores),
-            "bench": np.broadcast_to(ctx.bench_w[j], (rows, n)).copy(),
-            "te_budget": np.asarray(budget, dtype=np.float64),
-        },
-        threads=ctx.threads,
-    )
-    return sol.values["w"], sol.status, sol.smallest_te_budget
-
-
-def _ex_ante_te(rm: RiskModel, active: FloatArray) -> FloatArray:
-    """Annualised ex-ante TE of each row of active weights ``w - bench`` under ``rm``."""
-    f = active @ rm.loadings
-    var = np.einsum("bk,kl,bl->b", f, rm.factor_cov, f) + (active**2) @ rm.specific_var
-    return np.asarray(np.sqrt(np.maximum(var, 0.0)), dtype=np.float64)
-
-
 # ------------------------------------------------------------------------------ reduction
 
 
@@ -517,15 +346,11 @@ def _exposure(ctx: _Context, reb: npt.NDArray[np.int64], w: sp.csr_matrix, k: in
 
 def _capacity(ctx: _Context, reb: npt.NDArray[np.int64], w: sp.csr_matrix) -> FloatArray:
     """Per stacked row: the AUM (HKD) at which the least liquid holding needs ``liquidity_days``
-    days at ``participation`` of its median daily turnover value."""
-    r = len(reb)
-    coo = w.tocoo()
-    adv = np.stack([ctx.adv(int(ctx.t0 + d)) for d in reb])
-    j = coo.row % r
-    aum = ctx.participation * ctx.liquidity_days * adv[j, coo.col] / coo.data
-    out = np.full(w.shape[0], np.inf)
-    np.minimum.at(out, coo.row, np.where(np.isnan(aum), np.inf, aum))
-    return np.where(np.isinf(out), np.nan, out)
+    days at ``participation`` of its ADV; the one measure of :mod:`indexlab.analytics.liquidity`
+    (a series that stops is left out after its last observation, not counted as zero)."""
+    from indexlab.analytics.liquidity import holdings_capacity
+
+    return holdings_capacity(ctx.dataset, reb + ctx.t0, w, ctx.participation, ctx.liquidity_days)
 
 
 def _reduce(
@@ -627,6 +452,7 @@ _COLUMNS = [
     "ai_exposure",
     "te_budget",
     "ex_ante_te",
+    "realised_te",
     "tracking_error",
     "information_ratio",
     "total_return",
@@ -704,15 +530,20 @@ def evaluate(
       (after the candidate's ``min_adv_hkd`` and ``connect_only`` screens); with ``te_budget``
       also ``TE <= te_budget``, solved exactly by the fast path's budget search (an impossible
       budget: status ``infeasible at <review>: smallest feasible TE budget x%``). All
-      optimiser candidates of a chunk are solved in one fast-path batch per review. Column
-      ``ex_ante_te``: the mean over reviews of the ex-ante TE of the solved weights, next to
-      ``te_budget`` and the realised ``tracking_error``.
+      optimiser candidates of a chunk are solved in one fast-path batch per review (with a
+      turnover penalty, one Clarabel batch per review; see :mod:`indexlab.search.optimised`).
+      Column ``ex_ante_te``: the mean over reviews of the ex-ante TE of the solved weights,
+      next to ``te_budget`` and ``realised_te``, the ex-post TE of the candidate's daily
+      returns against its optimisation benchmark backtested the same way (the parent index's
+      review weights, or the candidate's ``parent_weights``); ``tracking_error`` is against
+      ``benchmark``.
 
     Liquidity capacity (column ``liquidity_capacity``, HKD): the largest AUM at which every
     holding of every rebalance can be traded in ``liquidity_days`` days at ``participation`` of
     its median daily turnover value over the 63 trading days up to the rebalance day (from the
-    name's first trade on; later days without a close count as zero, days with a close but no
-    turnover value are missing and left out; a name with no value at all is left out):
+    name's first trade on; days without a close up to its last observation count as zero,
+    days after it (a coverage gap) and days with a close but no turnover value are left out; a
+    name with no value at all is left out; :func:`indexlab.analytics.holdings_capacity`):
     ``min over rebalances j and names i of participation x liquidity_days x ADV_ij / w_ij``.
 
     Parameters
@@ -906,18 +737,33 @@ def _run_chunk(
         except InfeasibleError as err:
             status[i] = f"infeasible {err}" if str(err).startswith("at ") else f"infeasible: {err}"
     ex_ante = np.full(len(cands), np.nan)
+    realised = np.full(len(cands), np.nan)
+    bench: dict[int, sp.csr_matrix] = {}
     if opt:
-        got, st, te = _optimised_schedules(ctx, [cands[i] for i in opt], [names[i] for i in opt])
-        for i, s, msg in zip(opt, got, st, strict=True):
-            scheds[i], status[i] = s, msg
-        ex_ante[opt] = te
+        run = optimised_schedules(ctx, [cands[i] for i in opt], [names[i] for i in opt])
+        reb = ctx.impl - ctx.t0
+        for i, w, bw, msg in zip(opt, run.weights, run.bench, run.status, strict=True):
+            scheds[i], status[i] = (None if w is None else _Sched(reb, w)), msg
+            if bw is not None:
+                bench[i] = bw
+        ex_ante[opt] = run.ex_ante
     ok = [i for i in range(len(cands)) if scheds[i] is not None]
     stats, levels = _reduce(
         ctx, [names[i] for i in ok], [s for s in scheds if s is not None], keep_levels
     )
     params = pd.DataFrame([candidate_params(c) for c in cands], index=pd.Index(names))
     params["status"] = status
+    if bench:
+        # After _reduce, which names a held name past its last price first.
+        held = list(bench)
+        realised[held] = realised_te(
+            ctx,
+            ctx.impl - ctx.t0,
+            [scheds[i].weights for i in held],  # type: ignore[union-attr]
+            [bench[i] for i in held],
+        )
     params["ex_ante_te"] = ex_ante
+    params["realised_te"] = realised
     table = params.join(stats, how="left")
     table = table.reindex(
         columns=[c for c in _COLUMNS if c in table.columns]

@@ -252,6 +252,19 @@ impl Status {
         matches!(self, Status::Optimal | Status::OptimalInaccurate)
     }
 
+    /// Whether `z` holds Clarabel's certificate of primal or dual infeasibility, which cvxpy's
+    /// Clarabel interface reports as the constraints' dual values (`clarabel_conif.py`,
+    /// `invert`).
+    pub fn has_certificate(&self) -> bool {
+        matches!(
+            self,
+            Status::Infeasible
+                | Status::InfeasibleInaccurate
+                | Status::Unbounded
+                | Status::UnboundedInaccurate
+        )
+    }
+
     fn from_clarabel(s: SolverStatus) -> Self {
         match s {
             SolverStatus::Solved => Status::Optimal,
@@ -272,8 +285,8 @@ pub struct InstanceResult {
     /// Primal solution over all `n` canonical variables (presolved ones are 0); NaN without a
     /// solution.
     pub x: Vec<f64>,
-    /// Dual solution over all `m` rows (`z` of Clarabel's form, in the dual cone); NaN without a
-    /// solution.
+    /// Dual solution over all `m` rows (`z` of Clarabel's form, in the dual cone); for an
+    /// infeasible or unbounded instance Clarabel's certificate; otherwise NaN without a solution.
     pub z: Vec<f64>,
     pub status: Status,
     /// Clarabel's objective plus the offset (cvxpy's minimisation objective); NaN without a
@@ -526,10 +539,11 @@ pub(crate) fn solve_canonical(c: &Canonical) -> InstanceResult {
     let sol = &solver.solution;
     let status = Status::from_clarabel(sol.status);
     if !status.has_solution() {
-        return InstanceResult {
-            status,
-            ..failed(sol.solve_time, sol.iterations)
-        };
+        let mut out = failed(sol.solve_time, sol.iterations);
+        if status.has_certificate() {
+            out.z = sol.z.clone();
+        }
+        return InstanceResult { status, ..out };
     }
     InstanceResult {
         x: sol.x.clone(),
@@ -622,7 +636,10 @@ mod tests {
         let rs = t.solve_batch(&thetas, true, None).unwrap();
         assert_eq!(rs[0].status, Status::Optimal);
         assert_eq!(rs[1].status, Status::Infeasible);
-        assert!(rs[1].objective.is_nan());
+        assert!(rs[1].objective.is_nan() && rs[1].x.iter().all(|v| v.is_nan()));
+        // The certificate: a finite, nonzero z in the dual cone (here the nonnegative orthant
+        // after the equality row).
+        assert!(rs[1].z.iter().all(|v| v.is_finite()) && rs[1].z.iter().any(|v| *v != 0.0));
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //!    with `mask_j = 0`, plus `w >= 0`);
 //! 2. then a zero-cone row left with a single nonzero `a x_k = b` fixes `x_k = b / a` (the
 //!    auxiliary residual variables cvxpy creates for `sum_squares(w - bench)` of removed names);
-//! 3. then a zero-cone row `a_t x_t + a_w x_w = b` whose `x_t` appears in no other row and only
+//! 3. then a variable with a positive cost, no quadratic term and only lower bounds left, each
+//!    a nonnegative row `a x_j <= b` (`a < 0`) with no other variable left, is fixed at the
+//!    largest of them (the auxiliary `t >= |w - prev|` of an L1 turnover term once the name's
+//!    weight is fixed: `t = |prev|`);
+//! 4. then a zero-cone row `a_t x_t + a_w x_w = b` whose `x_t` appears in no other row and only
 //!    on the diagonal of P (the residual variable of `sum_squares` for a kept name) lets
 //!    `x_t = (b - a_w x_w) / a_t` be substituted into the objective.
 //!
@@ -18,8 +22,9 @@
 //! relative).
 //!
 //! Duals of removed rows come from stationarity of the full program, `P x + q + A' z = 0`,
-//! column by column: a pass-3 row from its eliminated column `t` (which has no other row), a
-//! pass-2 row from its fixed column once every other row of that column is known, a pass-1
+//! column by column: a pass-4 row from its eliminated column `t` (which has no other row), a
+//! pass-3 column's cost on the bound it sits at, a pass-2 row from its fixed column once every
+//! other row of that column is known, a pass-1
 //! pair from the reduced cost of its column (put on the upper bound row when nonnegative, else
 //! on the lower one, so both stay in the dual cone). Rows dropped as empty get 0, which
 //! complementary slackness allows. Where the bounds of a fixed variable are both active the
@@ -44,7 +49,16 @@ struct Defining {
     a: f64,
 }
 
-/// A pass-3 substitution `x_t = beta - alpha x_w` from the zero-cone row `row`, in which `x_t`
+/// A pass-3 column fixed at its largest lower bound, the nonnegative row `row` (coefficient
+/// `a < 0`), where its cost `cost > 0` is the whole of its stationarity condition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Floor {
+    row: usize,
+    a: f64,
+    cost: f64,
+}
+
+/// A pass-4 substitution `x_t = beta - alpha x_w` from the zero-cone row `row`, in which `x_t`
 /// has coefficient `a_t`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Substitution {
@@ -62,11 +76,12 @@ pub struct Presolver {
     reduced: Canonical,
     /// Full columns kept, in reduced order.
     pub kept_cols: Vec<usize>,
-    /// Value of every canonical variable fixed by passes 1 and 2 (others: unused).
+    /// Value of every canonical variable fixed by passes 1 to 3 (others: unused).
     pub fixed_value: Vec<f64>,
-    /// Pass 3 substitutions, in the order they were made.
+    /// Pass 4 substitutions, in the order they were made.
     pub substituted: Vec<Substitution>,
     defining: Vec<Defining>,
+    floors: Vec<Floor>,
     bounds: Vec<Bounds>,
     /// Reduced row of each full row (`usize::MAX`: removed).
     new_row: Vec<usize>,
@@ -185,10 +200,6 @@ impl Presolver {
             }
         }
 
-        // Pass 3: a zero-cone row a_t x_t + a_w x_w = b where x_t has no other nonzero in A and only
-        // a diagonal entry in P (cvxpy's residual variable of a sum_squares): substitute
-        // x_t = beta - alpha x_w into the objective, then drop x_t and the row.
-        let mut keep_row = vec![true; m];
         let mut p_diag = vec![0.0; n];
         let mut p_offdiag = vec![false; n];
         for j in 0..n {
@@ -202,6 +213,46 @@ impl Presolver {
                 }
             }
         }
+
+        // Pass 3: a column with cost q_j > 0, no P entry and only nonnegative rows a x_j <= b
+        // with a < 0 and nothing else left in the row: x_j = max b / a, the rows then empty.
+        let mut floors = Vec::new();
+        for j in 0..n {
+            if fixed[j] || q[j] <= 0.0 || p_diag[j] != 0.0 || p_offdiag[j] {
+                continue;
+            }
+            let entries = c.a.colptr[j]..c.a.colptr[j + 1];
+            let lower_only = entries.clone().all(|k| {
+                let (r, v) = (c.a.rowval[k], c.a.nzval[k]);
+                v == 0.0 || ((n_zero..n_lin).contains(&r) && v < 0.0 && left[r] == 1)
+            });
+            let mut best: Option<(f64, usize, f64)> = None;
+            for k in entries.clone() {
+                let (r, v) = (c.a.rowval[k], c.a.nzval[k]);
+                if v != 0.0 && best.is_none_or(|(x, _, _)| b[r] / v > x) {
+                    best = Some((b[r] / v, r, v));
+                }
+            }
+            let Some((x, row, a)) = best.filter(|_| lower_only) else {
+                continue;
+            };
+            fixed[j] = true;
+            value[j] = x;
+            offset += q[j] * x;
+            for k in entries {
+                let r = c.a.rowval[k];
+                b[r] -= c.a.nzval[k] * x;
+                if c.a.nzval[k] != 0.0 {
+                    left[r] -= 1;
+                }
+            }
+            floors.push(Floor { row, a, cost: q[j] });
+        }
+
+        // Pass 4: a zero-cone row a_t x_t + a_w x_w = b where x_t has no other nonzero in A and only
+        // a diagonal entry in P (cvxpy's residual variable of a sum_squares): substitute
+        // x_t = beta - alpha x_w into the objective, then drop x_t and the row.
+        let mut keep_row = vec![true; m];
         let mut col_nnz = vec![0usize; n];
         let mut pairs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_zero];
         for j in 0..n {
@@ -352,6 +403,7 @@ impl Presolver {
             fixed_value: value,
             substituted,
             defining,
+            floors,
             bounds,
             new_row,
         })
@@ -403,6 +455,9 @@ impl Presolver {
         };
         for s in &self.substituted {
             z[s.row] = -grad[s.t] / s.a_t;
+        }
+        for f in &self.floors {
+            z[f.row] = -f.cost / f.a;
         }
         for d in &self.defining {
             z[d.row] = -residual(&z, d.col, &[d.row]) / d.a;
@@ -525,6 +580,45 @@ mod tests {
         assert!((r.objective - 1.25).abs() < 1e-7 && (f.objective - 1.25).abs() < 1e-7);
         let (x, z) = red.reverse(&c, &r.x, &r.z);
         assert!((x[0] - 0.5).abs() < 1e-7 && x[1] == 0.5 && x[2] == 0.0);
+        assert_kkt(&c, &x, &z);
+    }
+
+    #[test]
+    fn presolve_fixes_absolute_value_auxiliaries_at_their_floor() {
+        // min x0^2 - x0 + 0.5 t s.t. t >= x1 - 0.3, t >= 0.3 - x1 (t >= |x1 - 0.3|),
+        // 0 <= x1 <= 0 (bound pair), x0 <= 10: x1 = 0 (pass 1), then t = 0.3 (pass 3), x0 = 1/2,
+        // objective -1/4 + 0.15; the dual of t's active row is its cost 0.5.
+        let p = CscMatrix::new(3, 3, vec![0, 1, 1, 1], vec![0], vec![2.0]);
+        // Rows: 0: x1 - t <= 0.3; 1: -x1 - t <= -0.3; 2: x1 <= 0; 3: -x1 <= 0; 4: x0 <= 10.
+        let a = CscMatrix::new(
+            5,
+            3,
+            vec![0, 1, 5, 7],
+            vec![4, 0, 1, 2, 3, 0, 1],
+            vec![1.0, 1.0, -1.0, 1.0, -1.0, -1.0, -1.0],
+        );
+        let c = Canonical {
+            p,
+            q: vec![-1.0, 0.0, 0.5],
+            a,
+            b: vec![0.3, -0.3, 0.0, 0.0, 10.0],
+            offset: 0.0,
+            cones: vec![Cone::Nonneg(5)],
+        };
+        let red = Presolver::new(&c).unwrap();
+        assert_eq!(red.kept_cols, vec![0]);
+        assert_eq!(red.fixed_value[1..], [0.0, 0.3]);
+        let r = solve_canonical(red.reduced());
+        let f = solve_canonical(&c);
+        assert!(
+            (r.objective - (-0.25 + 0.15)).abs() < 1e-7,
+            "{}",
+            r.objective
+        );
+        assert!((f.objective - r.objective).abs() < 1e-7);
+        let (x, z) = red.reverse(&c, &r.x, &r.z);
+        assert!((x[0] - 0.5).abs() < 1e-7 && x[1] == 0.0 && (x[2] - 0.3).abs() < 1e-15);
+        assert!((z[1] - 0.5).abs() < 1e-12 && z[0] == 0.0, "{z:?}");
         assert_kkt(&c, &x, &z);
     }
 
