@@ -62,6 +62,15 @@ def _bad_arguments(tmp: Path) -> dict[str, list[list[str]]]:
             ["report", str(garbage), "-o", str(existing)],
         ],
         "methodology": [["methodology", "NOPE"], ["methodology", str(not_toml)]],
+        "factsheet": [
+            ["factsheet", "NOPE", "-o", str(tmp / "f.html")],
+            ["factsheet", "AI_CHAIN", "-o", str(existing)],
+        ],
+        "data": [
+            ["data", "update", "--source", "bloomberg", "--ids", "0700.HK"],
+            ["data", "update", "--ids", "0700.HK", "--timeout", "nan"],
+            ["data", "update", "--ids", "0700.HK", "--retries", "-1"],
+        ],
         "bench": [["bench", "--path", str(tmp / "no-benches")]],
         "serve": [["serve", "--port", "70000"], ["serve", "--port", "http"]],
     }

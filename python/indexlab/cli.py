@@ -1,4 +1,5 @@
-"""The ``indexlab`` command line: demo, search, report, methodology, serve, bench.
+"""The ``indexlab`` command line: demo, search, report, methodology, factsheet, serve, bench,
+data.
 
 Every command given bad input prints ONE line on stderr (``indexlab <command>: <what was
 expected, what was found>``) and exits non-zero: 2 for a malformed command line, 1 for input
@@ -60,9 +61,13 @@ def _demo(args: argparse.Namespace) -> int:
 
         res, how = pipeline(keep_weights=bool(args.report))
         print(render_pipeline(res, how))
-        from indexlab.story import render_story, story_2026
+        from indexlab.story import pro_forma_50, render_pro_forma, render_story, story_2026
 
         print(render_story(story_2026(hk_tech())))
+        print(render_pro_forma(pro_forma_50(hk_tech())))
+        from indexlab.demo import products
+
+        print(products(hk_tech(), args.report, overwrite=args.force))
     if args.report:
         _demo_report(args.report, res, overwrite=args.force)
     return 0
@@ -180,6 +185,38 @@ def _methodology(args: argparse.Namespace) -> int:
     return 0
 
 
+def _factsheet(args: argparse.Namespace) -> int:
+    """Build a rule set on hk_tech and write its factsheet (HTML, optional PNG charts) and,
+    with ``--announcement``, the notice of its latest review (Markdown)."""
+    import indexlab
+    from indexlab import analytics
+    from indexlab.errors import DataError
+    from indexlab.report import factsheet as page
+
+    targets = [args.output, args.announcement]
+    for target in [t for t in targets if t]:
+        if Path(target).exists() and not args.force:
+            raise DataError(f"{target} exists: expected a new file; pass --force to replace it")
+    rules = _load_rules(args.rules)
+    ds = indexlab.datasets.hk_tech()
+    hist = indexlab.build_index(ds, rules, start=args.start)
+    fs = analytics.factsheet(ds, hist, benchmark=args.benchmark, end=args.end)
+    out = page.html(fs, args.output, overwrite=args.force)
+    print(f"factsheet written to {out}")
+    if args.png:
+        print(f"charts written to {args.png}: {len(page.png(fs, args.png, overwrite=args.force))}")
+    if args.announcement:
+        notice = analytics.announcement(ds, hist)
+        path = Path(args.announcement)
+        try:
+            with path.open("w" if args.force else "x", encoding="utf-8") as f:
+                f.write(notice.to_markdown())
+        except FileExistsError:
+            raise DataError(f"{path} exists: pass --force to replace it") from None
+        print(f"announcement written to {path}")
+    return 0
+
+
 def _search(args: argparse.Namespace) -> int:
     from indexlab.search.config import run_config
 
@@ -211,6 +248,32 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as err:
         print(f"indexlab serve: {err}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _data_update(args: argparse.Namespace) -> int:
+    """Fetch what the local cache lacks for each id (``indexlab.sources.update``)."""
+    from indexlab import sources
+
+    report = sources.update(
+        args.ids,
+        args.source,
+        until=args.until,
+        start=args.start,
+        cache_dir=args.cache,
+        timeout=args.timeout,
+        retries=args.retries,
+        min_interval=args.min_interval,
+        progress=sys.stderr,
+    )
+    print(report.render())
+    if report.failed:
+        print(
+            f"indexlab data update: {len(report.failed)} of {len(report.ids)} id(s) failed: "
+            f"{', '.join(report.failed)} (their cached data are unchanged)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -266,6 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", default=None, help="date from which to list the next reviews (default today)"
     )
     meth.set_defaults(run=_methodology)
+    fact = sub.add_parser("factsheet", help="write a rule set's factsheet on hk_tech as HTML")
+    fact.add_argument("rules", metavar="PRESET_OR_TOML", help="AI_CHAIN, HSTECH, ... or TOML")
+    fact.add_argument("-o", "--output", default="factsheet.html", help="HTML file to write")
+    fact.add_argument("--png", metavar="DIR", help="also write the charts as PNG files here")
+    fact.add_argument("--announcement", metavar="OUT.md", help="the latest review's notice")
+    fact.add_argument("--benchmark", default="HSTECH", help="HSTECH or HSI (default HSTECH)")
+    fact.add_argument("--start", default="2020-01-01", help="first review cut-off (2020-01-01)")
+    fact.add_argument("--end", default=None, help="factsheet date (default: complete universe)")
+    fact.add_argument("--force", action="store_true", help="replace existing output files")
+    fact.set_defaults(run=_factsheet)
     bench = sub.add_parser("bench", help="run the benches against their peer baselines")
     bench.add_argument("--path", default="benches", help="benches folder (default ./benches)")
     bench.add_argument("-k", default="", help="only benches matching this pytest expression")
@@ -274,6 +347,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
     serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     serve.set_defaults(run=_serve)
+    data = sub.add_parser("data", help="market data from yfinance or akshare, cached locally")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    upd = data_sub.add_parser("update", help="fetch only what the cache lacks, per id")
+    upd.add_argument("--source", choices=["yfinance", "akshare"], default="yfinance")
+    upd.add_argument("--ids", nargs="+", required=True, help="0700.HK 688256.SH ^HSI ...")
+    upd.add_argument("--until", default="today", help="last day wanted (default today)")
+    upd.add_argument("--start", default=None, help="first day for an uncached id (2019-01-02)")
+    upd.add_argument("--cache", default=None, help="cache folder (default ~/.cache/indexlab)")
+    seconds = _checked(float, lambda v: 0.0 <= v <= 3600.0, "seconds in [0, 3600]")
+    upd.add_argument(
+        "--timeout",
+        type=_checked(float, lambda v: 0.0 < v <= 3600.0, "seconds in (0, 3600]"),
+        default=10.0,
+        help="seconds per request (default 10)",
+    )
+    upd.add_argument(
+        "--retries",
+        type=_checked(int, lambda v: 0 <= v <= 10, "a whole number 0-10"),
+        default=2,
+        help="attempts after a network failure (default 2)",
+    )
+    upd.add_argument(
+        "--min-interval", type=seconds, default=0.5, help="seconds between requests (rate limit)"
+    )
+    upd.set_defaults(run=_data_update)
     return parser
 
 
