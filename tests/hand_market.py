@@ -9,6 +9,18 @@ import indexlab
 import numpy as np
 import pandas as pd
 
+#: Every cost of the cost model set to zero: weights-based and level-based results then agree
+#: exactly, so hand-worked numbers need no cost terms.
+ZERO_COSTS = indexlab.HKCosts(
+    commission=0.0,
+    hk_stamp_duty=0.0,
+    hk_trading_fee=0.0,
+    hk_sfc_levy=0.0,
+    hk_afrc_levy=0.0,
+    a_stamp_duty_sell=0.0,
+    a_handling_fee=0.0,
+)
+
 
 def security_row(id: str, **overrides: Any) -> dict[str, Any]:
     """One securities-master row: an HK IT name listed in 2020 with no AI line; ``overrides``

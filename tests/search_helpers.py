@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import indexlab
 import numpy as np
+import pandas as pd
 from indexlab import rules, search
+
+
+def parent_reviews(ds: indexlab.Dataset, dates: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """(cut-off index, implementation index, parent weights) of the HSTECH review implemented
+    on each of ``dates`` (the parent of the optimiser candidates in the search tests)."""
+    parent = indexlab.build_index(ds, rules.HSTECH)
+    cal = parent.calendar
+    rev = parent.reviews[parent.reviews["event"] == "review"]
+    impl = [ds.dates[int(i)] if i < len(ds.dates) else None for i in cal["impl_idx"]]
+    out = []
+    for d in dates:
+        j = impl.index(np.datetime64(d))
+        rows = rev[rev["review_date"] == cal["cutoff"].iloc[j]]
+        bench = np.zeros(len(ds.ids))
+        bench[pd.Index(ds.ids).get_indexer(rows["id"])] = rows["weight"].to_numpy()
+        out.append((int(cal["cutoff_idx"].iloc[j]), int(cal["impl_idx"].iloc[j]), bench))
+    return out
 
 
 def always_listed(ds: indexlab.Dataset, k: int) -> list[str]:

@@ -6,18 +6,8 @@ from __future__ import annotations
 import indexlab
 import numpy as np
 import pytest
-from hand_market import hand_dataset
-from indexlab.backtest import HKCosts
+from hand_market import ZERO_COSTS, hand_dataset
 
-ZERO = HKCosts(
-    commission=0.0,
-    hk_stamp_duty=0.0,
-    hk_trading_fee=0.0,
-    hk_sfc_levy=0.0,
-    hk_afrc_levy=0.0,
-    a_stamp_duty_sell=0.0,
-    a_handling_fee=0.0,
-)
 IDS = ("A.HK", "B.HK", "C.HK")
 
 
@@ -101,7 +91,7 @@ def synthetic():
 )
 def test_agrees_with_the_zero_cost_backtest(synthetic, kind, returns, reinvest) -> None:
     ds, hist = synthetic
-    bt = indexlab.backtest(ds, {"x": hist}, costs=ZERO, returns=returns, benchmark=None)
+    bt = indexlab.backtest(ds, {"x": hist}, costs=ZERO_COSTS, returns=returns, benchmark=None)
     out = indexlab.index_levels(ds, hist, kind, reinvest=reinvest)
     assert out.levels.index.equals(bt.levels.index)
     np.testing.assert_allclose(out.levels.to_numpy(), bt.levels["x"].to_numpy(), rtol=1e-10)
@@ -110,7 +100,9 @@ def test_agrees_with_the_zero_cost_backtest(synthetic, kind, returns, reinvest) 
 
 def test_index_wide_reinvestment_is_close_to_but_not_the_backtest(synthetic) -> None:
     ds, hist = synthetic
-    bt = indexlab.backtest(ds, {"x": hist}, costs=ZERO, returns="total_return", benchmark=None)
+    bt = indexlab.backtest(
+        ds, {"x": hist}, costs=ZERO_COSTS, returns="total_return", benchmark=None
+    )
     out = indexlab.index_levels(ds, hist, "gross")
     gap = np.abs(out.levels.to_numpy() / bt.levels["x"].to_numpy() - 1)
     assert 0 < gap.max() < 1e-2
@@ -147,7 +139,7 @@ def test_holding_past_the_last_observation_is_an_error_naming_id_and_date() -> N
     with pytest.raises(indexlab.DataError, match=r"C\.HK.*data end on 2024-01-02"):
         indexlab.index_levels(ds, sched, "price")
     out = indexlab.index_levels(ds, sched, "price", carry_last_price=True)
-    bt = indexlab.backtest(ds, sched, costs=ZERO, benchmark=None, carry_last_price=True)
+    bt = indexlab.backtest(ds, sched, costs=ZERO_COSTS, benchmark=None, carry_last_price=True)
     np.testing.assert_allclose(out.levels.to_numpy(), bt.levels.iloc[:, 0].to_numpy(), rtol=1e-12)
 
 

@@ -16,18 +16,11 @@ import indexlab
 import numpy as np
 import pandas as pd
 import pytest
-from indexlab import HKCosts, rules, search
+from hand_market import ZERO_COSTS
+from indexlab import search
 from indexlab.errors import DataError
 from indexlab.market import Market
-
-ZERO_COSTS = HKCosts(
-    hk_stamp_duty=0.0,
-    hk_trading_fee=0.0,
-    hk_sfc_levy=0.0,
-    hk_afrc_levy=0.0,
-    a_stamp_duty_sell=0.0,
-    a_handling_fee=0.0,
-)
+from search_helpers import parent_reviews
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +32,6 @@ def ds() -> indexlab.Dataset:
 def full(ds: indexlab.Dataset) -> np.ndarray:
     """Names with a close on every day: listed at every review."""
     return np.asarray(np.isfinite(ds.field("close")).all(axis=0))
-
-
-def review_days(ds: indexlab.Dataset, dates: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
-    """(cut-off index, implementation index, parent weights) of each parent review."""
-    parent = indexlab.build_index(ds, rules.HSTECH)
-    cal = parent.calendar
-    rev = parent.reviews[parent.reviews["event"] == "review"]
-    impl = [ds.dates[int(i)] if i < len(ds.dates) else None for i in cal["impl_idx"]]
-    out = []
-    for d in dates:
-        j = impl.index(np.datetime64(d))
-        rows = rev[rev["review_date"] == cal["cutoff"].iloc[j]]
-        bench = np.zeros(len(ds.ids))
-        bench[pd.Index(ds.ids).get_indexer(rows["id"])] = rows["weight"].to_numpy()
-        out.append((int(cal["cutoff_idx"].iloc[j]), int(cal["impl_idx"].iloc[j]), bench))
-    return out
 
 
 def adv_at(ds: indexlab.Dataset, cut: int) -> np.ndarray:
@@ -136,7 +113,7 @@ def test_liquidity_cap_and_parent_weights_match_cvxpy(
     binding = 0
     for name in ("liquid", "own_parent"):
         dates, _, w = res.weights[name].weights_matrix()
-        for (cut, _impl, bench), wj in zip(review_days(ds, dates), w, strict=True):
+        for (cut, _impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
             if name == "liquid":
                 ref = reference(ds, cut, mask, bench, 20.0, 0.08, aum=3e8)
                 liq = 0.2 * adv_at(ds, cut) / 3e8
@@ -165,7 +142,7 @@ def test_turnover_penalty_matches_sequential_cvxpy_and_trades_less(
     mask = np.isin(ids, members).astype(float)
     dates, _, w = res.weights["sticky"].weights_matrix()
     prev = np.zeros(len(ids))
-    for (cut, _impl, bench), wj in zip(review_days(ds, dates), w, strict=True):
+    for (cut, _impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
         ref = reference(ds, cut, mask, bench, 20.0, 0.08, prev=prev, turnover_weight=0.01)
         # An L1 term leaves flat directions near its kinks: the weights agree to solver
         # tolerance, the objective to far better.
@@ -188,7 +165,7 @@ def test_turnover_penalty_with_a_te_budget(ds: indexlab.Dataset, full: np.ndarra
     dates, _, w = res.weights["b"].weights_matrix()
     prev = np.zeros(len(ids))
     scores = ds.securities["ai_score"].to_numpy(dtype=float)
-    for (cut, _impl, bench), wj in zip(review_days(ds, dates), w, strict=True):
+    for (cut, _impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
         sigma = search.review_risk_model(ds, cut).covariance()
         x = cp.Variable(len(ids))
         reference = cp.Problem(
@@ -223,7 +200,7 @@ def test_market_filter_and_connect(ds: indexlab.Dataset, full: np.ndarray) -> No
     connect = ds.securities["connect_eligible"].fillna(False).to_numpy(dtype=bool)
     a_mask = (full & np.isin(market, ["SH", "SZ"])).astype(float)
     dates, _, w = res.weights["a"].weights_matrix()
-    for (cut, _impl, bench), wj in zip(review_days(ds, dates), w, strict=True):
+    for (cut, _impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
         assert wj[~np.isin(market, ["SH", "SZ"])].max() == 0.0
         np.testing.assert_allclose(wj, reference(ds, cut, a_mask, bench, 50.0, 0.1), atol=2e-5)
     _, _, w = res.weights["hk_connect"].weights_matrix()
@@ -251,7 +228,7 @@ def test_realised_te_against_numpy_levels(ds: indexlab.Dataset, full: np.ndarray
     assert res.levels is not None
     dates, _, w = res.weights["c"].weights_matrix()
     tr = Market.of(ds).level_input("total_return")
-    days = [_impl for _cut, _impl, _b in review_days(ds, dates)]
+    days = [_impl for _cut, _impl, _b in parent_reviews(ds, dates)]
     t0 = days[0]
     t1 = t0 + len(res.levels) - 1
     pw = np.where(np.isin(ids, parent.index), parent.reindex(ids).fillna(0.0), 0.0)

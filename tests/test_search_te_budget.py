@@ -10,11 +10,11 @@ import re
 
 import indexlab
 import numpy as np
-import pandas as pd
 import pytest
-from indexlab import rules, search
+from indexlab import search
 from indexlab.errors import DataError
 from indexlab.optimise import RiskModel, ai_chain_model
+from search_helpers import parent_reviews
 
 STATUS = re.compile(
     r"^infeasible at review (\d+) \(cut-off .*\): smallest feasible TE budget ([0-9.e+-]+)%"
@@ -26,20 +26,9 @@ def ds() -> indexlab.Dataset:
     return indexlab.datasets.synthetic(n_securities=120, years=3, seed=3)
 
 
-def reviews(ds: indexlab.Dataset, dates: np.ndarray) -> list[tuple[int, np.ndarray]]:
+def _parents(ds: indexlab.Dataset, dates: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """(cut-off index, parent weights) of the parent review implemented on each date."""
-    parent = indexlab.build_index(ds, rules.HSTECH)
-    cal = parent.calendar
-    rev = parent.reviews[parent.reviews["event"] == "review"]
-    impl = [ds.dates[int(i)] if i < len(ds.dates) else None for i in cal["impl_idx"]]
-    out = []
-    for d in dates:
-        j = impl.index(np.datetime64(d))
-        rows = rev[rev["review_date"] == cal["cutoff"].iloc[j]]
-        bench = np.zeros(len(ds.ids))
-        bench[pd.Index(ds.ids).get_indexer(rows["id"])] = rows["weight"].to_numpy()
-        out.append((int(cal["cutoff_idx"].iloc[j]), bench))
-    return out
+    return [(cut, bench) for cut, _, bench in parent_reviews(ds, dates)]
 
 
 def ex_ante(ds: indexlab.Dataset, cutoff: int, w: np.ndarray, bench: np.ndarray) -> float:
@@ -62,7 +51,7 @@ def test_every_review_meets_the_budget_and_a_looser_budget_buys_ai_exposure(
         dates, ids, w = res.weights[name].weights_matrix()
         assert list(ids) == list(ds.ids)
         tes = []
-        for (cutoff, bench), wj in zip(reviews(ds, dates), w, strict=True):
+        for (cutoff, bench), wj in zip(_parents(ds, dates), w, strict=True):
             assert (
                 wj.sum() == pytest.approx(1.0, abs=1e-12)
                 and wj.min() >= 0
