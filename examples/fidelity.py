@@ -7,8 +7,10 @@ Run from a source checkout (or anywhere indexlab is installed)::
 Prints, for HSTECH and HSI, the published constituent changes the rebuild reproduces per year
 (``IndexHistory.compare`` against ``indexlab.datasets.published_changes``; reviews whose
 cut-off falls after the sample's complete universe are counted apart as ``partial``), then the
-annualised tracking error of the rebuilt HSTECH price level (divisor method) against the
-published level from 2021 to the end of the complete universe, on all days and on days when at
+HSTECH weights around the two reviews CICC published estimates for
+(``indexlab.rules.compare_weights``), then the annualised tracking error of the rebuilt HSTECH
+price level (divisor method) against the published level from 2021 to the end of the complete
+universe, on all days and on days when at
 least 95% of the index's value had a recorded close (``IndexLevels.tracking_error``), per
 calendar year, and the rebuilt 2025 price return against the published +23.45%.
 """
@@ -45,6 +47,26 @@ def comparison_table(ds: indexlab.Dataset, name: str) -> pd.DataFrame:
     table = cmp.summary(by="year")
     total = cmp.summary(by="all").rename(index={"all": "all"})
     return pd.concat([table, total])
+
+
+def weights(ds: indexlab.Dataset) -> None:
+    """The rebuilt HSTECH's weights around the reviews CICC published estimates for."""
+    hist = indexlab.build_index(ds, indexlab.rules.HSTECH, start=STARTS["HSTECH"])
+    t = indexlab.rules.compare_weights(hist, ds, indexlab.datasets.published_weights("HSTECH"))
+    print("HSTECH weights around reviews: rebuilt vs CICC's published estimates")
+    for day, g in t.groupby("effective"):
+        post = (g["post_rebuilt"] - g["post_published"]).abs()
+        pre = (g["pre_rebuilt"] - g["pre_published"]).abs()
+        print(
+            f"  {day.date()}: {len(g)} names; mean |difference| after the review "
+            f"{post.mean():.2%}, before it {pre.mean():.2%}"
+        )
+        worst = g.assign(gap=post).nlargest(3, "gap")
+        for _, r in worst.iterrows():
+            print(
+                f"    {r['id']} {r['name']}: rebuilt {r['post_rebuilt']:.2%}, "
+                f"published {r['post_published']:.2%}"
+            )
 
 
 def tracking(ds: indexlab.Dataset) -> None:
@@ -95,6 +117,8 @@ def main() -> None:
         print(f"{name}: published changes reproduced per year")
         print(comparison_table(ds, name).to_string(float_format=lambda x: f"{x:.2f}"))
         print()
+    weights(ds)
+    print()
     tracking(ds)
 
 

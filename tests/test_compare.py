@@ -40,6 +40,7 @@ import pytest
 from hand_market import security_row
 from indexlab import rules
 from indexlab.errors import DataError
+from indexlab.market import Market
 from indexlab.rules import Comparison
 
 DATES = pd.bdate_range("2024-01-01", "2024-12-31").to_numpy().astype("datetime64[D]")
@@ -476,3 +477,49 @@ def test_partial_universe_reviews_are_told_apart_from_compared_ones() -> None:
     assert both.loc[2026, "partial"] == 0
     with pytest.raises(indexlab.DataError, match="include_partial"):
         cmp.summary(include_partial="yes")  # type: ignore[arg-type]
+
+
+def test_weights_around_published_reviews_against_a_numpy_drift() -> None:
+    ds = indexlab.datasets.hk_tech()
+    hist = indexlab.build_index(ds, rules.HSTECH, start="2024-06-01")
+    published = indexlab.datasets.published_weights("HSTECH")
+    june = published[published["effective"] == pd.Timestamp("2025-06-09")]
+    t = rules.compare_weights(hist, ds, june)
+    assert list(t["id"]) == list(june["id"]) and not t["carried"].any()
+    # Post: the weights the review set (HSTECH caps at 8%: BYD entered at the cap, as CICC said).
+    rev = hist.reviews[(hist.reviews["effective_date"] == pd.Timestamp("2025-06-09"))]
+    post = rev.set_index("id")["weight"]
+    np.testing.assert_allclose(t["post_rebuilt"], post.reindex(t["id"]).fillna(0.0), atol=1e-12)
+    assert t.set_index("id").loc["1211.HK", "post_rebuilt"] == pytest.approx(0.08)
+    # Pre: the March 2025 review's weights drifted with prices to the June implementation close.
+    prev = hist.reviews[(hist.reviews["effective_date"] == pd.Timestamp("2025-03-10"))]
+    close = pd.DataFrame(Market.of(ds).price_hkd(False), index=ds.dates, columns=ds.ids)
+    p0, p1 = close.loc[np.datetime64("2025-03-07")], close.loc[np.datetime64("2025-06-06")]
+    w0 = prev.set_index("id")["weight"]
+    drifted = w0 * p1[w0.index] / p0[w0.index]
+    drifted /= drifted.sum()
+    np.testing.assert_allclose(
+        t["pre_rebuilt"], drifted.reindex(t["id"]).fillna(0.0).to_numpy(), atol=1e-9
+    )
+    with pytest.raises(DataError, match="no review effective on"):
+        rules.compare_weights(hist, ds, june.assign(effective=pd.Timestamp("2025-06-10")))
+    with pytest.raises(DataError, match="'pre' and/or 'post'"):
+        rules.compare_weights(hist, ds, june[["effective", "id"]])
+
+
+def test_published_weights_match_the_doc() -> None:
+    """docs/hang-seng-rules.md 4.1: two CICC tables of 13 names each."""
+    w = indexlab.datasets.published_weights("hstech")
+    assert w.groupby(w["effective"].dt.strftime("%Y-%m-%d")).size().to_dict() == {
+        "2025-06-09": 13,
+        "2025-12-08": 13,
+    }
+    row = w.set_index(["effective", "id"])
+    assert row.loc[(pd.Timestamp("2025-06-09"), "9999.HK"), ["pre", "post"]].tolist() == [
+        0.0462,
+        0.0698,
+    ]
+    assert np.isnan(row.loc[(pd.Timestamp("2025-12-08"), "9863.HK"), "pre"])  # new: Leapmotor
+    assert w["source"].str.startswith("hang-seng-rules.md 4.1; [B] CICC").all()
+    with pytest.raises(DataError, match="HSI"):
+        indexlab.datasets.published_weights("HSI")

@@ -24,6 +24,7 @@ __all__ = [
     "PUBLISHED_PATH",
     "hk_tech",
     "published_changes",
+    "published_weights",
     "synthetic",
     "synthetic_arrays",
 ]
@@ -80,6 +81,35 @@ def hk_tech() -> Dataset:
         else shared.classification.copy(deep=True),
         fundamentals=None if shared.fundamentals is None else shared.fundamentals.copy(deep=True),
     )
+
+
+_WEIGHT_FILES = {"HSTECH": "hstech_weights.csv"}
+
+
+def published_weights(index: str) -> pd.DataFrame:
+    """Published (estimated) constituent weights around reviews of a Hang Seng index.
+
+    Transcribed from docs/hang-seng-rules.md 4.1 for ``"HSTECH"``: CICC's estimates of the
+    weights just before (``pre``) and just after (``post``) the rebalances effective on
+    2025-06-09 and 2025-12-08, for the names it listed (not every constituent). Columns:
+    ``index``, ``effective`` (date), ``id``, ``name``, ``pre`` and ``post`` (fractions; ``pre``
+    NaN for a new constituent, 0 for a name not held before), ``note``, ``source``. These are
+    broker estimates, not official HSIL weights. Each call returns a fresh copy.
+
+    Examples
+    --------
+    >>> import indexlab
+    >>> w = indexlab.datasets.published_weights("HSTECH")
+    >>> float(w.query("id == '1211.HK' and effective == '2025-06-09'")["post"].iloc[0])
+    0.08
+    """
+    key = str(index).upper()
+    if key not in _WEIGHT_FILES:
+        raise DataError(f"no published weights for index {index!r}; known: {sorted(_WEIGHT_FILES)}")
+    frame = pd.read_csv(PUBLISHED_PATH / _WEIGHT_FILES[key], dtype={"id": str, "note": str})
+    frame["effective"] = pd.to_datetime(frame["effective"], format="%Y-%m-%d")
+    frame["note"] = frame["note"].fillna("")
+    return frame
 
 
 @lru_cache(maxsize=len(_PUBLISHED_FILES))

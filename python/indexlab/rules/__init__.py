@@ -11,7 +11,7 @@ Examples
 True
 """
 
-from indexlab.rules.compare import Comparison
+from indexlab.rules.compare import Comparison, compare_weights
 from indexlab.rules.engine import IndexHistory, PreparedData, build_index, review_calendar
 from indexlab.rules.model import (
     Calendar,
@@ -48,6 +48,7 @@ __all__ = [
     "Universe",
     "Weighting",
     "build_index",
+    "compare_weights",
     "grid",
     "review_calendar",
 ]

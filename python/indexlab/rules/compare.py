@@ -24,7 +24,7 @@ from indexlab.errors import DataError
 if TYPE_CHECKING:
     from indexlab.rules.engine import IndexHistory
 
-__all__ = ["CHANGE_KINDS", "STATUSES", "Comparison", "compare"]
+__all__ = ["CHANGE_KINDS", "STATUSES", "Comparison", "compare", "compare_weights"]
 
 #: Values of a published table's ``change`` column. ``none``: the review changed nothing (no
 #: id). ``add_unknown`` / ``delete_unknown``: the published list of that side is incomplete or
@@ -509,3 +509,87 @@ def _name_rows(history: IndexHistory, row: dict[str, Any]) -> list[tuple[Any, ..
                     reason = f"{i} is not in the dataset"
                 out.append((row["effective"], cutoff, i, change, outcome, reason))
     return out
+
+
+def compare_weights(history: IndexHistory, dataset: Any, published: pd.DataFrame) -> pd.DataFrame:
+    """The history's weights around each published review next to the published ones.
+
+    ``published`` has ``effective``, ``id`` and ``pre`` and/or ``post`` columns (fractions), such
+    as ``indexlab.datasets.published_weights("HSTECH")``. For each of its effective dates the
+    history must have a review taking effect that day: ``post_rebuilt`` is the weight the
+    review set at the implementation close, ``pre_rebuilt`` the weight the previous set had
+    drifted to by that close (price returns, as the provider computes them), both 0 for a name
+    not held.
+
+    Returns one row per published row: ``effective``, ``id``, ``name`` (when given),
+    ``pre_published``, ``pre_rebuilt``, ``post_published``, ``post_rebuilt`` and ``carried``
+    (the name's data end before the implementation day, so it is weighed at its last price).
+
+    Raises
+    ------
+    DataError
+        For a table without ``effective`` and ``id`` or without ``pre``/``post``, or an
+        effective date the history has no review on.
+
+    Examples
+    --------
+    >>> import indexlab
+    >>> from indexlab.rules.compare import compare_weights
+    >>> ds = indexlab.datasets.hk_tech()
+    >>> hist = indexlab.build_index(ds, indexlab.rules.HSTECH, start="2025-01-01")
+    >>> t = compare_weights(hist, ds, indexlab.datasets.published_weights("HSTECH"))
+    >>> t.query("id == '0700.HK'")["post_rebuilt"].round(4).tolist()   # capped at 8%
+    [0.08, 0.08]
+    """
+    from indexlab.backtest import backtest
+
+    if not isinstance(published, pd.DataFrame):
+        raise DataError(f"published must be a pandas DataFrame, got {type(published).__name__}")
+    missing = [c for c in ("effective", "id") if c not in published.columns]
+    sides = [c for c in ("pre", "post") if c in published.columns]
+    if missing or not sides:
+        raise DataError(
+            "published weights need 'effective', 'id' and 'pre' and/or 'post' columns; "
+            f"got {list(published.columns)}"
+        )
+    table = published.copy()
+    table["effective"] = pd.to_datetime(table["effective"])
+    reviews = history.calendar
+    impl_of = {
+        pd.Timestamp(e): int(i)
+        for e, i in zip(reviews["effective"], reviews["impl_idx"], strict=True)
+    }
+    unknown = sorted(set(table["effective"]) - set(impl_of))
+    if unknown:
+        raise DataError(
+            f"the history has no review effective on {[str(d.date()) for d in unknown]}; its "
+            f"reviews take effect on {[str(pd.Timestamp(d).date()) for d in reviews['effective']]}"
+        )
+    end = max(pd.Timestamp(dataset.dates[impl_of[d]]) for d in table["effective"])
+    # A review implemented after some names' data end weighs them at their last price, as the
+    # engine did; ``carried`` says where.
+    res = backtest(
+        dataset,
+        {"index": history},
+        benchmark=None,
+        returns="price",
+        end=end,
+        carry_last_price=True,
+    )
+    w = res.weights
+    last = dataset.coverage().set_index("id")["last_observation"]
+    out = []
+    for _, row in table.iterrows():
+        day = pd.Timestamp(dataset.dates[impl_of[row["effective"]]])
+        at = w[(w["date"] == day) & (w["id"] == row["id"])].set_index("kind")["weight"]
+        item = {"effective": row["effective"], "id": row["id"]}
+        if "name" in table.columns:
+            item["name"] = row["name"]
+        for side, kind in (("pre", "drifted"), ("post", "target")):
+            if side in sides:
+                item[f"{side}_published"] = row[side]
+                item[f"{side}_rebuilt"] = float(at.get(kind, 0.0))
+        seen = last.get(row["id"], pd.NaT)
+        item["carried"] = bool(pd.notna(seen) and pd.Timestamp(seen) < day)
+        out.append(item)
+    return pd.DataFrame(out)
