@@ -98,9 +98,10 @@ def published_weights(index: str) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import indexlab
+    >>> import indexlab, pandas as pd
     >>> w = indexlab.datasets.published_weights("HSTECH")
-    >>> float(w.query("id == '1211.HK' and effective == '2025-06-09'")["post"].iloc[0])
+    >>> june = w[w["effective"] == pd.Timestamp("2025-06-09")].set_index("id")
+    >>> float(june.loc["1211.HK", "post"])          # BYD entered at the 8% cap
     0.08
     """
     key = str(index).upper()
