@@ -105,3 +105,32 @@ def test_engine_positions_become_ids_and_dates() -> None:
     dates = np.array(["2024-01-01", "2024-01-02", "2024-01-03"], dtype="datetime64[D]")
     out = name_positions(msg, ["A.HK", "B.HK"], dates, ["x", "y"], np.array([0, 2]))
     assert out.startswith("candidate 'y', rebalance on 2024-01-03 (2024-01-03): weight 0.5 on B.HK")
+
+
+def test_liquidity_counts_suspensions_as_zero_and_ignores_a_coverage_gap() -> None:
+    import pandas as pd
+    from hand_market import security_row
+
+    nan = np.nan
+    # A: suspended on day 2 (no close), a close without a turnover value on day 4.
+    # B: its data end on day 2 with no recorded delisting (a coverage gap).
+    close = np.array([[10, 10], [10, 10], [nan, 10], [10, nan], [10, nan], [10, nan]])
+    tv = np.array([[1, 3], [2, 5], [nan, 7], [4, nan], [nan, nan], [6, nan]]) * 1e6
+    ones = np.where(np.isnan(close), nan, 1.0)
+    sec = pd.DataFrame([security_row("A.HK"), security_row("B.HK")])
+    fields = {
+        "close": close,
+        "total_return": close,
+        "shares_outstanding": ones * 1e9,
+        "free_float_factor": ones,
+        "turnover_value": tv,
+        "turnover_shares": ones * 1e4,
+    }
+    dates = pd.bdate_range("2024-01-01", periods=6).to_numpy()
+    ds = indexlab.Dataset.from_arrays(sec, dates, fields)
+    m = Market.of(ds)
+    # A: median(1, 2, 0, 4, 6) = 2 (day 4 left out); B: median(3, 5, 7) = 5, not a median
+    # padded with zeros for the days after its data end.
+    np.testing.assert_allclose(m.adv_hkd(5, window=6), [2e6, 5e6])
+    adv = m.adv_hkd(5, window=2)  # days 4-5: A has only day 5; B has none
+    assert adv[0] == 6e6 and np.isnan(adv[1])

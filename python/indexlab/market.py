@@ -32,10 +32,13 @@ import numpy.typing as npt
 from indexlab.data import Dataset
 from indexlab.errors import DataError
 
-__all__ = ["Market"]
+__all__ = ["LIQUIDITY_WINDOW", "Market"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+#: Trading days of the liquidity measure :meth:`Market.adv_hkd` (about three months).
+LIQUIDITY_WINDOW = 63
 
 
 def carry_inside(values: FloatArray, first: IntArray, last: IntArray) -> FloatArray:
@@ -68,6 +71,8 @@ class Market:
         ).astype(np.int64)
         self.delisted = ds.securities["delisting_date"].notna().to_numpy()
         self._filled: dict[str, FloatArray] = {}
+        self._traded: FloatArray | None = None
+        self._adv: dict[tuple[int, int], FloatArray] = {}
 
     @classmethod
     def of(cls, dataset: Dataset) -> Market:
@@ -85,6 +90,41 @@ class Market:
 
         cls._cache[key] = (weakref.ref(dataset, forget), market)
         return market
+
+    # ------------------------------------------------------------------ liquidity
+
+    def adv_hkd(self, day: int, window: int = LIQUIDITY_WINDOW) -> FloatArray:
+        """Median daily traded value in HKD of every name over the ``window`` trading days up
+        to and including day index ``day``; NaN where no day counts.
+
+        Only days inside a name's observed span count: a suspended day (no close) counts as
+        zero traded, a day with a close but no turnover value is left out, and days after the
+        last observation are not counted (a coverage gap in the data says nothing about
+        liquidity). Search, the optimiser's screens and the capacity and trade-list analytics
+        all read this one measure.
+        """
+        key = (int(day), int(window))
+        if key not in self._adv:
+            values = self._traded_values()
+            block = values[max(key[0] + 1 - key[1], 0) : key[0] + 1]
+            out = np.full(block.shape[1], np.nan)
+            # All-NaN columns stay NaN without calling the median on them: silencing its
+            # warning would take the process-wide warning filters, not thread-safe.
+            some = ~np.isnan(block).all(axis=0)
+            if some.any():
+                out[some] = np.nanmedian(block[:, some], axis=0)
+            self._adv[key] = out
+        return self._adv[key]
+
+    def _traded_values(self) -> FloatArray:
+        if self._traded is None:
+            ds = self.dataset
+            tv = np.asarray(ds.field("turnover_value") * self.fx, dtype=np.float64)
+            t = np.arange(tv.shape[0])[:, None]
+            inside = (t >= self.first_obs[None, :]) & (t <= self.last_obs[None, :])
+            suspended = inside & np.isnan(ds.field("close"))
+            self._traded = np.where(suspended, 0.0, np.where(inside, tv, np.nan))
+        return self._traded
 
     # ------------------------------------------------------------------ series
 

@@ -17,7 +17,6 @@ Days to trade a value ``v`` at participation ``p``: ``|v| / (p x ADV)``.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,7 @@ from indexlab.analytics._common import (
 from indexlab.backtest import HKCosts
 from indexlab.data import Dataset
 from indexlab.errors import DataError
-from indexlab.market import Market
+from indexlab.market import LIQUIDITY_WINDOW, Market
 
 __all__ = [
     "LIQUIDITY_WINDOW",
@@ -50,45 +49,11 @@ __all__ = [
 ]
 
 #: Trading days in the window of the liquidity measure (about three months).
-LIQUIDITY_WINDOW = 63
 #: Securities-master columns read as the board lot (shares per lot), first found wins.
 LOT_COLUMNS = ("board_lot", "lot_size")
 
-_CACHE: dict[int, tuple[weakref.ref[Market], dict[int, FloatArray], FloatArray]] = {}
-
-
-def _traded_values(market: Market) -> tuple[dict[int, FloatArray], FloatArray]:
-    hit = _CACHE.get(id(market))
-    if hit is not None and hit[0]() is market:
-        return hit[1], hit[2]
-    ds = market.dataset
-    tv = np.asarray(ds.field("turnover_value") * market.fx, dtype=np.float64)
-    t = np.arange(tv.shape[0])[:, None]
-    inside = (t >= market.first_obs[None, :]) & (t <= market.last_obs[None, :])
-    suspended = inside & np.isnan(ds.field("close"))
-    values = np.where(suspended, 0.0, np.where(inside, tv, np.nan))
-    memo: dict[int, FloatArray] = {}
-    key, cache = id(market), _CACHE
-
-    def forget(_: object, k: int = key) -> None:
-        cache.pop(k, None)
-
-    _CACHE[key] = (weakref.ref(market, forget), memo, values)
-    return memo, values
-
-
 def _adv_at(market: Market, day: int, window: int = LIQUIDITY_WINDOW) -> FloatArray:
-    memo, values = _traded_values(market)
-    if window == LIQUIDITY_WINDOW and day in memo:
-        return memo[day]
-    block = values[max(day + 1 - window, 0) : day + 1]
-    out = np.full(block.shape[1], np.nan)
-    some = ~np.isnan(block).all(axis=0)
-    if some.any():
-        out[some] = np.nanmedian(block[:, some], axis=0)
-    if window == LIQUIDITY_WINDOW:
-        memo[day] = out
-    return out
+    return market.adv_hkd(day, window)
 
 
 def adv_hkd(dataset: Dataset, date: Any, window: int = LIQUIDITY_WINDOW) -> pd.Series:

@@ -35,7 +35,7 @@ from indexlab.capping import cap_weights
 from indexlab.data import Dataset
 from indexlab.distributed import Executor, resolve
 from indexlab.errors import DataError, InfeasibleError
-from indexlab.market import Market
+from indexlab.market import LIQUIDITY_WINDOW, Market
 from indexlab.optimise.risk import RiskModel
 from indexlab.rules import IndexRules, build_index
 from indexlab.rules.engine import PreparedData, _prepared
@@ -55,7 +55,6 @@ FloatArray = npt.NDArray[np.float64]
 Progress = bool | None | Callable[[int, int | None], None]
 
 #: Trading days in the trailing window of the liquidity measure (about 3 months).
-LIQUIDITY_WINDOW = 63
 #: Trading days per year: the risk model is annualised with it.
 YEAR = 252
 #: A name not traded for more than this many trading days at the cut-off is not "listed".
@@ -133,8 +132,6 @@ class _Context:
     returns: str
     market: Market
     _risk: dict[int, RiskModel] = field(default_factory=dict)
-    _adv: dict[int, FloatArray] = field(default_factory=dict)
-    _turnover: FloatArray | None = None
 
     def connect_at(self, j: int) -> npt.NDArray[np.bool_]:
         """Connect eligibility known at review ``j``'s cut-off."""
@@ -154,28 +151,8 @@ class _Context:
         return self._risk[j]
 
     def adv(self, day: int) -> FloatArray:
-        """Median daily turnover value (HKD) over the ``LIQUIDITY_WINDOW`` days up to ``day``
-        since the name's first trade; a day without a close counts as zero, a missing value
-        (a close but no turnover) is left out."""
-        if day not in self._adv:
-            if self._turnover is None:
-                ds = self.dataset
-                tv = np.asarray(ds.field("turnover_value") * ds.fx_to_hkd(), dtype=np.float64)
-                # No close: not traded, zero turnover. A close without a turnover value: the
-                # value is missing, so that day is left out of the median.
-                self._turnover = np.where(np.isnan(ds.field("close")), 0.0, tv)
-            lo = max(day + 1 - LIQUIDITY_WINDOW, 0)
-            tv = self._turnover[lo : day + 1].copy()
-            tv[np.arange(lo, day + 1)[:, None] < self.prep.first_idx[None, :]] = np.nan
-            # Columns with no value at all stay NaN without calling the median on them: the
-            # library's all-NaN warning is silenced with the process-wide warning filters, which
-            # is not thread-safe under a threaded executor (Dask workers).
-            out = np.full(tv.shape[1], np.nan)
-            some = ~np.isnan(tv).all(axis=0)
-            if some.any():
-                out[some] = np.nanmedian(tv[:, some], axis=0)
-            self._adv[day] = out
-        return self._adv[day]
+        """The market layer's liquidity measure at ``day`` (:meth:`Market.adv_hkd`)."""
+        return self.market.adv_hkd(day)
 
     def review_label(self, j: int) -> str:
         impl = np.datetime_as_string(self.days[self.impl[j]])
