@@ -52,6 +52,7 @@ __all__ = [
 #: Securities-master columns read as the board lot (shares per lot), first found wins.
 LOT_COLUMNS = ("board_lot", "lot_size")
 
+
 def _adv_at(market: Market, day: int, window: int = LIQUIDITY_WINDOW) -> FloatArray:
     return market.adv_hkd(day, window)
 
