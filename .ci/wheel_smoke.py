@@ -77,6 +77,18 @@ def main() -> None:
     prob.solve(solver=cp.CLARABEL)
     check(np.allclose(sol.values["x"][0], x.value, atol=1e-6), "optimise: equals cvxpy's solve")
 
+    # A PSD cone: Clarabel's BLAS/LAPACK calls go to SciPy's routines (scipy_blas.rs). The
+    # smallest trace of a PSD X with X[0, 1] >= t is 2t, at X = t [[1, 1], [1, 1]].
+    big_x = cp.Variable((2, 2), symmetric=True, name="X")
+    t = cp.Parameter(name="t")
+    sdp = cp.Problem(cp.Minimize(cp.trace(big_x)), [big_x >> 0, big_x[0, 1] >= t])
+    sol = optimise.compile(sdp).solve_batch({"t": np.array([1.0, 3.0])})
+    check(
+        np.allclose(sol.objective, [2.0, 6.0], atol=1e-6)
+        and np.allclose(sol.values["X"][1], 3.0 * np.ones((2, 2)), atol=1e-4),
+        "optimise: PSD cone by hand",
+    )
+
     from indexlab.api import handle
 
     doc = handle(

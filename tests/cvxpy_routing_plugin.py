@@ -4,9 +4,9 @@ Loaded with ``-p cvxpy_routing_plugin`` into a pytest run of cvxpy's own test mo
 ``tests/test_cvxpy_routing.py``): every solve compiles the problem and solves it as a batch of
 one (``CompiledProblem.solve_batch``), then writes values, duals, status and value back the way
 ``Problem.unpack`` does. It falls back to cvxpy's own solve, recording why, only where
-``compile`` refuses the problem with ``DataError`` (integer, PSD without SDP support, not DPP,
-...) or where the call asks for something that is not a plain convex solve (``gp``, ``qcp``,
-``requires_grad``, a parameter without a value). The outcome of every test and every fallback
+``compile`` refuses the problem with ``DataError`` (integer, not DPP, ...) or where the call asks
+for something that is not a plain convex solve (``gp``, ``qcp``, ``requires_grad``, a parameter
+without a value). The outcome of every test and every fallback
 reason are written as JSON to ``$INDEXLAB_ROUTING_REPORT``.
 """
 

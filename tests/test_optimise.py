@@ -336,12 +336,20 @@ def test_non_dpp_problem_names_the_expression() -> None:
         compile(cp.Problem(cp.Maximize(cp.sum_squares(w - s))))
 
 
-def test_unsupported_cone_is_rejected() -> None:
+def test_psd_constraint_on_a_plain_variable_matches_cvxpy() -> None:
+    # More PSD problems in tests/test_psd.py.
     x = cp.Variable((2, 2), name="X")
     t = cp.Parameter((2, 2), name="T")
     prob = cp.Problem(cp.Minimize(cp.sum_squares(x - t)), [x >> 0])
-    with pytest.raises(DataError, match="psd"):
-        compile(prob)
+    t.value = np.array([[1.0, 2.0], [2.0, -3.0]])
+    sol = compile(prob).solve(T=t.value)
+    prob.solve(solver=cp.CLARABEL)
+    assert sol.status == prob.status == "optimal"
+    assert sol.objective == pytest.approx(prob.value, rel=1e-6)
+    np.testing.assert_allclose(sol.values["X"], x.value, atol=2e-5)
+    np.testing.assert_allclose(
+        sol.duals[prob.constraints[0]], prob.constraints[0].dual_value, atol=2e-5
+    )
 
 
 # Building blocks and the AI-chain model -----------------------------------------------------

@@ -15,16 +15,18 @@ nonnegative-cone row left empty (and satisfied at zero). This is what ``w <= mas
 with the universe. If an emptied row would be violated the instance is solved unreduced, so the
 status is the one cvxpy reports.
 
-Cones: everything cvxpy's Clarabel interface sends (zero, nonnegative, second-order, exponential,
-3-d and n-d power; PSD where the extension is built with Clarabel's ``sdp`` feature, otherwise a
-``DataError`` naming the PSD constraint). Values are mapped back to the user's variables as cvxpy's
-``CvxAttr2Constr`` does (``symmetric``/``PSD``/``NSD`` from the upper triangle, ``diag``,
-``sparsity``, and the projection of sign and ``bounds`` attributes); integer, boolean and complex
-variables are refused. Dual values are mapped from Clarabel's ``z`` through cvxpy's own inverse
-chain (probed once at compile time; each dual entry is a signed, scaled entry of ``z``), so
-``BatchSolution.duals[constraint]`` is what ``constraint.dual_value`` would be after a cvxpy
-solve. With presolve, the duals of rows an instance removes come from stationarity of the full
-program; where a fixed name's bounds are both active they are one valid choice, not
+Cones: everything cvxpy's Clarabel interface sends (zero, nonnegative, second-order, PSD as the
+scaled upper triangle, exponential, 3-d and n-d power). The PSD cones (``X >> 0``, ``PSD=True``
+variables, ``lambda_max`` and other atoms cvxpy canonicalises to them) use Clarabel's ``sdp``
+feature, whose BLAS and LAPACK calls the extension forwards to SciPy's routines
+(``rust/indexlab-py/src/scipy_blas.rs``). Values are mapped back to the user's variables as
+cvxpy's ``CvxAttr2Constr`` does (``symmetric``/``PSD``/``NSD``, also batched, from the upper
+triangle, ``diag``, ``sparsity``, and the projection of sign and ``bounds`` attributes); integer,
+boolean and complex variables are refused. Dual values are mapped from Clarabel's ``z`` through
+cvxpy's own inverse chain (probed once at compile time; each dual entry is a signed, scaled entry
+of ``z``), so ``BatchSolution.duals[constraint]`` is what ``constraint.dual_value`` would be after
+a cvxpy solve. With presolve, the duals of rows an instance removes come from stationarity of
+the full program; where a fixed name's bounds are both active they are one valid choice, not
 necessarily the one Clarabel finds on the full problem.
 """
 
@@ -184,11 +186,14 @@ class _VarSlot:
         b = x.shape[0]
         v = x[:, self.offset : self.offset + self.size]
         if self.kind == "symmetric":
+            # cvxpy keeps each matrix's upper triangle, the batch axes (if any) in Fortran order.
             n = self.shape[-1]
+            tri = (*self.shape[:-2], n * (n + 1) // 2)
+            v = v.reshape(b, *tri[::-1]).transpose(0, *range(len(tri), 0, -1))
             iu = np.triu_indices(n)
-            out = np.zeros((b, n, n))
-            out[:, iu[0], iu[1]] = v
-            out[:, iu[1], iu[0]] = v
+            out = np.zeros((b, *self.shape))
+            out[..., iu[0], iu[1]] = v
+            out[..., iu[1], iu[0]] = v
             return out
         if self.kind == "diag":
             n = self.shape[0]
@@ -542,11 +547,6 @@ def _refuse_variables(problem: cp.Problem) -> None:
                     f"variable {v.name()!r}: attribute {attr}=True is not supported by the batch "
                     "solver (Clarabel solves real programs); use real and imaginary parts"
                 )
-        if len(v.shape) > 2 and any(a.get(k) for k in ("symmetric", "PSD", "NSD")):
-            raise DataError(
-                f"variable {v.name()!r}: a batched (more than 2-d) symmetric, PSD or NSD "
-                f"variable of shape {v.shape} is not supported; use one 2-d variable per matrix"
-            )
 
 
 def _psd_sources(problem: cp.Problem) -> str:
@@ -700,8 +700,8 @@ def compile(problem: cp.Problem, fast_path: bool | None = None) -> CompiledProbl
     ----------
     problem : cvxpy.Problem
         A problem that follows the DPP rules (``problem.is_dcp(dpp=True)``), with uniquely named
-        parameters (or none: a batch of one). Every cone cvxpy hands Clarabel is supported
-        (PSD where the extension has SDP support); see the module docs for variable attributes.
+        parameters (or none: a batch of one). Every cone cvxpy hands Clarabel is supported, PSD
+        included; see the module docs for variable attributes.
 
     fast_path : bool, optional
         Problems whose canonical data has the index shape (see

@@ -11,11 +11,14 @@ mod fastpath;
 mod limits;
 mod optimise;
 mod rules;
+mod scipy_blas;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Before anything can reach a solve: Clarabel's PSD cones call SciPy's BLAS and LAPACK.
+    scipy_blas::load(m.py())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     capping::register(m)?;
     rules::register(m)?;
