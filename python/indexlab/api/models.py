@@ -77,7 +77,7 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 MAX_DEADLINE_SECONDS = 3_600.0
 MAX_NESTING = 64
 
-PresetName = Literal["HSI", "HSTECH", "AI_CHAIN", "AI_CHAIN_AH"]
+PresetName = Literal["HSI", "HSTECH", "HSTECH_2026", "AI_CHAIN", "AI_CHAIN_AH"]
 BenchmarkName = Literal["HSI", "HSTECH"]
 
 
