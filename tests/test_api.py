@@ -301,7 +301,7 @@ def test_search_refuses_a_bad_te_budget_or_screen(bad: dict[str, Any]) -> None:
         (req("build", rules="HSTECH", colour="red"), ["colour"], "Extra inputs"),
         (
             req("build", rules="NOPE"),
-            ["rules", "literal['HSI','HSTECH','AI_CHAIN','AI_CHAIN_AH']"],
+            ["rules", "literal['HSI','HSTECH','HSTECH_2026','AI_CHAIN','AI_CHAIN_AH']"],
             "HSI",
         ),
         (req("build", rules={"selection": {"size": 3}}), ["rules"], "size"),
