@@ -486,3 +486,12 @@ def test_eight_threads_match_sequential() -> None:
     for th in threads:
         th.join(120)
     assert results == sequential
+
+
+def test_api_preset_names_are_the_rules_presets() -> None:
+    from typing import get_args
+
+    from indexlab import rules
+    from indexlab.api.models import PresetName
+
+    assert set(get_args(PresetName)) == set(rules.PRESETS)

@@ -26,7 +26,7 @@ from indexlab.rules.model import (
     Weighting,
     grid,
 )
-from indexlab.rules.presets import AI_CHAIN, AI_CHAIN_AH, HSI, HSTECH, HSTECH_2026
+from indexlab.rules.presets import AI_CHAIN, AI_CHAIN_AH, HSI, HSTECH, HSTECH_2026, PRESETS
 
 __all__ = [
     "AI_CHAIN",
@@ -34,6 +34,7 @@ __all__ = [
     "HSI",
     "HSTECH",
     "HSTECH_2026",
+    "PRESETS",
     "Calendar",
     "CategoryCap",
     "Comparison",

@@ -30,7 +30,8 @@ import pandas as pd
 from indexlab.errors import DataError
 from indexlab.rules.engine import COVERAGE_GAP_DAYS, review_calendar
 from indexlab.rules.model import IndexRules, Sleeve
-from indexlab.rules.presets import AI_CHAIN, AI_CHAIN_AH, HSI, HSTECH, HSTECH_INDUSTRIES
+from indexlab.rules.presets import HSTECH_INDUSTRIES
+from indexlab.rules.presets import PRESETS as _PRESETS
 
 __all__ = ["FORMATS", "PRESETS", "SECTIONS", "buffer_ranks", "methodology", "next_reviews"]
 
@@ -38,7 +39,7 @@ __all__ = ["FORMATS", "PRESETS", "SECTIONS", "buffer_ranks", "methodology", "nex
 FORMATS = ("markdown", "html")
 
 #: The preset rule sets by name (the CLI resolves ``indexlab methodology NAME`` with it).
-PRESETS: dict[str, IndexRules] = {r.name: r for r in (HSTECH, HSI, AI_CHAIN, AI_CHAIN_AH)}
+PRESETS = _PRESETS
 
 #: Section headings, in document order (after the title and summary).
 SECTIONS = (
@@ -721,9 +722,14 @@ def _summary(rules: IndexRules) -> str:
         else ""
     )
     months = _join(MONTHS[m - 1] for m in sorted(cal.cutoff_months))
+    since = f" (from the review effective {sel.earlier[-1].until})" if sel.earlier else ""
+    before = "".join(
+        f" Before {p.until}, the blocks held {_join(str(x) for x in p.sizes)} names."
+        for p in sel.earlier
+    )
     return (
-        f"{rules.name} holds {sel.target} {kind} listed in {where} that pass the eligibility "
-        f"screens, {chosen}, with {band}. Constituents are weighted by "
+        f"{rules.name} holds {sel.target} {kind}{since} listed in {where} that pass the "
+        f"eligibility screens, {chosen}, with {band}.{before} Constituents are weighted by "
         f"{weights.get(wt.scheme, 'equal weights')} with a cap of {_pct(wt.cap)} per "
         f"name{cats}, and the index is reviewed {_frequency(len(cal.cutoff_months))} with data "
         f"cut-offs at the end of {months}. Every number below is read from the rule set's "

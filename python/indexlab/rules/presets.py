@@ -17,7 +17,7 @@ from indexlab.rules.model import (
     Weighting,
 )
 
-__all__ = ["AI_CHAIN", "AI_CHAIN_AH", "HSI", "HSTECH", "HSTECH_2026"]
+__all__ = ["AI_CHAIN", "AI_CHAIN_AH", "HSI", "HSTECH", "HSTECH_2026", "PRESETS"]
 
 HSTECH_INDUSTRIES = (
     "Information Technology",
@@ -138,3 +138,8 @@ AI_CHAIN_AH = AI_CHAIN.replace(
     selection={"n": 50},
 )
 """AI_CHAIN with Stock Connect A-shares (see ``AI_CHAIN_AH.description``)."""
+
+#: Every preset by name: what the CLI, search configs and the API accept as a rule set's name.
+PRESETS: dict[str, IndexRules] = {
+    r.name: r for r in (HSI, HSTECH, HSTECH_2026, AI_CHAIN, AI_CHAIN_AH)
+}

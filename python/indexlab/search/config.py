@@ -24,8 +24,7 @@ from indexlab.search.result import SearchResult
 
 __all__ = ["candidates_from_config", "load_dataset", "run_config"]
 
-PRESETS = {"HSI": rules.HSI, "HSTECH": rules.HSTECH, "AI_CHAIN": rules.AI_CHAIN}
-PRESETS["AI_CHAIN_AH"] = rules.AI_CHAIN_AH
+PRESETS = rules.PRESETS
 
 
 def _preset(name: str, where: str) -> rules.IndexRules:
