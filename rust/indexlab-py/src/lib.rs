@@ -17,8 +17,6 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Before anything can reach a solve: Clarabel's PSD cones call SciPy's BLAS and LAPACK.
-    scipy_blas::load(m.py())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     capping::register(m)?;
     rules::register(m)?;

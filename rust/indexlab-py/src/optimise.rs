@@ -80,6 +80,9 @@ impl ConicProgram {
         q_map: Csr<'_>,
         cones: Vec<(String, usize, Vec<f64>)>,
     ) -> PyResult<Self> {
+        // Every Clarabel solve goes through a program built here: load SciPy's BLAS and LAPACK
+        // (which Clarabel's PSD cones call) now rather than at `import indexlab`.
+        crate::scipy_blas::load(py)?;
         let build = || -> Result<ConicTemplate, Error> {
             let cones = cones
                 .iter()

@@ -6,9 +6,10 @@
 //! tables of `scipy.linalg.cython_blas` and `scipy.linalg.cython_lapack` (the way Clarabel's own
 //! Python wheel loads them: `src/python/pyblas` in the clarabel crate). So this extension defines
 //! each symbol itself, with the exact `blas-sys`/`lapack-sys` signature (no hidden Fortran
-//! string-length arguments), forwarding to the pointer read from SciPy. [`load`] runs in the
-//! module's init, before any solve can reach Clarabel, so the core stays free of Python and of
-//! a BLAS build, and the wheel needs no BLAS of its own.
+//! string-length arguments), forwarding to the pointer read from SciPy. [`load`] runs when a
+//! conic program is built (`ConicProgram::new`, the only way to Clarabel), before any of its
+//! solves, so the core stays free of Python and of a BLAS build, and the wheel needs no BLAS
+//! of its own.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods};
@@ -37,15 +38,16 @@ fn capsule_pointer(table: &Bound<'_, PyAny>, module: &str, name: &str) -> PyResu
 
 macro_rules! scipy_routines {
     ($( $module:literal $field:ident => $symbol:ident ( $( $arg:ident : $ty:ty ),* $(,)? ); )*) => {
-        /// SciPy's routines, read once at module init.
+        /// SciPy's routines, read once, by the first conic program built.
         struct Routines {
             $( $field: unsafe extern "C" fn($( $ty ),*), )*
         }
 
         static ROUTINES: OnceLock<Routines> = OnceLock::new();
 
-        /// Reads SciPy's BLAS and LAPACK function pointers; the module's init calls it, so an
-        /// environment without a usable SciPy fails at import, not in a solve.
+        /// Reads SciPy's BLAS and LAPACK function pointers (once); every conic program's
+        /// constructor calls it, so an environment without a usable SciPy fails when a problem
+        /// is compiled, not inside a solve.
         pub fn load(py: Python<'_>) -> PyResult<()> {
             if ROUTINES.get().is_some() {
                 return Ok(());
@@ -74,7 +76,7 @@ macro_rules! scipy_routines {
             match ROUTINES.get() {
                 Some(r) => r,
                 None => {
-                    // Unreachable: the module's init loads the table before any solve. A panic
+                    // Unreachable: a program's constructor loads the table before its solves. A panic
                     // cannot unwind out of an `extern "C"` function, so say why and stop.
                     eprintln!("indexlab._core: BLAS/LAPACK called before SciPy's routines were loaded");
                     std::process::abort()
