@@ -13,6 +13,7 @@ import indexlab
 import numpy as np
 import pandas as pd
 import pytest
+from hand_market import security_row
 from indexlab import api, search
 from indexlab.api import handlers
 from indexlab.api import models as api_models
@@ -136,23 +137,7 @@ def test_backtest_matches_library_joint_call() -> None:
 
 
 def inline_dataset() -> dict[str, Any]:
-    sec = [
-        {
-            "id": i,
-            "name": i,
-            "market": "HK",
-            "currency": "HKD",
-            "listing_date": "2020-01-02",
-            "delisting_date": None,
-            "industry": "Information Technology",
-            "listing_type": "primary",
-            "wvr": False,
-            "connect_eligible": True,
-            "ai_layer": "application",
-            "ai_score": 0.5,
-        }
-        for i in ("0001.HK", "0002.HK")
-    ]
+    sec = [security_row(i, ai_layer="application", ai_score=0.5) for i in ("0001.HK", "0002.HK")]
     tr = {"0001.HK": [10.0, 11.0, 12.1, 11.0], "0002.HK": [20.0, 19.0, 21.0, 22.0]}
     days = ["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07"]
     panel = [
