@@ -257,6 +257,15 @@ def _panel(sec: pd.DataFrame, cached: dict[str, Cached]) -> pd.DataFrame:
     return pd.concat(frames).sort_values(["date", "id"], kind="stable").reset_index(drop=True)
 
 
+def _cached_closes(cache: Cache, source: str, id: str, missing: str) -> pd.DataFrame:
+    """``date`` and ``close`` of a cached series, or a :class:`DataError` that says what is
+    missing (``missing``) and how to fetch it."""
+    c = cache.read(source, id)
+    if c is None or c.rows.empty:
+        raise DataError(f"{missing}; run `indexlab data update --source {source} --ids {id}` first")
+    return c.rows[["date", "close"]]
+
+
 def _cached_fx(cache: Cache, sec: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame | None:
     needed = sorted(set(sec["currency"]) - {"HKD"})
     if not needed:
@@ -264,15 +273,18 @@ def _cached_fx(cache: Cache, sec: pd.DataFrame, panel: pd.DataFrame) -> pd.DataF
     parts = []
     for cur in needed:
         symbol = FX_SYMBOLS.get(cur)
-        c = cache.read("yfinance", symbol) if symbol else None
-        if c is None or c.rows.empty:
+        if symbol is None:
             raise DataError(
-                f"fx: no HKD rate cached for {cur} ({symbol}); run `indexlab data update "
-                f"--source yfinance --ids {symbol}` or pass fx= (date, currency, to_hkd)"
+                f"fx: no HKD rate source known for {cur}; pass fx= (date, currency, to_hkd)"
             )
-        parts.append(
-            pd.DataFrame({"date": c.rows["date"], "currency": cur, "to_hkd": c.rows["close"]})
+        rows = _cached_closes(
+            cache,
+            "yfinance",
+            symbol,
+            f"fx: no HKD rate cached for {cur} ({symbol}); fetch it or pass fx= (date, "
+            "currency, to_hkd)",
         )
+        parts.append(pd.DataFrame({"date": rows["date"], "currency": cur, "to_hkd": rows["close"]}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -283,15 +295,8 @@ def _benchmarks(
         return None
     parts = []
     for name, id in benchmarks.items():
-        c = cache.read(source, id)
-        if c is None or c.rows.empty:
-            raise DataError(
-                f"benchmarks: nothing cached for {name} ({source} {id}); run `indexlab data "
-                f"update --source {source} --ids {id}` first"
-            )
-        parts.append(
-            pd.DataFrame({"date": c.rows["date"], "index": name, "level": c.rows["close"]})
-        )
+        rows = _cached_closes(cache, source, id, f"benchmarks: nothing cached for {name} ({id})")
+        parts.append(pd.DataFrame({"date": rows["date"], "index": name, "level": rows["close"]}))
     return pd.concat(parts, ignore_index=True)
 
 
