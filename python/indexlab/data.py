@@ -338,19 +338,8 @@ def _validate_classification(frame: Any, sec: pd.DataFrame) -> pd.DataFrame | No
     """Dated classification rows: known ids, a date each, known fields, valid values."""
     if frame is None:
         return None
-    hist = _to_pandas(frame, "classification").reset_index(drop=True).copy()
-    _require_columns(hist, ("id", "valid_from"), "classification")
-    hist["id"] = hist["id"].astype(str)
-    unknown = ~hist["id"].isin(sec["id"])
-    if unknown.any():
-        raise DataError(
-            f"classification has id {hist.loc[unknown, 'id'].iloc[0]!r}, which is not in the "
-            "securities master"
-        )
-    hist["valid_from"] = pd.to_datetime(hist["valid_from"]).astype("datetime64[s]")
-    if hist["valid_from"].isna().any():
-        bad = hist.loc[hist["valid_from"].isna(), "id"].iloc[0]
-        raise DataError(f"classification: a row of security {bad!r} has no valid_from date")
+    hist = _dated_rows(frame, sec, "valid_from", "classification")
+    hist["valid_from"] = hist["valid_from"].astype("datetime64[s]")
     fields = [c for c in CLASSIFICATION_FIELDS if c in hist.columns]
     if not fields:
         raise DataError(
@@ -379,13 +368,34 @@ def _validate_classification(frame: Any, sec: pd.DataFrame) -> pd.DataFrame | No
                 "ai_score must be a number in [0, 1]"
             )
         hist["ai_score"] = score
-    dup = hist.duplicated(["id", "valid_from"])
-    if dup.any():
-        row = hist.loc[dup].iloc[0]
+    return _one_row_per_day(hist, "valid_from", "classification")
+
+
+def _dated_rows(frame: Any, sec: pd.DataFrame, date_col: str, what: str) -> pd.DataFrame:
+    """A dated per-security table (``id``, ``date_col``, fields): known ids, a date each."""
+    table = _to_pandas(frame, what).reset_index(drop=True).copy()
+    _require_columns(table, ("id", date_col), what)
+    table["id"] = table["id"].astype(str)
+    unknown = ~table["id"].isin(sec["id"])
+    if unknown.any():
         raise DataError(
-            f"classification: two rows for security {row['id']!r} from {row['valid_from'].date()}"
+            f"{what} has id {table.loc[unknown, 'id'].iloc[0]!r}, which is not in the "
+            "securities master"
         )
-    return hist.sort_values(["id", "valid_from"]).reset_index(drop=True)
+    table[date_col] = pd.to_datetime(table[date_col], errors="coerce", format="mixed")
+    if table[date_col].isna().any():
+        bad = table.loc[table[date_col].isna(), "id"].iloc[0]
+        raise DataError(f"{what}: a row of security {bad!r} has no readable {date_col} date")
+    return table
+
+
+def _one_row_per_day(table: pd.DataFrame, date_col: str, what: str) -> pd.DataFrame:
+    """``table`` sorted by id and date, or a :class:`DataError` naming a repeated pair."""
+    dup = table.duplicated(["id", date_col])
+    if dup.any():
+        row = table.loc[dup].iloc[0]
+        raise DataError(f"{what}: two rows for security {row['id']!r} from {row[date_col].date()}")
+    return table.sort_values(["id", date_col]).reset_index(drop=True)
 
 
 _FUND_KEYS = ("id", "known_from")
@@ -393,18 +403,7 @@ _FUND_KEYS = ("id", "known_from")
 
 def _validate_fundamentals(frame: Any, ds: Dataset) -> pd.DataFrame:
     """Dated fundamentals: known ids, a date each, numeric fields, one row per id and date."""
-    table = _to_pandas(frame, "fundamentals").reset_index(drop=True).copy()
-    _require_columns(table, _FUND_KEYS, "fundamentals")
-    unknown = ~table["id"].isin(ds.securities["id"])
-    if unknown.any():
-        raise DataError(
-            f"fundamentals has id {table.loc[unknown, 'id'].iloc[0]!r}, which is not in the "
-            "securities master"
-        )
-    table["known_from"] = pd.to_datetime(table["known_from"], errors="coerce", format="mixed")
-    if table["known_from"].isna().any():
-        bad = table.loc[table["known_from"].isna(), "id"].iloc[0]
-        raise DataError(f"fundamentals: a row of security {bad!r} has no valid known_from date")
+    table = _dated_rows(frame, ds.securities, "known_from", "fundamentals")
     names = [c for c in table.columns if c not in _FUND_KEYS]
     if not names:
         raise DataError("fundamentals has no field column besides id and known_from")
@@ -419,13 +418,7 @@ def _validate_fundamentals(frame: Any, ds: Dataset) -> pd.DataFrame:
                 "finite number (NaN for unknown)"
             )
         table[name] = values.astype(np.float64)
-    dup = table.duplicated(["id", "known_from"])
-    if dup.any():
-        row = table.loc[dup].iloc[0]
-        raise DataError(
-            f"fundamentals: two rows for security {row['id']!r} from {row['known_from'].date()}"
-        )
-    return table.sort_values(["id", "known_from"]).reset_index(drop=True)
+    return _one_row_per_day(table, "known_from", "fundamentals")
 
 
 def _wide_series(
