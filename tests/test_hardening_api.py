@@ -9,7 +9,6 @@ import copy
 import dataclasses
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from hand_market import security_row
 from indexlab import api, search
 from indexlab.api import handlers
 from indexlab.api import models as api_models
+from loopback_server import running_server
 
 SYN = {"name": "synthetic", "n_securities": 120, "years": 2, "seed": 3}
 
@@ -274,24 +274,8 @@ pytest.importorskip("fastapi")
 
 @pytest.fixture(scope="module")
 def server_port() -> Iterator[int]:
-    from indexlab.api.server import create_app
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with running_server() as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def _raw(port: int, head: bytes, body_parts: list[bytes]) -> tuple[int, dict[str, Any]]:
