@@ -443,13 +443,14 @@ def _inputs(prep: PreparedData, rules: IndexRules, start: Any, end: Any) -> _Inp
     universe = _universe_mask(classified, rules).reshape(len(cut), prep.n_sec)
     entry = _universe_mask(prep.classified_on_entry(), rules)
     sizes = np.array([sel.sizes_at(eff) for eff in cal["effective"]], dtype=np.int64)
-    _require_keys(prep, sel, cal, keys, universe & ~prep.no_data(cut), sizes)
+    no_data = prep.no_data(cut)
+    _require_keys(prep, sel, cal, keys, universe & ~no_data, sizes)
     return _Inputs(
         sizes,
         cal,
         universe,
         entry,
-        prep.no_data(cut),
+        no_data,
         classified,
         keys,
         adt,
