@@ -545,3 +545,17 @@ def test_velocity_median_vs_sum_on_one_busy_day() -> None:
     total = BASE.replace(eligibility=rules.Eligibility(velocity_method="sum", **el))
     assert "X" not in members(indexlab.build_index(ds, median), "2024-03-29")
     assert "X" in members(indexlab.build_index(ds, total), "2024-03-29")
+
+
+def test_screening_lists_every_name_at_a_review() -> None:
+    ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
+    hist = indexlab.build_index(ds, rules.HSTECH.replace(n=20))
+    eff = hist.calendar["effective"].iloc[2]
+    s = hist.screening(eff)
+    members = set(hist.reviews.loc[hist.reviews["effective_date"] == eff, "id"])
+    assert set(s.index[s["status"] == "selected"]) == members
+    assert len(s) == len(ds.ids) and not s.loc[list(members), "in_universe"].eq(False).any()
+    ranked = s[s["rank"] > 0].sort_values("rank")
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    with pytest.raises(DataError, match="no review takes effect"):
+        hist.screening(eff + pd.Timedelta(days=1))

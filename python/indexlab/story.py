@@ -240,8 +240,8 @@ def pro_forma_50(dataset: Dataset, effective: str | None = None) -> ProForma50:
     # The market-cap block's ranking at that review (the rows' ranks are within the block
     # that chose each name): a chosen name with a revenue figure that ranks below the block's
     # size by market cap came in through the revenue-growth block.
-    r = list(pd.to_datetime(fifty.calendar["effective"])).index(eff)
-    cap_rank = pd.Series(fifty._diag["rank"][r], index=ds.ids)
+    screen = fifty.screening(eff)
+    cap_rank = screen["rank"]
     by_growth = {
         i
         for i in b.index
@@ -261,8 +261,8 @@ def pro_forma_50(dataset: Dataset, effective: str | None = None) -> ProForma50:
         index=pd.Index(ids, name="id"),
     ).sort_values("w50", ascending=False)
     score = known["ai_score"].astype(float)
-    universe = fifty._diag["universe"][r]
-    lacking = sorted(set(ds.ids[universe]) - set(growth_now.dropna().index))
+    universe = screen.index[screen["in_universe"]]
+    lacking = sorted(set(universe) - set(growth_now.dropna().index))
     return ProForma50(
         effective=eff,
         cutoff=cutoff,

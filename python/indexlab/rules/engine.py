@@ -756,6 +756,39 @@ class IndexHistory:
             prev = now
         return pd.DataFrame(out, columns=["effective_date", "review_date", "event", "id", "change"])
 
+    def screening(self, effective: Any) -> pd.DataFrame:
+        """Every security at the review taking effect on ``effective``: ``in_universe`` (the
+        universe filter as known at the cut-off), ``status`` (the first screen it failed, or
+        ``selected`` / ``not_selected``: see :meth:`explain`) and ``rank`` (by the first
+        selection block's key among the eligible, 0 when not ranked), indexed by ``id``.
+
+        Examples
+        --------
+        >>> import indexlab
+        >>> ds = indexlab.datasets.synthetic(n_securities=120, years=2, seed=3)
+        >>> hist = indexlab.build_index(ds, indexlab.rules.HSTECH.replace(n=20))
+        >>> s = hist.screening(hist.calendar["effective"].iloc[1])
+        >>> int((s["status"] == "selected").sum())
+        20
+        """
+        day = pd.Timestamp(effective)
+        found = np.flatnonzero(pd.to_datetime(self.calendar["effective"]) == day)
+        if not found.size:
+            raise DataError(
+                f"no review takes effect on {day.date()}; reviews take effect on "
+                f"{[str(pd.Timestamp(d).date()) for d in self.calendar['effective']]}"
+            )
+        r = int(found[0])
+        d = self._diag
+        return pd.DataFrame(
+            {
+                "in_universe": d["universe"][r],
+                "status": [STATUS[int(c)] for c in d["status"][r]],
+                "rank": d["rank"][r],
+            },
+            index=pd.Index(self.ids, name="id"),
+        )
+
     def explain(self, id: str, date: Any) -> str:
         """Why ``id`` is in or out at the last review whose cut-off is on or before ``date``.
 
