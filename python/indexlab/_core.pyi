@@ -116,5 +116,7 @@ def capped_qp_batch(
     groups: npt.NDArray[np.float64] | None,
     group_lo: npt.NDArray[np.float64] | None,
     group_hi: npt.NDArray[np.float64] | None,
+    prev: npt.NDArray[np.float64] | None = None,
+    turnover_cost: npt.NDArray[np.float64] | None = None,
     threads: int | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], npt.NDArray[np.uint32]]: ...

@@ -2,17 +2,20 @@
 
 Solves, for each instance ``i`` of a batch (no conic solver, pure Rust, in parallel)::
 
-    minimise   gamma/2 (w - b)' (F Omega F' + diag d) (w - b) - s'w
+    minimise   gamma/2 (w - b)' (F Omega F' + diag d) (w - b) - s'w + sum_j c_j |w_j - prev_j|
     subject to sum(w) = 1,  lo <= w <= hi,  group_lo <= G w <= group_hi
 
-Names with ``lo == hi`` (e.g. ``hi = mask * cap`` with the mask at zero) are fixed and removed
-before solving, so the cost grows with the number of names an instance may hold. The reduced
-problem is solved exactly (KKT residuals at rounding level, not an iteration tolerance): by
+where the turnover term (cost ``c_j`` per unit traded from ``prev``) is optional. Names with
+``lo == hi`` (e.g. ``hi = mask * cap`` with the mask at zero) are fixed and removed before
+solving, so the cost grows with the number of names an instance may hold. The reduced problem
+is solved exactly (KKT residuals at rounding level, not an iteration tolerance): by safeguarded
 primal-dual active-set iterations on the factor form of the KKT system when the Hessian is
 positive definite on the held names, else (or if those do not settle) by an inertia-controlling
 primal active-set method started from the greedy fill "highest score first, up to ``hi``", which
 is already the optimum of the linear case (``gamma = 0``) without groups. Group rows the greedy
-start violates get a phase 1 that also proves infeasibility.
+start violates get a phase 1 that also proves infeasibility. A turnover kink ``prev_j`` inside
+``(lo_j, hi_j)`` is one more place a weight can be held at, exactly as a bound is (the module
+docs of ``rust/indexlab-core/src/solve/fastpath.rs`` describe the method).
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ class FastSolution:
     weights
         ``(B, N)`` optimal weights; NaN rows for infeasible and solver-error instances.
     objective
-        ``(B,)`` ``gamma/2 (w-b)'Sigma(w-b) - s'w`` at the optimum (NaN when infeasible),
-        comparable with the value of the same problem written in cvxpy.
+        ``(B,)`` ``gamma/2 (w-b)'Sigma(w-b) - s'w + sum_j c_j |w_j - prev_j|`` at the optimum
+        (the turnover term only when given; NaN when infeasible), comparable with the value of
+        the same problem written in cvxpy.
     status
         ``"optimal"``, ``"infeasible"`` or ``"solver_error"`` per instance. ``"solver_error"``
         (the active-set method stopped without an optimum: a bug or an extremely
@@ -99,6 +103,9 @@ def capped_qp_batch(
     group_lo: Any = None,
     group_hi: Any = None,
     threads: int | None = None,
+    *,
+    prev: Any = None,
+    turnover_cost: Any = None,
 ) -> FastSolution:
     """Solve a batch of capped long-only weight problems exactly, in parallel.
 
@@ -123,20 +130,25 @@ def capped_qp_batch(
     threads
         Worker threads (``None``: all cores), at most ``indexlab._core.max_threads()`` (4 x the
         available cores). Results do not depend on it.
+    prev, turnover_cost
+        The turnover term ``sum_j turnover_cost_j * |w_j - prev_j|``: previous weights (finite)
+        and the cost per unit of turnover (finite, >= 0), each a scalar, ``(N,)`` shared or
+        ``(B, N)``. Give both or neither (``None``: no turnover term).
 
     Returns
     -------
     FastSolution
-        Weights, objectives, status (``"optimal"``/``"infeasible"``/``"solver_error"``) and
-        iterations. Infeasible instances (e.g. 30 names x 3% cap < 100%) and solver-error ones
-        get NaN weights; they never stop the batch.
+        Weights, objectives (with the turnover term), status (``"optimal"``/``"infeasible"``/
+        ``"solver_error"``) and iterations. Infeasible instances (e.g. 30 names x 3% cap <
+        100%) and solver-error ones get NaN weights; they never stop the batch.
 
     Raises
     ------
     DataError
-        NaN or infinite inputs, negative specific variances, ``lo > hi``, a shape mismatch; the
-        message names the argument and the instance. Also a bad ``threads``, or outputs
-        needing more memory than the limit (``INDEXLAB_MAX_ALLOC_BYTES``).
+        NaN or infinite inputs, negative specific variances or turnover costs, ``lo > hi``, a
+        shape mismatch, only one of ``prev`` and ``turnover_cost``; the message names the
+        argument and the instance. Also a bad ``threads``, or outputs needing more memory than
+        the limit (``INDEXLAB_MAX_ALLOC_BYTES``).
 
     Examples
     --------
@@ -145,6 +157,18 @@ def capped_qp_batch(
     >>> sol = capped_qp_batch(np.array([[0.9, 0.5, 0.1, 0.3]]), hi=0.4)
     >>> sol.weights.round(3).tolist(), sol.status
     ([[0.4, 0.4, 0.0, 0.2]], ['optimal'])
+
+    With a turnover cost of 0.3 per unit traded away from ``prev``, moving weight from the third
+    name to the fourth (a score gain of 0.2 per unit) no longer pays: it costs 0.3 on each side.
+
+    >>> sol = capped_qp_batch(
+    ...     np.array([[0.9, 0.5, 0.1, 0.3]]),
+    ...     hi=0.4,
+    ...     prev=[0.4, 0.4, 0.1, 0.1],
+    ...     turnover_cost=0.3,
+    ... )
+    >>> sol.weights.round(3).tolist(), round(float(sol.objective[0]), 3)
+    ([[0.4, 0.4, 0.1, 0.1]], -0.6)
     """
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not gamma >= 0.0:
         raise DataError(f"gamma is {gamma!r}: expected a real number >= 0")
@@ -209,11 +233,21 @@ def capped_qp_batch(
         glo,
         ghi,
     )
+    if (prev is None) != (turnover_cost is None):
+        raise DataError(
+            "prev and turnover_cost go together: give both for a turnover term, or neither"
+        )
+    turnover: dict[str, Array] = {}
+    if prev is not None:
+        turnover = {
+            "prev": _rows(prev, "prev", batch, n, "previous weights"),
+            "turnover_cost": _rows(turnover_cost, "turnover_cost", batch, n, "costs per name"),
+        }
     if threads is not None and (
         isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
     ):
         raise DataError(f"threads is {threads!r}: expected a positive integer or None")
     # The core also bounds it by the machine (indexlab._core.max_threads()).
     nthreads = None if threads is None else int(threads)
-    w, obj, status, iters = _core.capped_qp_batch(*args, threads=nthreads)
+    w, obj, status, iters = _core.capped_qp_batch(*args, threads=nthreads, **turnover)
     return FastSolution(weights=w, objective=obj, status=list(status), iterations=iters)

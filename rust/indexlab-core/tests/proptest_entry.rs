@@ -156,6 +156,7 @@ proptest! {
             lo: PerInstance::Scalar(lo),
             hi: PerInstance::Scalar(hi),
             groups: None,
+            turnover: None,
         };
         if let Ok(out) = capped_qp_batch(&p) {
             for (i, st) in out.status.iter().enumerate() {

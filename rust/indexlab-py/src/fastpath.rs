@@ -4,7 +4,9 @@
 use crate::arrays::slice2;
 use crate::errors::{run_detached, to_py};
 use crate::limits::{self, check_alloc_py, timed, Chunker};
-use indexlab_core::solve::fastpath::{self, CappedQp, FastBatch, Groups, PerInstance, RiskModel};
+use indexlab_core::solve::fastpath::{
+    self, CappedQp, FastBatch, Groups, PerInstance, RiskModel, Turnover,
+};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
@@ -31,7 +33,7 @@ type Out<'py> = (
 );
 
 #[pyfunction]
-#[pyo3(signature = (scores, bench, loadings, factor_cov, specific_var, gamma, lo, hi, groups, group_lo, group_hi, threads=None))]
+#[pyo3(signature = (scores, bench, loadings, factor_cov, specific_var, gamma, lo, hi, groups, group_lo, group_hi, prev=None, turnover_cost=None, threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn capped_qp_batch<'py>(
     py: Python<'py>,
@@ -46,8 +48,19 @@ fn capped_qp_batch<'py>(
     groups: Option<PyReadonlyArray2<'py, f64>>,
     group_lo: Option<PyReadonlyArray2<'py, f64>>,
     group_hi: Option<PyReadonlyArray2<'py, f64>>,
+    prev: Option<PyReadonlyArray2<'py, f64>>,
+    turnover_cost: Option<PyReadonlyArray2<'py, f64>>,
     threads: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Out<'py>> {
+    if prev.is_some() != turnover_cost.is_some() {
+        return Err(to_py(
+            py,
+            indexlab_core::Error::Data(
+                "prev and turnover_cost go together: give both for a turnover term, or neither"
+                    .into(),
+            ),
+        ));
+    }
     let threads = limits::threads(py, threads.as_ref())?;
     let (batch, names) = (scores.shape()[0], scores.shape()[1]);
     // Weights plus objective, status and iterations per instance.
@@ -67,6 +80,8 @@ fn capped_qp_batch<'py>(
     let g = groups.as_ref().map(|a| (a.shape()[0], slice2(a)));
     let glo = group_lo.as_ref().map(|a| (a.shape()[0], slice2(a)));
     let ghi = group_hi.as_ref().map(|a| (a.shape()[0], slice2(a)));
+    let prev_s = prev.as_ref().map(|a| (a.shape()[0], slice2(a)));
+    let cost_s = turnover_cost.as_ref().map(|a| (a.shape()[0], slice2(a)));
 
     let risk = match (&f, &om, &d) {
         (Some((k, f)), Some(om), Some(d)) => Some(RiskModel {
@@ -86,6 +101,13 @@ fn capped_qp_batch<'py>(
         }),
         _ => None,
     };
+    let turnover = match (&prev_s, &cost_s) {
+        (Some((pr, p)), Some((cr, c))) => Some(Turnover {
+            prev: per_instance(*pr, p),
+            cost: per_instance(*cr, c),
+        }),
+        _ => None,
+    };
     let problem = CappedQp {
         batch,
         names,
@@ -96,7 +118,13 @@ fn capped_qp_batch<'py>(
         lo: per_instance(lo_rows, &lo_s),
         hi: per_instance(hi_rows, &hi_s),
         groups: grp,
+        turnover,
     };
+    // Shared inputs checked and the risk model factored once for all chunks.
+    let prepared = run_detached(py, || match &pool {
+        Some(p) => p.install(|| fastpath::PreparedBatch::new(&problem)),
+        None => fastpath::PreparedBatch::new(&problem),
+    })?;
     // Each chunk writes its weights straight into the output buffer (no per-chunk copies).
     let mut all = FastBatch {
         weights: vec![0.0; batch * names],
@@ -114,8 +142,8 @@ fn capped_qp_batch<'py>(
         let rows = &mut all.weights[start * names..end * names];
         let (part, took) = timed(|| {
             run_detached(py, || match &pool {
-                Some(p) => p.install(|| fastpath::capped_qp_range_into(&problem, start, end, rows)),
-                None => fastpath::capped_qp_range_into(&problem, start, end, rows),
+                Some(p) => p.install(|| prepared.solve_range_into(start, end, rows)),
+                None => prepared.solve_range_into(start, end, rows),
             })
         });
         let part = part?;
