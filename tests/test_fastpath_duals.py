@@ -110,15 +110,79 @@ def test_degenerate_fast_path_duals_satisfy_the_kkt_conditions() -> None:
         assert np.abs(z[i][zero:] * slack[zero:]).max() < 1e-12
 
 
-def test_fast_path_duals_are_lazy_and_absent_with_a_te_budget() -> None:
+def assert_kkt(problem: cp.Problem, params: dict[str, np.ndarray], compiled: object) -> None:
+    """The fast path's primal and dual solutions satisfy the canonical program's KKT
+    conditions (Clarabel's form ``A x + s = b``, ``s`` in the cones, ``z`` in their duals)."""
+    dims = problem.get_problem_data(cp.CLARABEL)[0]["dims"]
+    res = compiled._structure.solve(compiled.theta(params))  # type: ignore[attr-defined]
+    assert res.z is not None
+    z = res.z()
+    zero, nonneg = int(dims.zero), int(dims.nonneg)
+    for i in range(res.x.shape[0]):
+        assert res.status[i] == "optimal"
+        can = compiled._canonical({k: v[i] for k, v in params.items()})  # type: ignore[attr-defined]
+        x, p_up = res.x[i], can["P"]
+        p_full = p_up + p_up.T - sp.diags_array(p_up.diagonal())
+        stationarity = p_full @ x + can["q"] + can["A"].T @ z[i]
+        slack = can["b"] - can["A"] @ x
+        assert np.abs(stationarity).max() < 1e-9
+        ineq = slice(zero, zero + nonneg)
+        assert z[i][ineq].min() > -1e-12
+        assert np.abs(z[i][ineq] * slack[ineq]).max() < 1e-11
+        start = zero + nonneg
+        for size in dims.soc:
+            zc, sc = z[i][start : start + size], slack[start : start + size]
+            assert zc[0] >= np.linalg.norm(zc[1:]) - 1e-12
+            assert abs(zc @ sc) < 1e-10
+            start += size
+
+
+def _budget_problem(budget: float) -> tuple[cp.Problem, dict[str, np.ndarray], list]:
     from indexlab.optimise import tracking_error
 
     rng = np.random.default_rng(2)
     rm = RiskModel(rng.normal(0, 0.3, (N, K)), np.diag([0.04, 0.02, 0.01]), np.full(N, 0.03))
     w = cp.Variable(N, name="w")
     scores = cp.Parameter(N, name="scores")
-    cons = [cp.sum(w) == 1, w >= 0, w <= 0.1, *(tracking_error(w, np.full(N, 1 / N), rm) <= 0.05)]
-    compiled = compile(cp.Problem(cp.Maximize(scores @ w), cons))
+    te = tracking_error(w, np.full(N, 1 / N), rm)
+    cons = [cp.sum(w) == 1, w >= 0, w <= 0.1, te.norm <= budget, *te.constraints]
+    return cp.Problem(cp.Maximize(scores @ w)), {"scores": rng.random((3, N))}, cons
+
+
+def test_fast_path_duals_with_a_te_budget_match_cvxpy() -> None:
+    # The binding budget's multiplier is unique: the marginal score per unit of tracking error.
+    _p, params, cons = _budget_problem(0.01)
+    problem = cp.Problem(_p.objective, cons)
+    compiled = compile(problem)
     assert compiled.path == "fast"
-    sol = compiled.solve_batch({"scores": rng.random((2, N))})
-    assert len(sol.duals) == 0
+    sol = compiled.solve_batch(params)
+    assert len(sol.duals) == len(cons)
+    for i in range(3):
+        problem.parameters()[0].value = params["scores"][i]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        d = sol.duals.instance(i)
+        assert cons[3].dual_value > 1e-3  # the budget binds
+        assert d[cons[3]] == pytest.approx(cons[3].dual_value, rel=1e-5)
+        assert d[cons[0]] == pytest.approx(cons[0].dual_value, rel=1e-5, abs=1e-7)
+    assert_kkt(problem, params, compiled)
+
+
+def test_fast_path_duals_with_turnover_satisfy_the_kkt_conditions() -> None:
+    # Weights at their kinks make the duals non-unique (even the budget's): the check is the
+    # KKT conditions, including the epigraph rows of every turnover term.
+    problem, params, _cons, w = build(risk_weight=5.0, cap=0.15)
+    prev = cp.Parameter(N, name="prev")
+    rng = np.random.default_rng(3)
+    params["prev"] = np.where(params["mask"] > 0, rng.dirichlet(np.ones(N), B), 0.0)
+    params["prev"] /= params["prev"].sum(axis=1, keepdims=True)
+    turnover = cp.Problem(
+        cp.Maximize(problem.objective.args[0] - 0.02 * cp.norm1(w - prev)), problem.constraints
+    )
+    compiled = compile(turnover)
+    assert compiled.path == "fast"
+    assert_kkt(turnover, params, compiled)
+    sol = compiled.solve_batch(params)
+    at_kink = np.abs(sol.values["w"] - params["prev"]) < 1e-12
+    assert (at_kink & (params["prev"] > 0)).any()  # some weights stay at their previous value

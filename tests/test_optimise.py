@@ -448,13 +448,19 @@ def test_ai_chain_model_batch_matches_cvxpy() -> None:
         "bench": np.tile(parent, (b, 1)),
         "prev": rng.dirichlet(np.ones(n), b),
     }
+    assert compile(prob).path == "fast"  # turnover, liquidity and layer bounds included
     sol = _assert_matches_cvxpy((prob, params, True))
     ok = np.array([s == "optimal" for s in sol.status])
     assert ok.sum() >= 3
-    # Presolved where optimal; other outcomes are confirmed on the unreduced problem.
-    assert (sol.n_variables[ok] < compile(prob).n_variables).all()
-    assert (sol.n_variables[~ok] == compile(prob).n_variables).all()
     np.testing.assert_allclose(sol.values["w"][ok].sum(axis=1), 1.0, atol=1e-7)
+    # The generic path: presolved where optimal; other outcomes are confirmed on the unreduced
+    # problem.
+    generic = compile(prob, fast_path=False)
+    gsol = generic.solve_batch(params)
+    assert gsol.status == sol.status
+    np.testing.assert_allclose(gsol.objective[ok], sol.objective[ok], rtol=1e-7)
+    assert (gsol.n_variables[ok] < generic.n_variables).all()
+    assert (gsol.n_variables[~ok] == generic.n_variables).all()
 
 
 # Fast-path hand-off ----------------------------------------------------------------------------
@@ -474,7 +480,7 @@ def _reference_fastpath() -> types.ModuleType:
             cons = [cp.sum(w) == 1, w >= lo, w <= hi]
             if kw["groups"] is not None:
                 cons += [kw["groups"] @ w >= kw["group_lo"], kw["groups"] @ w <= kw["group_hi"]]
-            a = w - bench[i]
+            a = w if bench is None else w - bench[i]
             obj = kw["gamma"] / 2 * cp.quad_form(a, cp.psd_wrap(sigma)) - s @ w
             prob = cp.Problem(cp.Minimize(obj), cons)
             with warnings.catch_warnings():  # psd_wrap: cvxpy's SCIPY-backend notice

@@ -96,15 +96,16 @@ def test_a_shape_the_fast_path_cannot_solve_stays_on_the_conic_path() -> None:
     dense = cp.Problem(cp.Maximize(s @ w - cp.quad_form(w, sigma)), base)
     # A weight without a lower bound.
     free = cp.Problem(cp.Maximize(s @ w - cp.sum_squares(w)), [cp.sum(w) == 1, w[1:] >= 0])
-    # Turnover (L1) adds auxiliaries that the budget row does not cover.
-    prev = cp.Parameter(N, name="prev")
-    l1 = cp.Problem(cp.Maximize(s @ w - cp.sum_squares(w) - cp.norm1(w - prev)), base)
+    # Turnover (L1) whose cost is a parameter: the cost is not known when compiling.
+    rate = cp.Parameter(nonneg=True, name="rate")
+    prev = np.full(N, 1.0 / N)
+    l1 = cp.Problem(cp.Maximize(s @ w - cp.sum_squares(w) - rate * cp.norm1(w - prev)), base)
     # A budget other than 1.
     half = cp.Problem(cp.Maximize(s @ w - cp.sum_squares(w)), [cp.sum(w) == 0.5, w >= 0])
     for prob in (dense, free, l1, half):
         c = compile(prob)
         assert c.path == "conic"
-        params = {p.name(): rng.random((1, N)) for p in prob.parameters()}
+        params = {p.name(): rng.random((1, *p.shape)) for p in prob.parameters()}
         _status, value, _ = _cvxpy(prob, params, 0)
         assert c.solve_batch(params).objective[0] == pytest.approx(value, rel=1e-6, abs=1e-7)
     with pytest.raises(Exception, match="fast_path=True"):
@@ -156,7 +157,7 @@ def test_unused_blocks_stay_importable() -> None:
 def test_per_instance_maps_are_gathered_bit_for_bit() -> None:
     # The parameter -> bound/objective maps of the index shape are gathers (one parameter entry
     # per row): the same bits as the sparse product they replace, in every instance.
-    from indexlab.optimise.structure import _per_row
+    from indexlab.optimise.structure import _per_row, _Theta
 
     rng = np.random.default_rng(4)
     rm = _risk(rng)
@@ -183,7 +184,7 @@ def test_per_instance_maps_are_gathered_bit_for_bit() -> None:
             continue
         found += gather is not None
         want = _per_row(getattr(st, name), theta_t)
-        np.testing.assert_array_equal(st._rows(name, theta, theta_t), want, err_msg=name)
+        np.testing.assert_array_equal(st._rows(name, _Theta(theta)), want, err_msg=name)
     assert found >= 4
 
 

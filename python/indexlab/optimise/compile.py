@@ -68,7 +68,7 @@ class Duals(Mapping[Any, Any]):
     infeasible or unbounded instance, Clarabel's certificate (as cvxpy reports it); NaN where an
     instance has neither a solution nor a certificate. On the fast path they are computed on
     first use, from stationarity at the fast path's exact solution
-    (``IndexStructure.canonical_duals``); none with a tracking-error budget.
+    (``IndexStructure.canonical_duals``), tracking-error budget and turnover included.
     """
 
     def __init__(
@@ -437,7 +437,7 @@ class CompiledProblem:
         for slot in self._variables:
             v = res.x[:, slot.offset : slot.offset + slot.size]
             v = v.reshape(b, *slot.shape[::-1]).transpose(0, *range(len(slot.shape), 0, -1))
-            values[slot.name] = np.ascontiguousarray(v, dtype=np.float64)
+            values[slot.name] = np.array(v, dtype=np.float64, order="C")  # a copy: x is read-only
         duals = Duals()
         if self._duals is not None and res.z is not None:
             dual_map, z = self._duals, res.z

@@ -36,10 +36,10 @@ def _copy(a: Any) -> Array | None:
 
 @dataclass(frozen=True)
 class CappedFactorForm:
-    """The fast-path form of an :class:`AIChainModel` (no turnover, no TE budget), with its own
-    copies of every array: ``max scores @ w - te_weight (w - bench)' Sigma (w - bench)`` over
-    ``sum w = 1``, ``0 <= w <= min(cap * mask, name_cap)``, ``group_lo <= groups @ w <=
-    group_hi``, solved directly by :func:`indexlab.optimise.capped_qp_batch`.
+    """The fast-path form of an :class:`AIChainModel` (no TE budget), with its own copies of
+    every array: ``max scores @ w - te_weight (w - bench)' Sigma (w - bench) - turnover_weight
+    |w - prev|_1`` over ``sum w = 1``, ``0 <= w <= min(cap * mask, name_cap)``, ``group_lo <=
+    groups @ w <= group_hi``, solved directly by :func:`indexlab.optimise.capped_qp_batch`.
 
     :func:`indexlab.optimise.compile` does not need it: it finds the same shape in the cvxpy
     form's canonical data. It is here for callers that want the arrays (and as a cross-check:
@@ -55,11 +55,18 @@ class CappedFactorForm:
     groups: Array | None
     group_lo: Array | None
     group_hi: Array | None
+    turnover_weight: float = 0.0
 
     def solve_batch(
-        self, mask: Any, scores: Any, bench: Any, threads: int | None = None
+        self,
+        mask: Any,
+        scores: Any,
+        bench: Any,
+        prev: Any = None,
+        threads: int | None = None,
     ) -> FastSolution:
-        """Solve a batch of ``(B, n)`` masks, scores and benchmarks on the fast path.
+        """Solve a batch of ``(B, n)`` masks, scores and benchmarks (and previous weights with
+        a turnover weight) on the fast path.
 
         Examples
         --------
@@ -75,6 +82,11 @@ class CappedFactorForm:
         hi = self.cap * np.asarray(mask, dtype=np.float64)
         if self.name_cap is not None:
             hi = np.minimum(hi, self.name_cap)
+        turnover: dict[str, Any] = {}
+        if self.turnover_weight > 0:
+            if prev is None:
+                raise DataError("prev: this model has a turnover weight; give previous weights")
+            turnover = {"prev": prev, "turnover_cost": self.turnover_weight}
         return capped_qp_batch(
             scores,
             bench=bench,
@@ -88,6 +100,7 @@ class CappedFactorForm:
             group_lo=self.group_lo,
             group_hi=self.group_hi,
             threads=threads,
+            **turnover,
         )
 
 
@@ -103,8 +116,9 @@ class AIChainModel:
     weights : cvxpy.Variable
         The weight variable ``w``.
     fast : CappedFactorForm or None
-        The fast-path form, its arrays copied when the model was built (``None`` with turnover
-        or a TE budget, which :func:`indexlab.optimise.capped_qp_batch` does not take).
+        The fast-path form, its arrays copied when the model was built (``None`` with a TE
+        budget, which :func:`indexlab.optimise.capped_qp_batch` does not take; ``compile``
+        still takes the fast path for it, with its exact budget search).
 
     Unpacks as ``problem, w = ai_chain_model(...)``.
     """
@@ -225,7 +239,7 @@ def ai_chain_model(
         groups, group_lo, group_hi = group_matrix(n, layers, layer_lo, layer_hi)
     problem = cp.Problem(cp.Maximize(objective), constraints)
     fast = None
-    if turnover_weight == 0 and te_budget is None:
+    if te_budget is None:
         fast = CappedFactorForm(
             cap=float(cap),
             te_weight=float(te_weight),
@@ -236,5 +250,6 @@ def ai_chain_model(
             groups=_copy(groups),
             group_lo=_copy(group_lo),
             group_hi=_copy(group_hi),
+            turnover_weight=float(turnover_weight),
         )
     return AIChainModel(problem=problem, weights=w, fast=fast)

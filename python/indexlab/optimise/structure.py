@@ -22,6 +22,13 @@ depending on the parameters:
   every weight needs a lower bound (an upper one is implied by the budget);
 * **linear rows**: inequality rows over several weights (sector bounds), at most
   :data:`MAX_GROUP_ROWS`;
+* optionally **L1 turnover**: a variable ``t_j`` in exactly two inequality rows,
+  ``t_j >= sigma_j (w_j - p_j)`` and ``t_j >= -sigma_j (w_j - p_j)`` (``p`` any affine map of
+  the parameters, the same in both), with a nonnegative constant objective coefficient
+  ``kappa_j``: what cvxpy writes for ``norm1(w - prev)`` or ``cost @ abs(w - prev)``. At an
+  optimum ``t_j = sigma_j |w_j - p_j|``, so it is the term ``sigma_j kappa_j |w_j - p_j|``,
+  which the fast path solves exactly (each weight's kink is one more bound its active-set
+  method can hold);
 * optionally **one second-order cone** ``||M w + m||_2 <= budget`` (a tracking-error budget,
   ``blocks.tracking_error(...) <= budget``) whose quadratic ``M'M`` is proportional to the
   objective's (or the objective is linear). It is met exactly: the penalised problem
@@ -32,8 +39,8 @@ depending on the parameters:
   allow, the instance is ``"infeasible"`` and :attr:`FastResult.smallest_budget` says that
   smallest budget.
 
-Anything else (other cones, parametric matrices, other equality rows, turnover's auxiliary
-variables) is left to the generic path.
+Anything else (other cones, parametric matrices, other equality rows, a turnover cost that
+is a parameter, two turnover terms on one weight) is left to the generic path.
 """
 
 from __future__ import annotations
@@ -92,7 +99,7 @@ class FastResult:
     held: npt.NDArray[np.int64]
     smallest_budget: Array | None
     #: Clarabel's ``z`` (``(B, m)``) of the canonical program, computed when called (see
-    #: :meth:`IndexStructure.canonical_duals`); ``None`` with a tracking-error budget.
+    #: :meth:`IndexStructure.canonical_duals`).
     z: Callable[[], Array] | None = None
 
 
@@ -110,15 +117,43 @@ def _per_row(mat: Any, cols: Array) -> Array:
     return np.ascontiguousarray((mat @ cols).T, dtype=np.float64)
 
 
+class _Theta:
+    """A batch of flattened parameters ``(B, n_theta)`` and, computed when a sparse map first
+    needs it, its transpose in C order (sparse @ dense is fast on contiguous columns)."""
+
+    def __init__(self, theta: Array) -> None:
+        self.theta = theta
+
+    @cached_property
+    def t(self) -> Array:
+        return np.ascontiguousarray(self.theta.T)
+
+
+def _as_slice(idx: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.int64]:
+    """``idx`` as a slice when it is an arithmetic progression (numpy copies strided views
+    much faster than it gathers), else ``idx`` itself."""
+    if idx.size == 0:
+        return slice(0, 0)
+    if idx.size == 1:
+        return slice(int(idx[0]), int(idx[0]) + 1)
+    step = int(idx[1] - idx[0])
+    if step > 0 and np.array_equal(idx, idx[0] + step * np.arange(idx.size)):
+        return slice(int(idx[0]), int(idx[-1]) + 1, step)
+    return idx
+
+
 @dataclass(frozen=True)
 class _Gather:
     """A map from ``theta`` whose rows hold at most one parameter entry (plus a constant):
-    ``theta[:, col] * coef + const`` per row, a gather instead of a sparse product and its
-    transpose. The same operations in the same order as the product, so the same bits."""
+    ``theta[:, col] * coef + const`` on the rows with a parameter, ``const`` on the others: a
+    gather instead of a sparse product and its transpose. The same operations in the same
+    order as the product, so the same bits."""
 
-    col: npt.NDArray[np.int64]
-    coef: Array
-    const: Array
+    const: Array  # (R,)
+    rows: slice | npt.NDArray[np.int64]  # the rows with a parameter entry
+    cols: slice | npt.NDArray[np.int64]  # their parameter entries
+    coef: Array  # their coefficients
+    row_const: Array  # their constants
 
     @classmethod
     def of(cls, mat: sp.csr_array | None) -> _Gather | None:
@@ -129,29 +164,93 @@ class _Gather:
         var = mat.indices != last
         if np.bincount(rows[var], minlength=mat.shape[0]).max(initial=0) > 1:
             return None
-        col = np.full(mat.shape[0], last, np.int64)
-        coef = np.zeros(mat.shape[0])
         const = np.zeros(mat.shape[0])
-        col[rows[var]] = mat.indices[var]
-        coef[rows[var]] = mat.data[var]
         const[rows[~var]] = mat.data[~var]
-        return cls(col=col, coef=coef, const=const)
+        with_param = rows[var]
+        return cls(
+            const=const,
+            rows=_as_slice(with_param),
+            cols=_as_slice(np.asarray(mat.indices[var], np.int64)),
+            coef=np.asarray(mat.data[var], np.float64),
+            row_const=const[with_param],
+        )
 
     def apply(self, theta: Array) -> Array:
         """``(B, R)`` in C order from ``theta`` ``(B, n_theta)``."""
-        return np.asarray(theta[:, self.col] * self.coef + self.const, dtype=np.float64)
+        out = np.empty((theta.shape[0], self.const.size))
+        out[:] = self.const + 0.0  # + 0.0: -0.0 constants become 0.0, as in the product
+        out[:, self.rows] = theta[:, self.cols] * self.coef + self.row_const
+        return out
+
+
+@dataclass(frozen=True)
+class _BoundGather:
+    """Per-weight bounds ``ufunc`` (max for lower, min for upper) over a weight's rows of a
+    gather map, when each weight has at most one row with a parameter: its constant rows are
+    reduced once, at compile time, so a batch costs one pass instead of one per row."""
+
+    fixed: Array  # (W,): the reduced constant rows (the ufunc's identity where none)
+    weights: slice | npt.NDArray[np.int64]  # the weights with a parameter row
+    cols: slice | npt.NDArray[np.int64]
+    coef: Array
+    const: Array
+    fixed_of_weights: Array
+    ufunc: Any
+
+    @classmethod
+    def of(
+        cls, gather: _Gather | None, entry_var: npt.NDArray[np.int64], nw: int, ufunc: Any
+    ) -> _BoundGather | None:
+        if gather is None:
+            return None
+        rows = np.arange(gather.const.size)[gather.rows]
+        cols = gather.cols
+        if isinstance(cols, slice):
+            cols = np.arange(cols.start, cols.stop, cols.step or 1)
+        param_var = entry_var[rows]
+        if np.unique(param_var).size != param_var.size:
+            return None
+        fixed = np.full(nw, np.inf if ufunc is np.minimum else -np.inf)
+        const_rows = np.setdiff1d(np.arange(gather.const.size), rows)
+        ufunc.at(fixed, entry_var[const_rows], gather.const[const_rows])
+        fixed += 0.0  # -0.0 becomes 0.0, as the gather gives it
+        order = np.argsort(param_var, kind="stable")
+        return cls(
+            fixed=fixed,
+            weights=_as_slice(param_var[order]),
+            cols=_as_slice(np.asarray(cols, np.int64)[order]),
+            coef=gather.coef[order],
+            const=gather.row_const[order],
+            fixed_of_weights=fixed[param_var[order]],
+            ufunc=ufunc,
+        )
+
+    def apply(self, theta: Array) -> Array:
+        """``(B, W)`` bounds; weights with no row get the ufunc's identity (+-inf)."""
+        out = np.empty((theta.shape[0], self.fixed.size))
+        out[:] = self.fixed
+        vals = theta[:, self.cols] * self.coef + self.const
+        if isinstance(self.weights, slice):  # a view: write in place
+            self.ufunc(vals, self.fixed_of_weights, out=out[:, self.weights])
+        else:
+            out[:, self.weights] = self.ufunc(vals, self.fixed_of_weights)
+        return out
 
 
 def _reduce_sorted(ufunc: Any, vals: Array, starts: npt.NDArray[np.int64]) -> Array:
-    """``ufunc.reduceat(vals, starts, axis=1)``; a reshape when every group has the same size
-    (e.g. two upper bounds per weight), which numpy reduces much faster."""
+    """``ufunc.reduceat(vals, starts, axis=1)`` for an order-free ``ufunc`` (minimum, maximum);
+    strided slices when every group has the same size (e.g. two upper bounds per weight), which
+    numpy reduces much faster."""
     width = vals.shape[1]
     if starts.size and width % starts.size == 0:
         k = width // starts.size
         if np.array_equal(starts, np.arange(0, width, k)):
             if k == 1:
                 return vals
-            return np.asarray(ufunc.reduce(vals.reshape(vals.shape[0], starts.size, k), axis=2))
+            out = ufunc(vals[:, 0::k], vals[:, 1::k])  # strided pairs: faster than a reshape
+            for i in range(2, k):
+                ufunc(out, vals[:, i::k], out=out)
+            return np.asarray(out)
     return np.asarray(ufunc.reduceat(vals, starts, axis=1))
 
 
@@ -167,6 +266,40 @@ class _Budget:
     alpha: float  # objective Hessian = alpha * H1
     var: int  # cvxpy's variable t of ||x|| <= t <= budget (-1: none)
     var_map: sp.csr_array | None  # (1, n_theta): t's bound
+
+
+@dataclass(frozen=True)
+class _Turnover:
+    """L1 turnover ``sum_j cost_j |w_j - prev_j(theta)|`` found as epigraph variables
+    ``t_j >= sigma_j |w_j - prev_j|`` with a nonnegative constant objective coefficient
+    ``kappa_j``: ``cost_j = sigma_j kappa_j``. Arrays are over the weights that have one."""
+
+    weights: npt.NDArray[np.int64]  # positions among the weights
+    cols: npt.NDArray[np.int64]  # canonical columns of the epigraph variables
+    sigma: Array
+    cost: Array  # (W,) over every weight, 0 where there is none
+    prev_map: sp.csr_array  # (T, n_theta)
+    up_rows: npt.NDArray[np.int64]  # rows t >= sigma (w - prev)
+    down_rows: npt.NDArray[np.int64]  # rows t >= -sigma (w - prev)
+    up_coef: npt.NDArray[np.float64]  # the epigraph variable's coefficient in each row
+    down_coef: npt.NDArray[np.float64]
+
+    def prev(self, th: _Theta) -> Array:
+        """``(B, T)`` previous weights of the batch."""
+        return _per_row(self.prev_map, th.t)
+
+
+@dataclass(frozen=True)
+class _SocRows:
+    """The tracking-error cone's rows ``s = C x + d(theta)`` (``s_0 >= ||s_1..||``) and, when
+    cvxpy bounds its head by a variable ``t <= budget``, that row: its dual is ``t_ratio`` times
+    the cone's first dual entry (stationarity in ``t``, which is in nothing else)."""
+
+    rows: npt.NDArray[np.int64]
+    c_soc: sp.csr_array  # (r, n)
+    d_map: sp.csr_array  # (r, n_theta)
+    t_row: int  # -1: none
+    t_ratio: float
 
 
 @dataclass(frozen=True)
@@ -187,6 +320,7 @@ class _DualRows:
     hi_var: npt.NDArray[np.int64]  # the weight of each upper-bound entry
     grp_rows: npt.NDArray[np.int64]  # (G, 2): lower and upper side rows (-1: none)
     grp_scale: Array  # (G,): C_row = +scale * pattern (lower side), -scale * pattern (upper)
+    soc: _SocRows | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +354,7 @@ class IndexStructure:
     ghi_inf: npt.NDArray[np.bool_] | None
     budget: _Budget | None
     dual_rows: _DualRows | None = None
+    turnover: _Turnover | None = None
 
     #: The common ``c`` when every weight's upper bound is ``w_j <= c * p_j`` for one entry of a
     #: parameter (``w <= cap * mask``), else NaN.
@@ -238,34 +373,61 @@ class IndexStructure:
         names = ("lo_map", "hi_map", "c_map", "q_map", "aux_map", "glo_map", "ghi_map")
         return {name: _Gather.of(getattr(self, name)) for name in names}
 
-    def _rows(self, name: str, theta: Array, theta_t: Array) -> Array:
-        """``(B, R)`` values of the map ``name`` for the batch ``theta`` (``theta_t`` its
-        transpose, C order)."""
+    def _rows(self, name: str, th: _Theta) -> Array:
+        """``(B, R)`` values of the map ``name`` for the batch ``th``."""
         gather = self._gathers[name]
         if gather is not None:
-            return gather.apply(theta)
-        return _per_row(getattr(self, name), theta_t)
+            return gather.apply(th.theta)
+        return _per_row(getattr(self, name), th.t)
 
-    def _bounds(self, theta: Array, theta_t: Array) -> tuple[Array, Array]:
-        b = theta.shape[0]
-        vals = self._rows("lo_map", theta, theta_t)
+    @cached_property
+    def _bound_gathers(self) -> tuple[_BoundGather | None, _BoundGather | None]:
+        """Lower and upper bounds as :class:`_BoundGather` where they can be, found once."""
+        nw = self.weight_cols.size
+        lo = _BoundGather.of(self._gathers["lo_map"], self.lo_vars, nw, np.maximum)
+        hi = None
+        if self.hi_map is not None:
+            sizes = np.diff(np.r_[self.hi_starts, self.hi_map.shape[0]])
+            entry_var = np.repeat(self.hi_vars, sizes)
+            hi = _BoundGather.of(self._gathers["hi_map"], entry_var, nw, np.minimum)
+        return lo, hi
+
+    def _bounds(self, th: _Theta) -> tuple[Array, Array]:
+        """``(B, W)`` upper bounds and the lower bounds: ``(W,)`` when no parameter enters
+        them (the usual ``w >= 0``, shared by the batch), else ``(B, W)``."""
+        lo_g, hi_g = self._bound_gathers
+        if lo_g is not None and (hi_g is not None or self.hi_map is None):
+            shared = isinstance(lo_g.weights, slice) and lo_g.coef.size == 0
+            lo = lo_g.fixed.copy() if shared else lo_g.apply(th.theta)
+            if hi_g is not None:
+                hi = hi_g.apply(th.theta)
+            else:
+                hi = np.full((th.theta.shape[0], self.weight_cols.size), np.inf)
+        else:
+            lo, hi = self._bounds_by_rows(th)
+        implied = 1.0 - (lo.sum(axis=-1, keepdims=True) - lo)  # budget sum w = 1
+        return lo, np.minimum(hi, np.maximum(implied, lo), out=hi)
+
+    def _bounds_by_rows(self, th: _Theta) -> tuple[Array, Array]:
+        """Bounds from every row of the maps, reduced per weight."""
+        b = th.theta.shape[0]
+        vals = self._rows("lo_map", th)
         lo = _reduce_sorted(np.maximum, vals, self.lo_starts) if vals.shape[1] else vals
         nw = self.weight_cols.size
         if self.hi_map is not None and np.array_equal(self.hi_vars, np.arange(nw)):
-            hi = _reduce_sorted(np.minimum, self._rows("hi_map", theta, theta_t), self.hi_starts)
+            hi = _reduce_sorted(np.minimum, self._rows("hi_map", th), self.hi_starts)
         else:
             hi = np.full((b, nw), np.inf)
             if self.hi_map is not None:
-                hv = self._rows("hi_map", theta, theta_t)
+                hv = self._rows("hi_map", th)
                 hi[:, self.hi_vars] = _reduce_sorted(np.minimum, hv, self.hi_starts)
-        implied = 1.0 - (lo.sum(axis=1, keepdims=True) - lo)  # budget sum w = 1
-        return lo, np.minimum(hi, np.maximum(implied, lo))
+        return lo, hi
 
-    def _group_bounds(self, theta: Array, theta_t: Array) -> tuple[Array | None, Array | None]:
+    def _group_bounds(self, th: _Theta) -> tuple[Array | None, Array | None]:
         if self.groups is None or self.glo_map is None or self.ghi_map is None:
             return None, None
-        glo = self._rows("glo_map", theta, theta_t)
-        ghi = self._rows("ghi_map", theta, theta_t)
+        glo = self._rows("glo_map", th)
+        ghi = self._rows("ghi_map", th)
         glo[:, self.glo_inf] = -np.inf
         ghi[:, self.ghi_inf] = np.inf
         return glo, ghi
@@ -282,15 +444,20 @@ class IndexStructure:
         f: Array,
         omega: Array,
         linear: bool,
-    ) -> tuple[Array, list[str], npt.NDArray[np.int64]]:
+        prev: Array | None = None,
+        cost: Array | None = None,
+    ) -> tuple[Array, list[str], npt.NDArray[np.int64], Array]:
+        """Weights, statuses, iterations and the objective ``1/2 w'Hw - scores'w + turnover``
+        of the batch, from :func:`indexlab.optimise.capped_qp_batch`."""
         from indexlab.optimise.fastpath import capped_qp_batch
 
         risk: dict[str, Any] = {}
         if not linear:
             risk = {"loadings": f, "factor_cov": omega, "specific_var": d, "gamma": 1.0}
+        if prev is not None:
+            risk.update(prev=prev, turnover_cost=cost)
         sol = capped_qp_batch(
             scores,
-            bench=np.zeros_like(scores),  # folded into the scores
             lo=lo,
             hi=hi,
             groups=self.groups,
@@ -303,58 +470,87 @@ class IndexStructure:
             np.asarray(sol.weights, dtype=np.float64),
             [str(s) for s in sol.status],
             np.asarray(sol.iterations, dtype=np.int64),
+            np.asarray(sol.objective, dtype=np.float64),
         )
+
+    def _previous(self, th: _Theta) -> Array | None:
+        """``(B, W)`` previous weights of the turnover term (0 where a weight has none)."""
+        tv = self.turnover
+        if tv is None:
+            return None
+        prev = np.zeros((th.theta.shape[0], self.weight_cols.size))
+        prev[:, tv.weights] = tv.prev(th)
+        return prev
 
     def solve(self, theta: Array, threads: int | None = None) -> FastResult:
         """Solve a batch given its flattened parameters ``theta`` (``(B, n_theta)``, as built
         by :meth:`indexlab.optimise.CompiledProblem.theta`)."""
         start = time.perf_counter()
         b = theta.shape[0]
-        nw = self.weight_cols.size
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
-        theta_t = np.ascontiguousarray(theta.T)  # sparse @ dense: contiguous columns are fast
-        lo, hi = self._bounds(theta, theta_t)
-        glo, ghi = self._group_bounds(theta, theta_t)
+        th = _Theta(np.ascontiguousarray(theta, dtype=np.float64))
+        lo, hi = self._bounds(th)
+        glo, ghi = self._group_bounds(th)
         bad: npt.NDArray[np.bool_] = np.asarray(
             ~(lo <= hi + 1e-12 * (1.0 + np.abs(hi))).all(axis=1), dtype=bool
         )
-        bad |= ~np.isfinite(lo).all(axis=1)
+        bad |= ~np.isfinite(lo).all(axis=-1)
         if glo is not None and ghi is not None:
             bad |= (glo > ghi).any(axis=1)
-        lo = np.where(bad[:, None], 0.0, np.minimum(lo, hi))
-        hi = np.where(bad[:, None], 1.0, np.maximum(hi, lo))
-        if glo is not None and ghi is not None:
-            glo = np.where(bad[:, None], -np.inf, glo)
-            ghi = np.where(bad[:, None], np.inf, ghi)
-        c = self._rows("c_map", theta, theta_t)
+        if bad.any():
+            lo = np.where(bad[:, None], 0.0, np.minimum(lo, hi))
+            hi = np.where(bad[:, None], 1.0, np.maximum(hi, lo))
+            if glo is not None and ghi is not None:
+                glo = np.where(bad[:, None], -np.inf, glo)
+                ghi = np.where(bad[:, None], np.inf, ghi)
+        elif lo.ndim == 1:  # within rounding of each other: make lo <= hi exactly
+            np.maximum(hi, lo, out=hi)
+        else:
+            np.minimum(lo, hi, out=lo)
+        c = self._rows("c_map", th)
+        prev = self._previous(th)
+        cost = None if self.turnover is None else self.turnover.cost
         smallest = None
+        obj_w = None
         if self.budget is None:
-            w, status, iters = self._solve_w(
-                -c, lo, hi, glo, ghi, threads, self.d, self.f, self.omega, self.linear
+            w, status, iters, obj_w = self._solve_w(
+                -c, lo, hi, glo, ghi, threads, self.d, self.f, self.omega, self.linear, prev, cost
             )
         else:
-            w, status, iters, smallest = self._solve_budget(theta_t, c, lo, hi, glo, ghi, threads)
+            w, status, iters, smallest = self._solve_budget(
+                th.t, c, lo, hi, glo, ghi, threads, prev
+            )
         for i in np.flatnonzero(bad):
             status[i] = "infeasible"
         ok = np.array([s == "optimal" for s in status], dtype=bool)
         w[~ok] = np.nan
-        x = np.full((b, self.n), np.nan)
-        x[:, self.weight_cols] = w
+        x = np.empty((b, self.n))
+        x[:, _as_slice(self.weight_cols)] = w
+        e_aux = self._rows("aux_map", th)
         if self.aux.size:
-            x[:, self.aux] = _per_row(self.aux_t, w.T) + self._rows("aux_map", theta, theta_t)
-        if self.budget is not None and self.budget.var >= 0 and self.budget.var_map is not None:
-            x[:, self.budget.var] = np.where(ok, (self.budget.var_map @ theta_t)[0], np.nan)
-        q = self._rows("q_map", theta, theta_t)
-        obj = 0.5 * row_dot(x @ self.p_full, x) if self.p_full.nnz else np.zeros(b)
-        obj = obj + row_dot(x, q[:, : self.n]) + q[:, self.n]
-        held = (hi > lo).sum(axis=1).astype(np.int64) if nw else np.zeros(b, np.int64)
+            x[:, _as_slice(self.aux)] = _per_row(self.aux_t, w.T) + e_aux
+        if self.turnover is not None and prev is not None:
+            tv = self.turnover
+            x[:, tv.cols] = tv.sigma * np.abs(w[:, tv.weights] - prev[:, tv.weights])
+        if self.budget is not None and self.budget.var >= 0:
+            var_map = self.budget.var_map
+            x[:, self.budget.var] = np.nan if var_map is None else (var_map @ th.t)[0]
+        x[~ok] = np.nan
+        if obj_w is None:
+            obj = self._objective(x, th)
+        else:  # the fast path's objective in w plus the canonical objective's constant part
+            obj = np.where(ok, obj_w + self._constant_objective(e_aux, th), np.nan)
+        held = (
+            (hi > lo).sum(axis=1).astype(np.int64)
+            if self.weight_cols.size
+            else np.zeros(b, np.int64)
+        )
         duals = None
-        if self.budget is None and self.dual_rows is not None:
-            # Copies: the caller may edit the returned arrays before asking for the duals.
-            x_sol, ok_sol = x.copy(), ok.copy()
+        # Read-only: the duals, computed later, read this solution.
+        x.flags.writeable = False
+        if self.dual_rows is not None:
 
             def duals() -> Array:
-                return self.canonical_duals(x_sol, theta, ok_sol)
+                return self.canonical_duals(x, th.theta, ok)
 
         return FastResult(
             x=x,
@@ -367,96 +563,74 @@ class IndexStructure:
             z=duals,
         )
 
+    @cached_property
+    def _p_diagonal(self) -> Array | None:
+        """The diagonal of ``P`` when ``P`` is diagonal (the usual canonical form), else None."""
+        diag = np.asarray(self.p_full.diagonal(), dtype=np.float64)
+        return diag if self.p_full.count_nonzero() == np.count_nonzero(diag) else None
+
+    @cached_property
+    def _constant_maps(self) -> tuple[_Gather | None, sp.csr_array, sp.csr_array]:
+        """``q`` on the auxiliaries and the offset (a gather where it can be, else the sparse
+        rows), and ``P`` on the auxiliaries."""
+        rows = sp.csr_array(self.q_map[np.r_[self.aux, self.n]])
+        p_uu = sp.csr_array(self.p_full[self.aux][:, self.aux])
+        return _Gather.of(rows), rows, p_uu
+
+    def _constant_objective(self, e_aux: Array, th: _Theta) -> Array:
+        """``1/2 e'Pe + q'e + offset`` with ``e`` the canonical point at ``w = 0`` (the
+        auxiliaries' constant parts): the canonical objective is the fast path's objective in
+        ``w`` plus this."""
+        gather, rows, p_uu = self._constant_maps
+        q = gather.apply(th.theta) if gather is not None else _per_row(rows, th.t)
+        grad = q[:, :-1]
+        diag = np.asarray(p_uu.diagonal(), dtype=np.float64)
+        if p_uu.count_nonzero() == np.count_nonzero(diag):  # diagonal: no product needed
+            grad += e_aux * (0.5 * diag)
+        else:
+            grad += 0.5 * _per_row(p_uu, np.ascontiguousarray(e_aux.T))
+        return np.asarray(row_dot(e_aux, grad) + q[:, -1], dtype=np.float64)
+
+    def _objective(self, x: Array, th: _Theta) -> Array:
+        """``1/2 x'Px + q'x + offset`` per instance, as ``x'(P x / 2 + q) + offset`` (row sums
+        in a fixed order)."""
+        q = self._rows("q_map", th)
+        grad = q[:, : self.n]
+        if self._p_diagonal is not None:
+            grad += x * (0.5 * self._p_diagonal)
+        elif self.p_full.nnz:
+            grad += 0.5 * _per_row(self.p_full, np.ascontiguousarray(x.T))
+        return np.asarray(row_dot(x, grad) + q[:, self.n], dtype=np.float64)
+
     # -- duals --------------------------------------------------------------------------------
 
     def canonical_duals(self, x: Array, theta: Array, ok: npt.NDArray[np.bool_]) -> Array:
         """Clarabel's dual ``z`` (``(B, m)``) of the canonical program at the fast path's
         solution ``x``, from stationarity ``P x + q = C' z`` (cvxpy's ``C``; Clarabel's
-        ``A = -C``): the auxiliaries' defining rows from their columns, then ``sum w = 1``, the
-        active group rows and the active bound row of each weight with one side active, signed,
-        from the weights' columns (a nonnegative least-squares fit, exact at an exact optimum),
-        then a weight with both bounds active (a name its mask removes) puts its residual on the
-        side its sign allows, as the generic path's presolve does. Rows not active get 0. Where
-        several duals are valid this is one of them. NaN rows for instances without a
-        solution. Requires no TE budget."""
+        ``A = -C``), per instance:
+
+        * a turnover term off its kink has one active row, whose dual its epigraph variable's
+          column gives (``kappa / alpha``);
+        * the tracking-error cone, when it binds, has the dual ``mu (1, -s_1../s_0)`` for one
+          unknown ``mu >= 0`` (complementary to ``s`` on the cone's boundary);
+        * the auxiliaries' defining rows follow from their columns (affine in ``mu``);
+        * ``sum w = 1``, the active group rows, the active bound of each weight with one side
+          active, ``mu`` and the two rows of each turnover term at its kink come from the
+          weights' columns (and the kink variables' own columns): a nonnegative least-squares
+          problem, exact at an exact optimum;
+        * a weight with both bounds active (a name its mask removes) puts its residual on the
+          side its sign allows, as the generic path's presolve does.
+
+        Rows not active get 0. Where several duals are valid this is one of them. NaN rows for
+        instances without a solution."""
         dr = self.dual_rows
-        assert dr is not None and self.budget is None
-        b, nw = x.shape[0], self.weight_cols.size
-        z = np.full((b, dr.m), np.nan)
+        assert dr is not None
+        z = np.full((x.shape[0], dr.m), np.nan)
         if not ok.any():
             return z
-        theta = np.ascontiguousarray(theta)
-        theta_t = np.ascontiguousarray(theta.T)
-        xs = np.nan_to_num(x)
-        q = self._rows("q_map", theta, theta_t)
-        g = np.asarray(self.p_full @ xs.T).T + q[:, : self.n] if self.p_full.nnz else q[:, : self.n]
-        z_def = np.zeros((b, self.aux.size))
-        if self.aux.size:
-            lu = spla.splu(sp.csc_array(dr.c_def_u))
-            z_def = lu.solve(np.ascontiguousarray(g[:, self.aux].T), trans="T").T
-        r_w = g[:, self.weight_cols] - np.asarray(dr.c_def_w.T @ z_def.T).T
-        w = xs[:, self.weight_cols]
-        lo_v = self._rows("lo_map", theta, theta_t)
-        tol = 1e-9
-        lo_act = np.abs(w[:, self.lo_vars] - lo_v) <= tol * (1.0 + np.abs(lo_v))
-        hi_act = np.zeros((b, 0), dtype=bool)
-        if self.hi_map is not None:
-            hi_v = self._rows("hi_map", theta, theta_t)
-            hi_act = np.abs(w[:, dr.hi_var] - hi_v) <= tol * (1.0 + np.abs(hi_v))
-        n_grp = 0 if self.groups is None else self.groups.shape[0]
-        glo, ghi = self._group_bounds(theta, theta_t)
-        gw = w @ self.groups.T if self.groups is not None else np.zeros((b, 0))
+        batch = _DualBatch.of(self, x, _Theta(np.ascontiguousarray(theta, dtype=np.float64)))
         for i in np.flatnonzero(ok):
-            zi = np.zeros(dr.m)
-            zi[dr.def_rows] = z_def[i]
-            at_lo = np.zeros(nw, dtype=bool)
-            at_lo[self.lo_vars[lo_act[i]]] = True
-            at_hi = np.zeros(nw, dtype=bool)
-            at_hi[dr.hi_var[hi_act[i]]] = True
-            free = ~(at_lo | at_hi)
-            # Columns (C rows over the weights) of the sum row and the active group sides.
-            cols = [dr.sum_coef]
-            rows = [dr.sum_row]
-            for k in range(n_grp):
-                assert self.groups is not None and glo is not None and ghi is not None
-                pattern = dr.grp_scale[k] * self.groups[k]
-                for side, bound, sign in ((0, glo[i, k], 1.0), (1, ghi[i, k], -1.0)):
-                    row = int(dr.grp_rows[k, side])
-                    if row >= 0 and abs(gw[i, k] - bound) <= tol * (1.0 + abs(bound)):
-                        cols.append(sign * pattern)
-                        rows.append(row)
-            mat = np.stack(cols, axis=1)
-            # Weights with one active side keep a signed bound dual of their own: with the free
-            # weights' equations, a nonnegative least-squares problem in (sum dual as the
-            # difference of two, group duals, those bound duals), solved exactly at an optimum.
-            one = at_lo ^ at_hi
-            eq = np.flatnonzero(free | one)
-            sided = np.flatnonzero(one)
-            coef = np.where(at_lo[sided], 1.0, -1.0)
-            big = np.zeros((eq.size, 1 + mat.shape[1] + sided.size))
-            big[:, 0] = -mat[eq, 0]
-            big[:, 1 : 1 + mat.shape[1]] = mat[eq]
-            big[np.searchsorted(eq, sided), 1 + mat.shape[1] + np.arange(sided.size)] = coef
-            sol = nnls(big, r_w[i, eq], maxiter=50 * big.shape[1])[0] if eq.size else None
-            y = np.zeros(len(rows))
-            if sol is not None:
-                y = sol[1 : 1 + mat.shape[1]].copy()
-                y[0] -= sol[0]
-            zi[rows] = y
-            e = r_w[i] - mat @ y
-            lo_pick = at_lo & (~at_hi | (e >= 0))
-            hi_pick = at_hi & ~lo_pick
-            ent = np.flatnonzero(lo_act[i])
-            ent = ent[lo_pick[self.lo_vars[ent]]]
-            _, first = np.unique(self.lo_vars[ent], return_index=True)
-            ent = ent[first]
-            zi[dr.lo_rows[ent]] = e[self.lo_vars[ent]] / dr.lo_coef[ent]
-            ent = np.flatnonzero(hi_act[i])
-            ent = ent[hi_pick[dr.hi_var[ent]]]
-            _, first = np.unique(dr.hi_var[ent], return_index=True)
-            ent = ent[first]
-            zi[dr.hi_rows[ent]] = e[dr.hi_var[ent]] / dr.hi_coef[ent]
-            z[i] = zi + 0.0
+            z[i] = batch.instance(i) + 0.0
         return z
 
     # -- tracking-error budget ----------------------------------------------------------------
@@ -475,6 +649,7 @@ class IndexStructure:
         glo: Array | None,
         ghi: Array | None,
         threads: int | None,
+        prev: Array | None,
     ) -> tuple[Array, list[str], npt.NDArray[np.int64], Array]:
         """``min c'w + alpha/2 w'H1 w`` s.t. ``||M w + m|| <= budget`` and the rest; see the
         module docs for the method and its certificate."""
@@ -489,10 +664,15 @@ class IndexStructure:
         status = ["optimal"] * b
         w_out = np.full((b, nw), np.nan)
 
-        def sub(rows: npt.NDArray[np.int64], scores: Array, linear: bool = False) -> Any:
-            w, st, it = self._solve_w(
+        def sub(rows: npt.NDArray[np.int64], scores: Array, tau: Any, linear: bool = False) -> Any:
+            # The turnover cost scales with the objective: tau = 1/(alpha + lambda).
+            cost = None
+            if self.turnover is not None:
+                cost = np.asarray(tau, dtype=np.float64).reshape(-1, 1) * self.turnover.cost
+                cost = np.ascontiguousarray(np.broadcast_to(cost, (rows.size, nw)))
+            w, st, it, _obj = self._solve_w(
                 scores,
-                lo[rows],
+                lo if lo.ndim == 1 else lo[rows],
                 hi[rows],
                 None if glo is None else glo[rows],
                 None if ghi is None else ghi[rows],
@@ -501,6 +681,8 @@ class IndexStructure:
                 bud.f1,
                 omega1,
                 linear,
+                None if prev is None else prev[rows],
+                cost,
             )
             np.add.at(iters, rows, it)
             return w, np.array([s == "optimal" for s in st], dtype=bool), st
@@ -508,7 +690,7 @@ class IndexStructure:
         alpha = bud.alpha
         every = np.arange(b)
         # lambda = infinity: the smallest tracking error the constraints allow.
-        w_min, ok_min, st_min = sub(every, -g)
+        w_min, ok_min, st_min = sub(every, -g, 0.0)
         te_min = np.where(ok_min, self._te(np.nan_to_num(w_min), m), np.nan)
         smallest = te_min.copy()
         tol = BUDGET_RTOL * np.maximum(budget, 1e-300)
@@ -520,9 +702,9 @@ class IndexStructure:
         live = np.flatnonzero(ok_min & ~infeasible)
         # lambda = 0: the objective alone (with alpha = 0 it is linear).
         if alpha > 0:
-            w0, ok0, st0 = sub(live, -c[live] / alpha)
+            w0, ok0, st0 = sub(live, -c[live] / alpha, 1.0 / alpha)
         else:
-            w0, ok0, st0 = sub(live, -c[live], linear=True)
+            w0, ok0, st0 = sub(live, -c[live], 1.0, linear=True)
         for j, i in enumerate(live):
             if not ok0[j]:
                 status[i] = st0[j]
@@ -549,7 +731,7 @@ class IndexStructure:
             pending = np.arange(k)
             for _ in range(200):
                 r = rows[pending]
-                wt, okt, _st = sub(r, -g[r] - t_hi[pending, None] * c[r])
+                wt, okt, _st = sub(r, -g[r] - t_hi[pending, None] * c[r], t_hi[pending])
                 te_t = self._te(np.nan_to_num(wt), m[r])
                 passed = okt & (te_t > budget[r] + tol[r])
                 w_hi[pending[passed]] = wt[passed]
@@ -580,7 +762,7 @@ class IndexStructure:
             theta_c = np.clip(np.nan_to_num(theta_c, nan=0.5), 0.0, 1.0)
             theta_c = np.where(np.abs(sides[active]) >= 2, 0.5, theta_c)
             t_c = t_lo[active] + theta_c * (t_hi[active] - t_lo[active])
-            wt, okt, stt = sub(r, -g[r] - t_c[:, None] * (c[r] - alpha * g[r]))
+            wt, okt, stt = sub(r, -g[r] - t_c[:, None] * (c[r] - alpha * g[r]), t_c)
             te_t = self._te(np.nan_to_num(wt), m[r])
             # On the bracket's affine piece the interpolated root is the solve's answer, so
             # the budget is met to rounding: that is the certificate.
@@ -601,6 +783,186 @@ class IndexStructure:
             w_out[rows[j]] = w_lo[j]
             status[rows[j]] = "optimal_inaccurate"
         return w_out, status, iters, smallest
+
+
+@dataclass
+class _DualBatch:
+    """The batch arrays :meth:`IndexStructure.canonical_duals` reads, and its per-instance
+    solve."""
+
+    st: IndexStructure
+    g: Array  # (B, n): P x + q
+    w: Array  # (B, W)
+    lo_act: npt.NDArray[np.bool_]  # (B, lower-bound entries)
+    hi_act: npt.NDArray[np.bool_]
+    grp_act: npt.NDArray[np.bool_]  # (B, G, 2): lower, upper side active
+    prev: Array | None  # (B, W)
+    soc_s: Array | None  # (B, r): the cone's slack s = C x + d
+    lu: Any  # splu of C[def_rows, aux], or None
+
+    @classmethod
+    def of(cls, st: IndexStructure, x: Array, th: _Theta) -> _DualBatch:
+        dr = st.dual_rows
+        assert dr is not None
+        b, tol = x.shape[0], 1e-9
+        xs = np.nan_to_num(x)
+        q = st._rows("q_map", th)
+        g = np.asarray(st.p_full @ xs.T).T + q[:, : st.n] if st.p_full.nnz else q[:, : st.n]
+        w = xs[:, st.weight_cols]
+        lo_v = st._rows("lo_map", th)
+        lo_act = np.abs(w[:, st.lo_vars] - lo_v) <= tol * (1.0 + np.abs(lo_v))
+        hi_act = np.zeros((b, 0), dtype=bool)
+        if st.hi_map is not None:
+            hi_v = st._rows("hi_map", th)
+            hi_act = np.abs(w[:, dr.hi_var] - hi_v) <= tol * (1.0 + np.abs(hi_v))
+        glo, ghi = st._group_bounds(th)
+        grp_act = np.zeros((b, 0, 2), dtype=bool)
+        if st.groups is not None and glo is not None and ghi is not None:
+            gw = w @ st.groups.T
+            grp_act = np.stack(
+                [
+                    (dr.grp_rows[:, 0] >= 0) & (np.abs(gw - glo) <= tol * (1.0 + np.abs(glo))),
+                    (dr.grp_rows[:, 1] >= 0) & (np.abs(gw - ghi) <= tol * (1.0 + np.abs(ghi))),
+                ],
+                axis=2,
+            )
+        soc_s = None
+        if dr.soc is not None:
+            soc_s = _per_row(dr.soc.c_soc, xs.T) + _per_row(dr.soc.d_map, th.t)
+        lu = spla.splu(sp.csc_array(dr.c_def_u)) if st.aux.size else None
+        return cls(st, g, w, lo_act, hi_act, grp_act, st._previous(th), soc_s, lu)
+
+    def _def_solve(self, rhs: Array) -> Array:
+        """``z_def`` with ``C[def_rows, aux]' z_def = rhs``."""
+        if self.lu is None:
+            return np.zeros(0)
+        return np.asarray(self.lu.solve(np.ascontiguousarray(rhs), trans="T"), dtype=np.float64)
+
+    def _cone_direction(self, i: int) -> Array | None:
+        """``(1, -s_1../s_0)`` when instance ``i``'s tracking-error cone binds, else None."""
+        if self.soc_s is None:
+            return None
+        s = self.soc_s[i]
+        head, tail = float(s[0]), s[1:]
+        if head <= 0 or head - float(np.sqrt(tail @ tail)) > 1e-9 * (1.0 + head):
+            return None
+        return np.r_[1.0, -tail / head]
+
+    def instance(self, i: int) -> Array:
+        """Instance ``i``'s ``z`` (see :meth:`IndexStructure.canonical_duals`)."""
+        st, dr = self.st, self.st.dual_rows
+        assert dr is not None
+        nw = st.weight_cols.size
+        zi = np.zeros(dr.m)
+        g = self.g[i]
+        r_w = g[st.weight_cols].copy()
+        # Turnover off its kink: one active row, its dual from the epigraph variable's column.
+        tv = st.turnover
+        kinks = np.zeros(0, np.int64)
+        if tv is not None and self.prev is not None:
+            p = self.prev[i, tv.weights]
+            gap = self.w[i, tv.weights] - p
+            kappa = tv.cost[tv.weights] / tv.sigma
+            up = gap > 1e-9 * (1.0 + np.abs(p))
+            down = gap < -1e-9 * (1.0 + np.abs(p))
+            zi[tv.up_rows[up]] = kappa[up] / tv.up_coef[up]
+            zi[tv.down_rows[down]] = kappa[down] / tv.down_coef[down]
+            r_w[tv.weights[up]] += tv.sigma[up] * kappa[up]  # C[up, w] = -sigma alpha_up
+            r_w[tv.weights[down]] -= tv.sigma[down] * kappa[down]
+            kinks = np.flatnonzero(~(up | down))
+        # The cone: mu times a known direction; the auxiliaries' duals are affine in mu.
+        direction = self._cone_direction(i)
+        z_def = self._def_solve(g[st.aux])
+        r_w -= dr.c_def_w.T @ z_def
+        mu_w = np.zeros(nw)
+        z_def_mu = np.zeros(st.aux.size)
+        if direction is not None:
+            assert dr.soc is not None
+            col = dr.soc.c_soc.T @ direction
+            z_def_mu = self._def_solve(col[st.aux])
+            mu_w = col[st.weight_cols] - dr.c_def_w.T @ z_def_mu
+        # Active rows of the weights' equations: sum w = 1 (free sign) and the group sides.
+        cols, rows = [dr.sum_coef], [dr.sum_row]
+        for k in range(self.grp_act.shape[1]):
+            assert st.groups is not None
+            pattern = dr.grp_scale[k] * st.groups[k]
+            for side, sign in ((0, 1.0), (1, -1.0)):
+                if self.grp_act[i, k, side]:
+                    cols.append(sign * pattern)
+                    rows.append(int(dr.grp_rows[k, side]))
+        mat = np.stack(cols, axis=1)
+        at_lo = np.zeros(nw, dtype=bool)
+        at_lo[st.lo_vars[self.lo_act[i]]] = True
+        at_hi = np.zeros(nw, dtype=bool)
+        at_hi[dr.hi_var[self.hi_act[i]]] = True
+        one = at_lo ^ at_hi
+        eq = np.flatnonzero(~(at_lo & at_hi))
+        sided = np.flatnonzero(one)
+        # Unknowns: [-sum, rows..., sided bounds, mu, kink up, kink down], all >= 0; equations:
+        # the weights not removed, then each kink's epigraph variable (alpha_up z_up +
+        # alpha_down z_down = kappa).
+        n_rows, n_mu = mat.shape[1], int(direction is not None)
+        width = 1 + n_rows + sided.size + n_mu + 2 * kinks.size
+        big = np.zeros((eq.size + kinks.size, width))
+        rhs = np.zeros(eq.size + kinks.size)
+        big[: eq.size, 0] = -mat[eq, 0]
+        big[: eq.size, 1 : 1 + n_rows] = mat[eq]
+        at = np.searchsorted(eq, sided)
+        big[at, 1 + n_rows + np.arange(sided.size)] = np.where(at_lo[sided], 1.0, -1.0)
+        rhs[: eq.size] = r_w[eq]
+        base = 1 + n_rows + sided.size
+        if n_mu:
+            big[: eq.size, base] = mu_w[eq]
+        if kinks.size and tv is not None:
+            kw = tv.weights[kinks]
+            pos = np.searchsorted(eq, kw)
+            inside = (pos < eq.size) & (eq[np.minimum(pos, eq.size - 1)] == kw)
+            up_col = base + n_mu + np.arange(kinks.size)
+            down_col = up_col + kinks.size
+            big[pos[inside], up_col[inside]] = -tv.sigma[kinks][inside] * tv.up_coef[kinks][inside]
+            big[pos[inside], down_col[inside]] = (
+                tv.sigma[kinks][inside] * tv.down_coef[kinks][inside]
+            )
+            t_eq = eq.size + np.arange(kinks.size)
+            big[t_eq, up_col] = tv.up_coef[kinks]
+            big[t_eq, down_col] = tv.down_coef[kinks]
+            rhs[t_eq] = tv.cost[kw] / tv.sigma[kinks]
+        sol = nnls(big, rhs, maxiter=50 * width)[0] if big.size else np.zeros(width)
+        y = sol[1 : 1 + n_rows].copy()
+        y[0] -= sol[0]
+        zi[rows] = y
+        e = r_w - mat @ y
+        if n_mu:
+            assert dr.soc is not None and direction is not None
+            mu = sol[base]
+            zi[dr.soc.rows] = mu * direction
+            if dr.soc.t_row >= 0:
+                zi[dr.soc.t_row] = dr.soc.t_ratio * mu
+            e -= mu * mu_w
+            z_def = z_def - mu * z_def_mu
+        zi[dr.def_rows] = z_def
+        if kinks.size and tv is not None:
+            z_up = sol[base + n_mu : base + n_mu + kinks.size]
+            z_down = sol[base + n_mu + kinks.size :]
+            zi[tv.up_rows[kinks]] = z_up
+            zi[tv.down_rows[kinks]] = z_down
+            kw = tv.weights[kinks]
+            e[kw] -= tv.sigma[kinks] * (tv.down_coef[kinks] * z_down - tv.up_coef[kinks] * z_up)
+        # The bound duals: the residual of each weight on its active side (one side, or the
+        # side its sign allows when both are active).
+        lo_pick = at_lo & (~at_hi | (e >= 0))
+        hi_pick = at_hi & ~lo_pick
+        ent = np.flatnonzero(self.lo_act[i])
+        ent = ent[lo_pick[st.lo_vars[ent]]]
+        _, first = np.unique(st.lo_vars[ent], return_index=True)
+        ent = ent[first]
+        zi[dr.lo_rows[ent]] = e[st.lo_vars[ent]] / dr.lo_coef[ent]
+        ent = np.flatnonzero(self.hi_act[i])
+        ent = ent[hi_pick[dr.hi_var[ent]]]
+        _, first = np.unique(dr.hi_var[ent], return_index=True)
+        ent = ent[first]
+        zi[dr.hi_rows[ent]] = e[dr.hi_var[ent]] / dr.hi_coef[ent]
+        return zi
 
 
 # -- recognition ------------------------------------------------------------------------------
@@ -729,6 +1091,7 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
     soc_rows = np.arange(z + nl, m_rows)
     # cvxpy writes ||x|| <= budget as a cone (t, x) and a row t <= budget: take t out.
     bound_var, bound_map = -1, None
+    t_row, t_ratio = -1, 0.0
     if soc:
         r0 = z + nl
         rc0, rv0 = (
@@ -749,9 +1112,13 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
             ):
                 return None
             coef_t = float(a_t.data[a_t.indices == t_rows[0]][0])
+            t_row, t_ratio = int(t_rows[0]), -float(rv0[0]) / coef_t
             bound_var = t
             bound_map = sp.csr_array(b_map[[int(t_rows[0])]] / -coef_t)
             ineq_rows = ineq_rows[ineq_rows != t_rows[0]]
+    tv = _find_turnover(a, b_map, q_map, p_full, ineq_rows, n_theta, bound_var)
+    if tv is not None:
+        ineq_rows = ineq_rows[~np.isin(ineq_rows, np.r_[tv["up_rows"], tv["down_rows"]])]
     # Weights: the variables with inequality rows (every weight has a lower bound). The rest
     # are auxiliaries, defined by the equality rows that mention them: A_zU u + A_zW w + b = 0.
     in_ineq = np.zeros(n, bool)
@@ -760,6 +1127,8 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
     not_t = np.ones(n, bool)
     if bound_var >= 0:
         not_t[bound_var] = False
+    if tv is not None:
+        not_t[tv["cols"]] = False
     aux = np.flatnonzero(~in_ineq & not_t).astype(np.int64)
     nw = weights.size
     if nw == 0:
@@ -958,7 +1327,34 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         hi_var=hi_var,
         grp_rows=np.array([[e[3], e[4]] for e in grp], dtype=np.int64).reshape(-1, 2),
         grp_scale=np.array([e[5] for e in grp], dtype=np.float64),
+        soc=None
+        if not soc
+        else _SocRows(
+            rows=soc_rows.astype(np.int64),
+            c_soc=sp.csr_array(a[soc_rows]),
+            d_map=sp.csr_array(b_map[soc_rows]),
+            t_row=t_row,
+            t_ratio=t_ratio,
+        ),
     )
+    turnover = None
+    if tv is not None:
+        tw = pos_w[tv["wcols"]]
+        if (tw < 0).any():
+            return None
+        cost = np.zeros(nw)
+        cost[tw] = tv["sigma"] * tv["kappa"]
+        turnover = _Turnover(
+            weights=tw,
+            cols=tv["cols"],
+            sigma=tv["sigma"],
+            cost=cost,
+            prev_map=tv["prev_map"],
+            up_rows=tv["up_rows"],
+            down_rows=tv["down_rows"],
+            up_coef=tv["up_coef"],
+            down_coef=tv["down_coef"],
+        )
     cap = float("nan")
     if hi_map is not None and hi_vars.size == nw and hi_starts.size == hi_map.shape[0]:
         per_row = np.diff(hi_map.indptr)
@@ -997,8 +1393,94 @@ def _recognise(pp: Any, dims: Any) -> IndexStructure | None:
         ghi_inf=ghi_inf,
         budget=budget,
         dual_rows=dual_rows,
+        turnover=turnover,
         cap=cap,
     )
+
+
+def _find_turnover(
+    a: sp.csr_array,
+    b_map: sp.csr_array,
+    q_map: sp.csr_array,
+    p_full: sp.csr_array,
+    ineq_rows: npt.NDArray[np.int64],
+    n_theta: int,
+    exclude: int,
+) -> dict[str, Any] | None:
+    """The epigraph variables of an L1 turnover term, as cvxpy writes ``norm1(w - prev)`` or
+    ``cost @ abs(w - prev)``: a variable ``t`` in exactly two inequality rows and nothing else,
+    ``t >= sigma (w - p)`` and ``t >= -sigma (w - p)`` over one weight ``w`` (``p`` the same
+    affine map of the parameters in both), with a nonnegative constant objective coefficient
+    and no quadratic term. ``None`` when there is none."""
+    n = a.shape[1]
+    a_csc = sp.csc_array(a)
+    col_nnz = np.diff(a_csc.indptr)
+    row_len = np.diff(a.indptr)
+    is_ineq = np.zeros(a.shape[0], bool)
+    is_ineq[ineq_rows] = True
+    in_p = np.diff(sp.csr_array(p_full).indptr) > 0
+    q_rows = sp.csr_array(q_map[:n])
+    q_const = q_rows[:, [n_theta - 1]].toarray()[:, 0]
+    q_param = np.diff(q_rows.indptr) > (q_const != 0)
+    found: list[tuple[int, int, int, int, float, float, float]] = []
+    # kappa = 0 (a name whose turnover costs nothing) leaves t free above |w - p|; t = |w - p|
+    # is then one optimum, and the term vanishes.
+    for t in np.flatnonzero((col_nnz == 2) & ~in_p & ~q_param & (q_const >= 0)):
+        if t == exclude:
+            continue
+        rows = a_csc.indices[a_csc.indptr[t] : a_csc.indptr[t + 1]]
+        alphas = a_csc.data[a_csc.indptr[t] : a_csc.indptr[t + 1]]
+        if not (is_ineq[rows].all() and (row_len[rows] == 2).all() and (alphas > 0).all()):
+            continue
+        others = []
+        for r in rows:
+            rc = a.indices[a.indptr[r] : a.indptr[r + 1]]
+            rv = a.data[a.indptr[r] : a.indptr[r + 1]]
+            others.append((int(rc[rc != t][0]), float(rv[rc != t][0])))
+        (w1, beta1), (w2, beta2) = others
+        slope1, slope2 = -beta1 / alphas[0], -beta2 / alphas[1]
+        if w1 != w2 or slope1 == 0 or abs(slope1 + slope2) > 1e-12 * abs(slope1):
+            continue
+        up = 0 if slope1 > 0 else 1
+        found.append(
+            (
+                int(t),
+                w1,
+                int(rows[up]),
+                int(rows[1 - up]),
+                float(alphas[up]),
+                float(alphas[1 - up]),
+                abs(slope1),
+            )
+        )
+    if not found:
+        return None
+    cols = np.array([f[0] for f in found], np.int64)
+    wcols = np.array([f[1] for f in found], np.int64)
+    if np.unique(wcols).size != wcols.size or np.isin(wcols, cols).any():
+        return None  # two turnover terms on one weight, or a term on another's variable
+    up_rows = np.array([f[2] for f in found], np.int64)
+    down_rows = np.array([f[3] for f in found], np.int64)
+    up_coef = np.array([f[4] for f in found])
+    down_coef = np.array([f[5] for f in found])
+    sigma = np.array([f[6] for f in found])
+    # sigma p = b_up / alpha_up = -b_down / alpha_down: the same previous weights in both rows.
+    up_map = sp.csr_array(sp.diags_array(1.0 / (up_coef * sigma)) @ b_map[up_rows])
+    down_map = sp.csr_array(sp.diags_array(-1.0 / (down_coef * sigma)) @ b_map[down_rows])
+    gap = abs(up_map - down_map)
+    if gap.nnz and gap.max() > 1e-12 * max(1.0, float(abs(up_map).max())):
+        return None
+    return {
+        "cols": cols,
+        "wcols": wcols,
+        "up_rows": up_rows,
+        "down_rows": down_rows,
+        "up_coef": up_coef,
+        "down_coef": down_coef,
+        "sigma": sigma,
+        "kappa": q_const[cols],
+        "prev_map": up_map,
+    }
 
 
 def _recognise_budget(
