@@ -40,6 +40,14 @@ def adv_at(ds: indexlab.Dataset, cut: int) -> np.ndarray:
     return np.nan_to_num(np.median(tv[cut - 62 : cut + 1], axis=0), nan=0.0)
 
 
+def drift(ds: indexlab.Dataset, prev: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Weights set at day ``start`` as held at day ``end`` (total return in HKD, the levels a
+    search compounds without a benchmark): what the turnover penalty measures against."""
+    levels = ds.field("total_return") * ds.fx_to_hkd()
+    held = prev * np.nan_to_num(levels[end] / levels[start], nan=1.0)
+    return held / held.sum() if held.sum() > 0 else held
+
+
 def reference(
     ds: indexlab.Dataset,
     cut: int,
@@ -141,15 +149,17 @@ def test_turnover_penalty_matches_sequential_cvxpy_and_trades_less(
     assert (t["status"] == "ok").all(), t["status"].tolist()
     mask = np.isin(ids, members).astype(float)
     dates, _, w = res.weights["sticky"].weights_matrix()
-    prev = np.zeros(len(ids))
-    for (cut, _impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
+    prev, last = np.zeros(len(ids)), -1
+    for (cut, impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
+        if last >= 0:
+            prev = drift(ds, prev, last, impl)
         ref = reference(ds, cut, mask, bench, 20.0, 0.08, prev=prev, turnover_weight=0.01)
         # An L1 term leaves flat directions near its kinks: the weights agree to solver
         # tolerance, the objective to far better.
         np.testing.assert_allclose(wj, ref, atol=2e-4)
         value = objective(ds, cut, bench, 20.0, prev, 0.01)
         assert value(wj) == pytest.approx(value(ref), abs=1e-7)
-        prev = wj
+        prev, last = wj, impl
     assert t.loc["sticky", "average_turnover"] < t.loc["free", "average_turnover"]
 
 
@@ -163,9 +173,11 @@ def test_turnover_penalty_with_a_te_budget(ds: indexlab.Dataset, full: np.ndarra
     assert res.table.loc["b", "status"] == "ok", res.table.loc["b", "status"]
     mask = np.isin(ids, members).astype(float)
     dates, _, w = res.weights["b"].weights_matrix()
-    prev = np.zeros(len(ids))
+    prev, last = np.zeros(len(ids)), -1
     scores = ds.securities["ai_score"].to_numpy(dtype=float)
-    for (cut, _impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
+    for (cut, impl, bench), wj in zip(parent_reviews(ds, dates), w, strict=True):
+        if last >= 0:
+            prev = drift(ds, prev, last, impl)
         sigma = search.review_risk_model(ds, cut).covariance()
         x = cp.Variable(len(ids))
         reference = cp.Problem(
@@ -182,7 +194,7 @@ def test_turnover_penalty_with_a_te_budget(ds: indexlab.Dataset, full: np.ndarra
         assert te <= 0.12 * (1 + 1e-6)
         got = scores @ wj - 0.01 * np.abs(wj - prev).sum()
         assert got == pytest.approx(reference.value, abs=1e-6)
-        prev = wj
+        prev, last = wj, impl
 
 
 def test_market_filter_and_connect(ds: indexlab.Dataset, full: np.ndarray) -> None:

@@ -4,11 +4,13 @@
 At each review every candidate of a chunk gets its mask (membership, listing, market, Connect
 and ADV screens, ``top_k``), its benchmark (the parent index's weights, or the candidate's own
 parent weights over the names listed) and its upper bounds (``cap x mask``, the liquidity
-participation cap). Candidates without a turnover penalty are solved together: one fast-path
-batch (:func:`indexlab.optimise.capped_qp_batch`, or the exact budget search of
-:func:`indexlab.optimise.compile` with a TE budget) per sign of ``te_weight``. Candidates with a
-turnover penalty depend on their previous review, so each review is one batch of the compiled
-cvxpy model of :func:`review_model` on the generic (Clarabel) path.
+participation cap). Candidates are solved together, one fast-path batch per kind (sign of
+``te_weight``, TE budget or not, turnover penalty or not):
+:func:`indexlab.optimise.capped_qp_batch`, with each candidate's turnover cost against its
+previous review's weights, or the exact budget search of :func:`indexlab.optimise.compile`
+with a TE budget. Candidates with
+both a TE budget and a turnover penalty are one batch of the compiled cvxpy model of
+:func:`review_model` (their turnover weights are parameters) on the generic (Clarabel) path.
 """
 
 from __future__ import annotations
@@ -102,6 +104,18 @@ def review_model(
         constraints += [t >= w - prev, t >= prev - w]
         objective = objective - weight * cp.sum(t)
     return cp.Problem(cp.Maximize(objective), constraints), w
+
+
+def drifted(ctx: _Context, prev: FloatArray, j: int) -> FloatArray:
+    """Review ``j - 1``'s weights drifted with the market to review ``j``'s implementation:
+    what a candidate holds when it trades, so what its turnover penalty measures against. The
+    levels are those the backtest compounds (price or total return)."""
+    start, end = int(ctx.impl[j - 1] - ctx.t0), int(ctx.impl[j] - ctx.t0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = ctx.tr[end] / ctx.tr[start]
+    held = prev * np.where(np.isfinite(growth), growth, 1.0)[None, :]
+    total = held.sum(axis=1, keepdims=True)
+    return np.asarray(np.where(total > 0, held / np.where(total > 0, total, 1.0), 0.0))
 
 
 def ex_ante_te(rm: RiskModel, active: FloatArray) -> FloatArray:
@@ -251,7 +265,9 @@ def optimised_schedules(
                     s = ctx.scores[j][None, :] / scale[:, None]
                     args = (rm, s, hi[rows], bench[rows, j], budget[rows], linear)
                     if turnover:
-                        prev = weights[rows, j - 1] if j else np.zeros((rows.size, n))
+                        prev = (
+                            drifted(ctx, weights[rows, j - 1], j) if j else np.zeros((rows.size, n))
+                        )
                         w, st, smallest = _turnover_batch(ctx, *args, prev, tw[rows] / scale)
                     elif budgeted:
                         w, st, smallest = _budget_batch(ctx, *args)
@@ -339,9 +355,26 @@ def _turnover_batch(
     prev: FloatArray,
     turnover_weight: FloatArray,
 ) -> tuple[FloatArray, list[str], FloatArray | None]:
-    """One review of candidates with a turnover penalty: :func:`review_model` compiled and
-    solved for the batch (no smallest-budget report: an impossible budget is "infeasible")."""
+    """One review of candidates with a turnover penalty: the fast path with each candidate's
+    turnover cost; with a TE budget, :func:`review_model` compiled and solved for the batch (no
+    smallest-budget report: an impossible budget is "infeasible")."""
     budgeted = bool(np.isfinite(budget).all())
+    if not budgeted:
+        n = len(ctx.id_pos)
+        fast = capped_qp_batch(
+            np.ascontiguousarray(scores),
+            bench=np.ascontiguousarray(bench),
+            loadings=rm.loadings,
+            factor_cov=rm.factor_cov,
+            specific_var=rm.specific_var,
+            gamma=0.0 if linear else 2.0,
+            lo=0.0,
+            hi=np.ascontiguousarray(hi),
+            prev=np.ascontiguousarray(prev),
+            turnover_cost=np.repeat(np.asarray(turnover_weight, np.float64)[:, None], n, axis=1),
+            threads=ctx.threads,
+        )
+        return fast.weights, fast.status, None
     prob, _w = review_model(len(ctx.id_pos), rm, linear, budgeted, turnover=True)
     params: dict[str, Any] = {
         "scores": np.ascontiguousarray(scores),
