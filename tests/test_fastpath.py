@@ -6,52 +6,10 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
+from fastpath_reference import TIGHT, cvxpy_solve, masks, risk_model
 from indexlab.errors import DataError
 from indexlab.optimise import capped_qp_batch
 from scipy.optimize import linprog
-
-TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
-
-
-def risk_model(n: int, k: int, rng: np.random.Generator):
-    f = rng.normal(0.0, 1.0, (n, k)) * np.r_[1.0, np.full(k - 1, 0.5)]
-    a = rng.normal(0.0, 0.1, (k, k))
-    omega = a @ a.T + np.diag(np.full(k, 0.01))
-    d = rng.uniform(0.01, 0.06, n)
-    return f, omega, d
-
-
-def masks(b: int, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    out = np.zeros((b, n))
-    for i in range(b):
-        out[i, rng.choice(n, size, replace=False)] = 1.0
-    return out
-
-
-def cvxpy_solve(s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None):
-    """The same problem written in cvxpy (tracking-error form), solved by Clarabel."""
-    n = len(s)
-    w = cp.Variable(n)
-    obj = -s @ w
-    if gamma > 0:
-        chol = np.linalg.cholesky(omega)
-        diff = w - (np.zeros(n) if bench is None else bench)
-        obj = obj + gamma / 2 * (
-            cp.sum_squares(chol.T @ (f.T @ diff)) + cp.sum_squares(cp.multiply(np.sqrt(d), diff))
-        )
-    cons = [cp.sum(w) == 1, w >= lo, w <= hi]
-    if groups is not None:
-        for r in range(groups.shape[0]):
-            if np.isfinite(glo[r]):
-                cons.append(groups[r] @ w >= glo[r])
-            if np.isfinite(ghi[r]):
-                cons.append(groups[r] @ w <= ghi[r])
-    prob = cp.Problem(cp.Minimize(obj), cons)
-    prob.solve(solver=cp.CLARABEL, **TIGHT)
-    if prob.status in ("infeasible", "infeasible_inaccurate"):
-        return None, None
-    assert prob.status == "optimal", prob.status
-    return np.asarray(w.value), float(prob.value)
 
 
 def kkt_residual(w, s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None):

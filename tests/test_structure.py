@@ -3,31 +3,21 @@ the problem; every number is checked against cvxpy's own solve of the same probl
 
 from __future__ import annotations
 
-import warnings
-
 import cvxpy as cp
 import numpy as np
 import pytest
 from indexlab.optimise import RiskModel, ai_chain_model, compile
 from indexlab.optimise.blocks import group_bounds, liquidity_cap, tracking_error, weight_cap
+from structure_reference import cvxpy_instance, factor_risk
 
 N, K, HELD = 40, 3, 15
 
 
 def _risk(rng: np.random.Generator) -> RiskModel:
-    return RiskModel(
-        rng.normal(0, 0.3, (N, K)), np.diag([0.04, 0.02, 0.01]), rng.uniform(0.01, 0.05, N)
-    )
+    return factor_risk(rng, N)
 
 
-def _cvxpy(prob: cp.Problem, params: dict[str, np.ndarray], i: int) -> tuple[str, float, dict]:
-    by_name = {p.name(): p for p in prob.parameters()}
-    for name, v in params.items():
-        by_name[name].value = v[i]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-    return prob.status, prob.value, {v.name(): v.value for v in prob.variables()}
+_cvxpy = cvxpy_instance
 
 
 def _instances(rng: np.random.Generator, batch: int, bench: np.ndarray, scores: np.ndarray):

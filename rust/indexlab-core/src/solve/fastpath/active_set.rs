@@ -550,22 +550,10 @@ pub(crate) mod tests {
         (Qp { q, p }, second)
     }
 
-    fn rnd(seed: u64) -> impl FnMut() -> f64 {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
     /// A random positive definite dense QP with a budget row, one group row and kinks on every
     /// other variable.
     fn random_qp(seed: u64, n: usize, k: usize) -> Qp {
-        let mut r = rnd(seed);
+        let mut r = crate::solve::fastpath::tests::rng(seed);
         let u: Vec<f64> = (0..n * k).map(|_| 0.3 * (r() - 0.5)).collect();
         let d: Vec<f64> = (0..n).map(|_| 0.01 + 0.05 * r()).collect();
         let mut q = vec![0.0; n * n];

@@ -631,7 +631,7 @@ fn turnover_matches_the_split_formulation() {
 }
 
 /// A xorshift generator for the random tests.
-fn rng(seed: u64) -> impl FnMut() -> f64 {
+pub(super) fn rng(seed: u64) -> impl FnMut() -> f64 {
     let mut s = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);

@@ -1,0 +1,55 @@
+"""The capped-QP problem written independently in cvxpy, and the random inputs, shared by the
+fast-path tests (``test_fastpath.py``, ``test_fastpath_turnover.py``)."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+
+
+def risk_model(n: int, k: int, rng: np.random.Generator):
+    f = rng.normal(0.0, 1.0, (n, k)) * np.r_[1.0, np.full(k - 1, 0.5)]
+    a = rng.normal(0.0, 0.1, (k, k))
+    omega = a @ a.T + np.diag(np.full(k, 0.01))
+    d = rng.uniform(0.01, 0.06, n)
+    return f, omega, d
+
+
+def masks(b: int, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    out = np.zeros((b, n))
+    for i in range(b):
+        out[i, rng.choice(n, size, replace=False)] = 1.0
+    return out
+
+
+def cvxpy_solve(
+    s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None, prev=None, cost=None
+):
+    """The same problem written in cvxpy (tracking-error form, plus ``cost @ |w - prev|`` when
+    ``prev`` is given), solved by Clarabel; ``(None, None)`` when infeasible."""
+    n = len(s)
+    w = cp.Variable(n)
+    obj = -s @ w
+    if prev is not None:
+        obj = obj + cp.sum(cp.multiply(cost, cp.abs(w - prev)))
+    if gamma > 0:
+        chol = np.linalg.cholesky(omega)
+        diff = w - (np.zeros(n) if bench is None else bench)
+        obj = obj + gamma / 2 * (
+            cp.sum_squares(chol.T @ (f.T @ diff)) + cp.sum_squares(cp.multiply(np.sqrt(d), diff))
+        )
+    cons = [cp.sum(w) == 1, w >= lo, w <= hi]
+    if groups is not None:
+        for r in range(groups.shape[0]):
+            if np.isfinite(glo[r]):
+                cons.append(groups[r] @ w >= glo[r])
+            if np.isfinite(ghi[r]):
+                cons.append(groups[r] @ w <= ghi[r])
+    prob = cp.Problem(cp.Minimize(obj), cons)
+    prob.solve(solver=cp.CLARABEL, **TIGHT)
+    if prob.status in ("infeasible", "infeasible_inaccurate"):
+        return None, None
+    assert prob.status == "optimal", prob.status
+    return np.asarray(w.value), float(prob.value)
