@@ -53,3 +53,41 @@ def cvxpy_solve(
         return None, None
     assert prob.status == "optimal", prob.status
     return np.asarray(w.value), float(prob.value)
+
+
+def multiplier_columns(w, groups, glo, ghi, tol: float) -> tuple[list, list]:
+    """The budget's column and each active group side's, with the sign its multiplier may
+    take (the columns of the stationarity LP of :func:`smallest_violation`)."""
+    cols, bounds = [np.ones(len(w))], [(None, None)]
+    if groups is not None:
+        for r in range(groups.shape[0]):
+            gw = groups[r] @ w
+            if abs(gw - ghi[r]) < tol:
+                cols.append(groups[r])
+                bounds.append((0, None))
+            elif abs(gw - glo[r]) < tol:
+                cols.append(groups[r])
+                bounds.append((None, 0))
+    return cols, bounds
+
+
+def smallest_violation(a, bounds, grad, interior, at_lo, at_hi):
+    """The multipliers (columns ``a``, with ``bounds``) that minimise the largest violation of
+    stationarity: ``grad + a @ y`` zero on interior names, >= 0 at a lower bound, <= 0 at an
+    upper one. An LP (HiGHS); its last variable is that violation."""
+    from scipy.optimize import linprog
+
+    rows, rhs = [], []
+    for mask, sign in ((interior, 1.0), (interior, -1.0), (at_lo, -1.0), (at_hi, 1.0)):
+        rows.append(np.column_stack([sign * a[mask], -np.ones(mask.sum())]))
+        rhs.append(-sign * grad[mask])
+    res = linprog(
+        np.r_[np.zeros(a.shape[1]), 1.0],
+        A_ub=np.vstack(rows),
+        b_ub=np.concatenate(rhs),
+        bounds=[*bounds, (0, None)],
+        method="highs",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+    )
+    assert res.status == 0, res.message
+    return res

@@ -6,10 +6,16 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
-from fastpath_reference import TIGHT, cvxpy_solve, masks, risk_model
+from fastpath_reference import (
+    TIGHT,
+    cvxpy_solve,
+    masks,
+    multiplier_columns,
+    risk_model,
+    smallest_violation,
+)
 from indexlab.errors import DataError
 from indexlab.optimise import capped_qp_batch
-from scipy.optimize import linprog
 
 
 def kkt_residual(w, s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None, ghi=None):
@@ -25,35 +31,14 @@ def kkt_residual(w, s, bench, f, omega, d, gamma, lo, hi, groups=None, glo=None,
     if gamma > 0:
         grad += gamma * (f @ (omega @ (f.T @ (w - b))) + d * (w - b))
     tol = 1e-9
-    cols, bounds = [np.ones(n)], [(None, None)]
-    if groups is not None:
-        for r in range(groups.shape[0]):
-            gw = groups[r] @ w
-            if abs(gw - ghi[r]) < tol:
-                cols.append(groups[r])
-                bounds.append((0, None))
-            elif abs(gw - glo[r]) < tol:
-                cols.append(groups[r])
-                bounds.append((None, 0))
+    cols, bounds = multiplier_columns(w, groups, glo, ghi, tol)
     a = np.column_stack(cols)
     movable = hi > lo  # names with lo == hi are fixed: no sign condition
     interior = movable & (w > lo + tol) & (w < hi - tol)
     at_lo = movable & (w <= lo + tol)
     at_hi = movable & (w >= hi - tol)
     # reduced gradient grad + a @ y: zero on interior names, >= 0 at lo, <= 0 at hi.
-    rows, rhs = [], []
-    for mask, sign in ((interior, 1.0), (interior, -1.0), (at_lo, -1.0), (at_hi, 1.0)):
-        rows.append(np.column_stack([sign * a[mask], -np.ones(mask.sum())]))
-        rhs.append(-sign * grad[mask])
-    res = linprog(
-        np.r_[np.zeros(a.shape[1]), 1.0],
-        A_ub=np.vstack(rows),
-        b_ub=np.concatenate(rhs),
-        bounds=[*bounds, (0, None)],
-        method="highs",
-        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
-    )
-    assert res.status == 0, res.message
+    res = smallest_violation(a, bounds, grad, interior, at_lo, at_hi)
     red = grad + a @ res.x[:-1]
     worst = max(
         float(np.abs(red[interior]).max(initial=0.0)),

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fastpath_reference import cvxpy_solve, masks, risk_model
+from fastpath_reference import (
+    cvxpy_solve,
+    masks,
+    multiplier_columns,
+    risk_model,
+    smallest_violation,
+)
 from indexlab.errors import DataError
 from indexlab.optimise import capped_qp_batch
-from scipy.optimize import linprog
 
 
 def previous_weights(hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -41,16 +46,7 @@ def kkt_residual(w, s, bench, risk, gamma, hi, groups, glo, ghi, prev, cost) -> 
     movable = hi > 0
     kink = movable & (np.abs(w - prev) <= tol) & (cost > 0)
     grad = grad + np.where(kink, 0.0, cost * np.sign(w - prev))
-    cols, bounds = [np.ones(n)], [(None, None)]
-    if groups is not None:
-        for r in range(groups.shape[0]):
-            gw = groups[r] @ w
-            if abs(gw - ghi[r]) < tol:
-                cols.append(groups[r])
-                bounds.append((0, None))
-            elif abs(gw - glo[r]) < tol:
-                cols.append(groups[r])
-                bounds.append((None, 0))
+    cols, bounds = multiplier_columns(w, groups, glo, ghi, tol)
     kinks = np.flatnonzero(kink)
     # Columns: row multipliers, one t per kink, the largest violation.
     a = np.column_stack([*cols, *(np.eye(n)[:, j] for j in kinks)])
@@ -58,19 +54,7 @@ def kkt_residual(w, s, bench, risk, gamma, hi, groups, glo, ghi, prev, cost) -> 
     interior = movable & (w > tol) & (w < hi - tol)
     at_lo = movable & (w <= tol)
     at_hi = movable & (w >= hi - tol)
-    rows, rhs = [], []
-    for mask, sign in ((interior, 1.0), (interior, -1.0), (at_lo, -1.0), (at_hi, 1.0)):
-        rows.append(np.column_stack([sign * a[mask], -np.ones(mask.sum())]))
-        rhs.append(-sign * grad[mask])
-    res = linprog(
-        np.r_[np.zeros(a.shape[1]), 1.0],
-        A_ub=np.vstack(rows),
-        b_ub=np.concatenate(rhs),
-        bounds=[*bounds, (0, None)],
-        method="highs",
-        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
-    )
-    assert res.status == 0, res.message
+    res = smallest_violation(a, bounds, grad, interior, at_lo, at_hi)
     return max(float(res.x[-1]), abs(w.sum() - 1.0), float(np.max(-w)), float(np.max(w - hi)))
 
 
