@@ -264,26 +264,20 @@ def optimised_schedules(
                     scale = np.ones(rows.size) if linear else te[rows]
                     s = ctx.scores[j][None, :] / scale[:, None]
                     args = (rm, s, hi[rows], bench[rows, j], budget[rows], linear)
+                    prev = cost = None
                     if turnover:
                         prev = (
                             drifted(ctx, weights[rows, j - 1], j) if j else np.zeros((rows.size, n))
                         )
-                        w, st, smallest = _turnover_batch(ctx, *args, prev, tw[rows] / scale)
+                        cost = tw[rows] / scale
+                    if turnover and budgeted:
+                        assert prev is not None and cost is not None
+                        w, st, smallest = _turnover_budget_batch(ctx, *args, prev, cost)
                     elif budgeted:
                         w, st, smallest = _budget_batch(ctx, *args)
                     else:
-                        sol = capped_qp_batch(
-                            np.ascontiguousarray(s),
-                            bench=np.ascontiguousarray(bench[rows, j]),
-                            loadings=rm.loadings,
-                            factor_cov=rm.factor_cov,
-                            specific_var=rm.specific_var,
-                            gamma=0.0 if linear else 2.0,
-                            lo=0.0,
-                            hi=np.ascontiguousarray(hi[rows]),
-                            threads=ctx.threads,
-                        )
-                        w, st, smallest = sol.weights, sol.status, None
+                        w, st = _fast_batch(ctx, *args[:4], linear, prev, cost)
+                        smallest = None
                     for i, k in enumerate(rows):
                         if st[i] == "infeasible" and smallest is not None:
                             status[k] = (
@@ -344,7 +338,38 @@ def _budget_batch(
     return sol.values["w"], sol.status, sol.smallest_te_budget
 
 
-def _turnover_batch(
+def _fast_batch(
+    ctx: _Context,
+    rm: RiskModel,
+    scores: FloatArray,
+    hi: FloatArray,
+    bench: FloatArray,
+    linear: bool,
+    prev: FloatArray | None,
+    turnover_weight: FloatArray | None,
+) -> tuple[FloatArray, list[str]]:
+    """``min TE^2 - s'w`` (``-s'w`` when ``linear``), plus each candidate's turnover cost
+    against ``prev`` when given, on the fast path. Returns weights and statuses."""
+    turnover: dict[str, Any] = {}
+    if prev is not None and turnover_weight is not None:
+        cost = np.repeat(np.asarray(turnover_weight, np.float64)[:, None], prev.shape[1], axis=1)
+        turnover = {"prev": np.ascontiguousarray(prev), "turnover_cost": cost}
+    sol = capped_qp_batch(
+        np.ascontiguousarray(scores),
+        bench=np.ascontiguousarray(bench),
+        loadings=rm.loadings,
+        factor_cov=rm.factor_cov,
+        specific_var=rm.specific_var,
+        gamma=0.0 if linear else 2.0,
+        lo=0.0,
+        hi=np.ascontiguousarray(hi),
+        threads=ctx.threads,
+        **turnover,
+    )
+    return sol.weights, sol.status
+
+
+def _turnover_budget_batch(
     ctx: _Context,
     rm: RiskModel,
     scores: FloatArray,
@@ -355,36 +380,18 @@ def _turnover_batch(
     prev: FloatArray,
     turnover_weight: FloatArray,
 ) -> tuple[FloatArray, list[str], FloatArray | None]:
-    """One review of candidates with a turnover penalty: the fast path with each candidate's
-    turnover cost; with a TE budget, :func:`review_model` compiled and solved for the batch (no
+    """One review of candidates with a turnover penalty and a TE budget: :func:`review_model`
+    compiled and solved for the batch (their turnover weights are parameters; no
     smallest-budget report: an impossible budget is "infeasible")."""
-    budgeted = bool(np.isfinite(budget).all())
-    if not budgeted:
-        n = len(ctx.id_pos)
-        fast = capped_qp_batch(
-            np.ascontiguousarray(scores),
-            bench=np.ascontiguousarray(bench),
-            loadings=rm.loadings,
-            factor_cov=rm.factor_cov,
-            specific_var=rm.specific_var,
-            gamma=0.0 if linear else 2.0,
-            lo=0.0,
-            hi=np.ascontiguousarray(hi),
-            prev=np.ascontiguousarray(prev),
-            turnover_cost=np.repeat(np.asarray(turnover_weight, np.float64)[:, None], n, axis=1),
-            threads=ctx.threads,
-        )
-        return fast.weights, fast.status, None
-    prob, _w = review_model(len(ctx.id_pos), rm, linear, budgeted, turnover=True)
+    prob, _w = review_model(len(ctx.id_pos), rm, linear, budgeted=True, turnover=True)
     params: dict[str, Any] = {
         "scores": np.ascontiguousarray(scores),
         "bench": np.ascontiguousarray(bench),
         "hi": np.ascontiguousarray(hi),
         "prev": np.ascontiguousarray(prev),
         "turnover_weight": np.asarray(turnover_weight, dtype=np.float64),
+        "te_budget": np.asarray(budget, dtype=np.float64),
     }
-    if budgeted:
-        params["te_budget"] = np.asarray(budget, dtype=np.float64)
     sol = compile_problem(prob).solve_batch(params, threads=ctx.threads)
     return sol.values["w"], sol.status, None
 
