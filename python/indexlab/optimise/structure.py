@@ -570,23 +570,24 @@ class IndexStructure:
         return diag if self.p_full.count_nonzero() == np.count_nonzero(diag) else None
 
     @cached_property
-    def _constant_maps(self) -> tuple[_Gather | None, sp.csr_array, sp.csr_array]:
+    def _constant_maps(self) -> tuple[_Gather | None, sp.csr_array, sp.csr_array, Array | None]:
         """``q`` on the auxiliaries and the offset (a gather where it can be, else the sparse
-        rows), and ``P`` on the auxiliaries."""
+        rows), ``P`` on the auxiliaries, and its diagonal when it is diagonal."""
         rows = sp.csr_array(self.q_map[np.r_[self.aux, self.n]])
         p_uu = sp.csr_array(self.p_full[self.aux][:, self.aux])
-        return _Gather.of(rows), rows, p_uu
+        diag = np.asarray(p_uu.diagonal(), dtype=np.float64)
+        diagonal = diag if p_uu.count_nonzero() == np.count_nonzero(diag) else None
+        return _Gather.of(rows), rows, p_uu, diagonal
 
     def _constant_objective(self, e_aux: Array, th: _Theta) -> Array:
         """``1/2 e'Pe + q'e + offset`` with ``e`` the canonical point at ``w = 0`` (the
         auxiliaries' constant parts): the canonical objective is the fast path's objective in
         ``w`` plus this."""
-        gather, rows, p_uu = self._constant_maps
+        gather, rows, p_uu, diagonal = self._constant_maps
         q = gather.apply(th.theta) if gather is not None else _per_row(rows, th.t)
         grad = q[:, :-1]
-        diag = np.asarray(p_uu.diagonal(), dtype=np.float64)
-        if p_uu.count_nonzero() == np.count_nonzero(diag):  # diagonal: no product needed
-            grad += e_aux * (0.5 * diag)
+        if diagonal is not None:  # no product needed
+            grad += e_aux * (0.5 * diagonal)
         else:
             grad += 0.5 * _per_row(p_uu, np.ascontiguousarray(e_aux.T))
         return np.asarray(row_dot(e_aux, grad) + q[:, -1], dtype=np.float64)
