@@ -144,40 +144,6 @@ def test_unused_blocks_stay_importable() -> None:
     assert len(tracking_error(w, np.full(3, 1 / 3), rm) <= 0.1) == 2
 
 
-def test_per_instance_maps_are_gathered_bit_for_bit() -> None:
-    # The parameter -> bound/objective maps of the index shape are gathers (one parameter entry
-    # per row): the same bits as the sparse product they replace, in every instance.
-    from indexlab.optimise.structure import _per_row, _Theta
-
-    rng = np.random.default_rng(4)
-    rm = _risk(rng)
-    bench = rng.dirichlet(np.ones(N))
-    model = ai_chain_model(
-        range(N),
-        bench,
-        rng.random(N),
-        rm,
-        cap=0.1,
-        adv=rng.lognormal(17, 1, N),
-        aum=1e8,
-        layers=rng.integers(0, 4, N).tolist(),
-        layer_hi=0.5,
-    )
-    compiled = model.compile()
-    assert compiled.path == "fast"
-    st = compiled._structure
-    theta = compiled.theta(_instances(rng, 7, bench, rng.random(N)))
-    theta_t = np.ascontiguousarray(theta.T)
-    found = 0
-    for name, gather in st._gathers.items():
-        if getattr(st, name) is None:
-            continue
-        found += gather is not None
-        want = _per_row(getattr(st, name), theta_t)
-        np.testing.assert_array_equal(st._rows(name, _Theta(theta)), want, err_msg=name)
-    assert found >= 4
-
-
 @pytest.mark.parametrize("te_budget", [None, 0.05])
 def test_an_instance_gives_the_same_bits_alone_or_in_a_batch(te_budget: float | None) -> None:
     # A search may solve an instance alone or with others (chunks, shards): its objective and

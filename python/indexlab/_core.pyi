@@ -104,6 +104,55 @@ class ConicProgram:
     ]: ...
     def canonical(self, theta: npt.NDArray[np.float64]) -> dict[str, Any]: ...
 
+_Csr = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], int]
+_Risk = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+@final
+class IndexShape:
+    """The index shape of a compiled problem (indexlab.optimise.structure), solved in Rust."""
+
+    def __new__(
+        cls,
+        *,
+        n: int,
+        n_theta: int,
+        weight_cols: npt.NDArray[np.int64],
+        lo: _Csr,
+        lo_weight: npt.NDArray[np.int64],
+        hi: _Csr | None,
+        hi_weight: npt.NDArray[np.int64] | None,
+        c: _Csr,
+        risk: _Risk | None,
+        groups: tuple[
+            npt.NDArray[np.float64], _Csr, _Csr, npt.NDArray[np.bool_], npt.NDArray[np.bool_]
+        ]
+        | None,
+        turnover: tuple[
+            npt.NDArray[np.int64],
+            npt.NDArray[np.int64],
+            npt.NDArray[np.float64],
+            npt.NDArray[np.float64],
+            _Csr,
+        ]
+        | None,
+        aux_cols: npt.NDArray[np.int64],
+        aux_from_weights: _Csr,
+        aux_from_theta: _Csr,
+        p: _Csr,
+        q_map: _Csr,
+        budget: tuple[_Csr, _Csr, _Csr, _Risk, float, int, _Csr | None] | None,
+    ) -> Self: ...
+    def solve_batch(
+        self, theta: npt.NDArray[np.float64], threads: int | None = None
+    ) -> tuple[
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        list[str],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.float64] | None,
+    ]: ...
+
 def capped_qp_batch(
     scores: npt.NDArray[np.float64],
     bench: npt.NDArray[np.float64] | None,

@@ -57,6 +57,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.optimize import nnls
 
+from indexlab import _core
+
 __all__ = ["MAX_GROUP_ROWS", "FastResult", "IndexStructure", "recognise"]
 
 Array = npt.NDArray[np.float64]
@@ -117,6 +119,25 @@ def _per_row(mat: Any, cols: Array) -> Array:
     return np.ascontiguousarray((mat @ cols).T, dtype=np.float64)
 
 
+def _csr_arg(mat: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Array, int]:
+    """A sparse matrix as ``(indptr, indices, data, cols)`` for ``_core.IndexShape``."""
+    m = sp.csr_array(mat)
+    return (
+        np.asarray(m.indptr, dtype=np.int64),
+        np.asarray(m.indices, dtype=np.int64),
+        np.asarray(m.data, dtype=np.float64),
+        int(m.shape[1]),
+    )
+
+
+def _index(a: Any) -> npt.NDArray[np.int64]:
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _dense(a: Any) -> Array:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
 class _Theta:
     """A batch of flattened parameters ``(B, n_theta)`` and, computed when a sparse map first
     needs it, its transpose in C order (sparse @ dense is fast on contiguous columns)."""
@@ -127,131 +148,6 @@ class _Theta:
     @cached_property
     def t(self) -> Array:
         return np.ascontiguousarray(self.theta.T)
-
-
-def _as_slice(idx: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.int64]:
-    """``idx`` as a slice when it is an arithmetic progression (numpy copies strided views
-    much faster than it gathers), else ``idx`` itself."""
-    if idx.size == 0:
-        return slice(0, 0)
-    if idx.size == 1:
-        return slice(int(idx[0]), int(idx[0]) + 1)
-    step = int(idx[1] - idx[0])
-    if step > 0 and np.array_equal(idx, idx[0] + step * np.arange(idx.size)):
-        return slice(int(idx[0]), int(idx[-1]) + 1, step)
-    return idx
-
-
-@dataclass(frozen=True)
-class _Gather:
-    """A map from ``theta`` whose rows hold at most one parameter entry (plus a constant):
-    ``theta[:, col] * coef + const`` on the rows with a parameter, ``const`` on the others: a
-    gather instead of a sparse product and its transpose. The same operations in the same
-    order as the product, so the same bits."""
-
-    const: Array  # (R,)
-    rows: slice | npt.NDArray[np.int64]  # the rows with a parameter entry
-    cols: slice | npt.NDArray[np.int64]  # their parameter entries
-    coef: Array  # their coefficients
-    row_const: Array  # their constants
-
-    @classmethod
-    def of(cls, mat: sp.csr_array | None) -> _Gather | None:
-        if mat is None:
-            return None
-        last = mat.shape[1] - 1
-        rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
-        var = mat.indices != last
-        if np.bincount(rows[var], minlength=mat.shape[0]).max(initial=0) > 1:
-            return None
-        const = np.zeros(mat.shape[0])
-        const[rows[~var]] = mat.data[~var]
-        with_param = rows[var]
-        return cls(
-            const=const,
-            rows=_as_slice(with_param),
-            cols=_as_slice(np.asarray(mat.indices[var], np.int64)),
-            coef=np.asarray(mat.data[var], np.float64),
-            row_const=const[with_param],
-        )
-
-    def apply(self, theta: Array) -> Array:
-        """``(B, R)`` in C order from ``theta`` ``(B, n_theta)``."""
-        out = np.empty((theta.shape[0], self.const.size))
-        out[:] = self.const + 0.0  # + 0.0: -0.0 constants become 0.0, as in the product
-        out[:, self.rows] = theta[:, self.cols] * self.coef + self.row_const
-        return out
-
-
-@dataclass(frozen=True)
-class _BoundGather:
-    """Per-weight bounds ``ufunc`` (max for lower, min for upper) over a weight's rows of a
-    gather map, when each weight has at most one row with a parameter: its constant rows are
-    reduced once, at compile time, so a batch costs one pass instead of one per row."""
-
-    fixed: Array  # (W,): the reduced constant rows (the ufunc's identity where none)
-    weights: slice | npt.NDArray[np.int64]  # the weights with a parameter row
-    cols: slice | npt.NDArray[np.int64]
-    coef: Array
-    const: Array
-    fixed_of_weights: Array
-    ufunc: Any
-
-    @classmethod
-    def of(
-        cls, gather: _Gather | None, entry_var: npt.NDArray[np.int64], nw: int, ufunc: Any
-    ) -> _BoundGather | None:
-        if gather is None:
-            return None
-        rows = np.arange(gather.const.size)[gather.rows]
-        cols = gather.cols
-        if isinstance(cols, slice):
-            cols = np.arange(cols.start, cols.stop, cols.step or 1)
-        param_var = entry_var[rows]
-        if np.unique(param_var).size != param_var.size:
-            return None
-        fixed = np.full(nw, np.inf if ufunc is np.minimum else -np.inf)
-        const_rows = np.setdiff1d(np.arange(gather.const.size), rows)
-        ufunc.at(fixed, entry_var[const_rows], gather.const[const_rows])
-        fixed += 0.0  # -0.0 becomes 0.0, as the gather gives it
-        order = np.argsort(param_var, kind="stable")
-        return cls(
-            fixed=fixed,
-            weights=_as_slice(param_var[order]),
-            cols=_as_slice(np.asarray(cols, np.int64)[order]),
-            coef=gather.coef[order],
-            const=gather.row_const[order],
-            fixed_of_weights=fixed[param_var[order]],
-            ufunc=ufunc,
-        )
-
-    def apply(self, theta: Array) -> Array:
-        """``(B, W)`` bounds; weights with no row get the ufunc's identity (+-inf)."""
-        out = np.empty((theta.shape[0], self.fixed.size))
-        out[:] = self.fixed
-        vals = theta[:, self.cols] * self.coef + self.const
-        if isinstance(self.weights, slice):  # a view: write in place
-            self.ufunc(vals, self.fixed_of_weights, out=out[:, self.weights])
-        else:
-            out[:, self.weights] = self.ufunc(vals, self.fixed_of_weights)
-        return out
-
-
-def _reduce_sorted(ufunc: Any, vals: Array, starts: npt.NDArray[np.int64]) -> Array:
-    """``ufunc.reduceat(vals, starts, axis=1)`` for an order-free ``ufunc`` (minimum, maximum);
-    strided slices when every group has the same size (e.g. two upper bounds per weight), which
-    numpy reduces much faster."""
-    width = vals.shape[1]
-    if starts.size and width % starts.size == 0:
-        k = width // starts.size
-        if np.array_equal(starts, np.arange(0, width, k)):
-            if k == 1:
-                return vals
-            out = ufunc(vals[:, 0::k], vals[:, 1::k])  # strided pairs: faster than a reshape
-            for i in range(2, k):
-                ufunc(out, vals[:, i::k], out=out)
-            return np.asarray(out)
-    return np.asarray(ufunc.reduceat(vals, starts, axis=1))
 
 
 @dataclass(frozen=True)
@@ -365,63 +261,11 @@ class IndexStructure:
         """Whether the problem has a tracking-error budget (a second-order cone)."""
         return self.budget is not None
 
-    # -- per-instance data --------------------------------------------------------------------
-
-    @cached_property
-    def _gathers(self) -> dict[str, _Gather | None]:
-        """The maps that are gathers (see :class:`_Gather`), found once."""
-        names = ("lo_map", "hi_map", "c_map", "q_map", "aux_map", "glo_map", "ghi_map")
-        return {name: _Gather.of(getattr(self, name)) for name in names}
+    # -- per-instance data ----------------------------------------------------------------------
 
     def _rows(self, name: str, th: _Theta) -> Array:
         """``(B, R)`` values of the map ``name`` for the batch ``th``."""
-        gather = self._gathers[name]
-        if gather is not None:
-            return gather.apply(th.theta)
         return _per_row(getattr(self, name), th.t)
-
-    @cached_property
-    def _bound_gathers(self) -> tuple[_BoundGather | None, _BoundGather | None]:
-        """Lower and upper bounds as :class:`_BoundGather` where they can be, found once."""
-        nw = self.weight_cols.size
-        lo = _BoundGather.of(self._gathers["lo_map"], self.lo_vars, nw, np.maximum)
-        hi = None
-        if self.hi_map is not None:
-            sizes = np.diff(np.r_[self.hi_starts, self.hi_map.shape[0]])
-            entry_var = np.repeat(self.hi_vars, sizes)
-            hi = _BoundGather.of(self._gathers["hi_map"], entry_var, nw, np.minimum)
-        return lo, hi
-
-    def _bounds(self, th: _Theta) -> tuple[Array, Array]:
-        """``(B, W)`` upper bounds and the lower bounds: ``(W,)`` when no parameter enters
-        them (the usual ``w >= 0``, shared by the batch), else ``(B, W)``."""
-        lo_g, hi_g = self._bound_gathers
-        if lo_g is not None and (hi_g is not None or self.hi_map is None):
-            shared = isinstance(lo_g.weights, slice) and lo_g.coef.size == 0
-            lo = lo_g.fixed.copy() if shared else lo_g.apply(th.theta)
-            if hi_g is not None:
-                hi = hi_g.apply(th.theta)
-            else:
-                hi = np.full((th.theta.shape[0], self.weight_cols.size), np.inf)
-        else:
-            lo, hi = self._bounds_by_rows(th)
-        implied = 1.0 - (lo.sum(axis=-1, keepdims=True) - lo)  # budget sum w = 1
-        return lo, np.minimum(hi, np.maximum(implied, lo), out=hi)
-
-    def _bounds_by_rows(self, th: _Theta) -> tuple[Array, Array]:
-        """Bounds from every row of the maps, reduced per weight."""
-        b = th.theta.shape[0]
-        vals = self._rows("lo_map", th)
-        lo = _reduce_sorted(np.maximum, vals, self.lo_starts) if vals.shape[1] else vals
-        nw = self.weight_cols.size
-        if self.hi_map is not None and np.array_equal(self.hi_vars, np.arange(nw)):
-            hi = _reduce_sorted(np.minimum, self._rows("hi_map", th), self.hi_starts)
-        else:
-            hi = np.full((b, nw), np.inf)
-            if self.hi_map is not None:
-                hv = self._rows("hi_map", th)
-                hi[:, self.hi_vars] = _reduce_sorted(np.minimum, hv, self.hi_starts)
-        return lo, hi
 
     def _group_bounds(self, th: _Theta) -> tuple[Array | None, Array | None]:
         if self.groups is None or self.glo_map is None or self.ghi_map is None:
@@ -432,47 +276,6 @@ class IndexStructure:
         ghi[:, self.ghi_inf] = np.inf
         return glo, ghi
 
-    def _solve_w(
-        self,
-        scores: Array,
-        lo: Array,
-        hi: Array,
-        glo: Array | None,
-        ghi: Array | None,
-        threads: int | None,
-        d: Array,
-        f: Array,
-        omega: Array,
-        linear: bool,
-        prev: Array | None = None,
-        cost: Array | None = None,
-    ) -> tuple[Array, list[str], npt.NDArray[np.int64], Array]:
-        """Weights, statuses, iterations and the objective ``1/2 w'Hw - scores'w + turnover``
-        of the batch, from :func:`indexlab.optimise.capped_qp_batch`."""
-        from indexlab.optimise.fastpath import capped_qp_batch
-
-        risk: dict[str, Any] = {}
-        if not linear:
-            risk = {"loadings": f, "factor_cov": omega, "specific_var": d, "gamma": 1.0}
-        if prev is not None:
-            risk.update(prev=prev, turnover_cost=cost)
-        sol = capped_qp_batch(
-            scores,
-            lo=lo,
-            hi=hi,
-            groups=self.groups,
-            group_lo=glo if self.groups is not None else None,
-            group_hi=ghi if self.groups is not None else None,
-            threads=threads,
-            **risk,
-        )
-        return (
-            np.asarray(sol.weights, dtype=np.float64),
-            [str(s) for s in sol.status],
-            np.asarray(sol.iterations, dtype=np.int64),
-            np.asarray(sol.objective, dtype=np.float64),
-        )
-
     def _previous(self, th: _Theta) -> Array | None:
         """``(B, W)`` previous weights of the turnover term (0 where a weight has none)."""
         tv = self.turnover
@@ -482,126 +285,94 @@ class IndexStructure:
         prev[:, tv.weights] = tv.prev(th)
         return prev
 
+    @cached_property
+    def _shape(self) -> _core.IndexShape:
+        """The shape handed to Rust once (``indexlab._core.IndexShape``), which solves each
+        instance from its parameters to its canonical point in one pass."""
+        nw = self.weight_cols.size
+        hi_weight = None
+        if self.hi_map is not None:
+            sizes = np.diff(np.r_[self.hi_starts, self.hi_map.shape[0]])
+            hi_weight = np.repeat(self.hi_vars, sizes).astype(np.int64)
+        groups = None
+        if self.groups is not None and self.glo_map is not None and self.ghi_map is not None:
+            assert self.glo_inf is not None and self.ghi_inf is not None
+            groups = (
+                _dense(self.groups),
+                _csr_arg(self.glo_map),
+                _csr_arg(self.ghi_map),
+                np.asarray(self.glo_inf, dtype=bool),
+                np.asarray(self.ghi_inf, dtype=bool),
+            )
+        turnover = None
+        if self.turnover is not None:
+            tv = self.turnover
+            turnover = (
+                _index(tv.weights),
+                _index(tv.cols),
+                _dense(tv.sigma),
+                _dense(tv.cost),
+                _csr_arg(tv.prev_map),
+            )
+        budget = None
+        if self.budget is not None:
+            bud = self.budget
+            k1 = bud.f1.shape[1]
+            budget = (
+                _csr_arg(bud.m_mat),
+                _csr_arg(bud.m_map),
+                _csr_arg(bud.budget_map),
+                (_dense(bud.f1), np.eye(k1), _dense(bud.d1)),
+                float(bud.alpha),
+                int(bud.var),
+                None if bud.var_map is None else _csr_arg(bud.var_map),
+            )
+        return _core.IndexShape(
+            n=self.n,
+            n_theta=self.q_map.shape[1],
+            weight_cols=_index(self.weight_cols),
+            lo=_csr_arg(self.lo_map),
+            lo_weight=_index(self.lo_vars),
+            hi=None if self.hi_map is None else _csr_arg(self.hi_map),
+            hi_weight=hi_weight,
+            c=_csr_arg(self.c_map),
+            risk=None if self.linear else (_dense(self.f), _dense(self.omega), _dense(self.d)),
+            groups=groups,
+            turnover=turnover,
+            aux_cols=_index(self.aux),
+            aux_from_weights=_csr_arg(sp.csr_array(self.aux_t, shape=(self.aux.size, nw))),
+            aux_from_theta=_csr_arg(self.aux_map),
+            p=_csr_arg(self.p_full),
+            q_map=_csr_arg(self.q_map),
+            budget=budget,
+        )
+
     def solve(self, theta: Array, threads: int | None = None) -> FastResult:
         """Solve a batch given its flattened parameters ``theta`` (``(B, n_theta)``, as built
         by :meth:`indexlab.optimise.CompiledProblem.theta`)."""
         start = time.perf_counter()
         b = theta.shape[0]
-        th = _Theta(np.ascontiguousarray(theta, dtype=np.float64))
-        lo, hi = self._bounds(th)
-        glo, ghi = self._group_bounds(th)
-        bad: npt.NDArray[np.bool_] = np.asarray(
-            ~(lo <= hi + 1e-12 * (1.0 + np.abs(hi))).all(axis=1), dtype=bool
-        )
-        bad |= ~np.isfinite(lo).all(axis=-1)
-        if glo is not None and ghi is not None:
-            bad |= (glo > ghi).any(axis=1)
-        if bad.any():
-            lo = np.where(bad[:, None], 0.0, np.minimum(lo, hi))
-            hi = np.where(bad[:, None], 1.0, np.maximum(hi, lo))
-            if glo is not None and ghi is not None:
-                glo = np.where(bad[:, None], -np.inf, glo)
-                ghi = np.where(bad[:, None], np.inf, ghi)
-        elif lo.ndim == 1:  # within rounding of each other: make lo <= hi exactly
-            np.maximum(hi, lo, out=hi)
-        else:
-            np.minimum(lo, hi, out=lo)
-        c = self._rows("c_map", th)
-        prev = self._previous(th)
-        cost = None if self.turnover is None else self.turnover.cost
-        smallest = None
-        obj_w = None
-        if self.budget is None:
-            w, status, iters, obj_w = self._solve_w(
-                -c, lo, hi, glo, ghi, threads, self.d, self.f, self.omega, self.linear, prev, cost
-            )
-        else:
-            w, status, iters, smallest = self._solve_budget(
-                th.t, c, lo, hi, glo, ghi, threads, prev
-            )
-        for i in np.flatnonzero(bad):
-            status[i] = "infeasible"
-        ok = np.array([s == "optimal" for s in status], dtype=bool)
-        w[~ok] = np.nan
-        x = np.empty((b, self.n))
-        x[:, _as_slice(self.weight_cols)] = w
-        e_aux = self._rows("aux_map", th)
-        if self.aux.size:
-            x[:, _as_slice(self.aux)] = _per_row(self.aux_t, w.T) + e_aux
-        if self.turnover is not None and prev is not None:
-            tv = self.turnover
-            x[:, tv.cols] = tv.sigma * np.abs(w[:, tv.weights] - prev[:, tv.weights])
-        if self.budget is not None and self.budget.var >= 0:
-            var_map = self.budget.var_map
-            x[:, self.budget.var] = np.nan if var_map is None else (var_map @ th.t)[0]
-        x[~ok] = np.nan
-        if obj_w is None:
-            obj = self._objective(x, th)
-        else:  # the fast path's objective in w plus the canonical objective's constant part
-            obj = np.where(ok, obj_w + self._constant_objective(e_aux, th), np.nan)
-        held = (
-            (hi > lo).sum(axis=1).astype(np.int64)
-            if self.weight_cols.size
-            else np.zeros(b, np.int64)
-        )
-        duals = None
+        th = np.ascontiguousarray(theta, dtype=np.float64)
+        x, objective, status, iters, held, smallest = self._shape.solve_batch(th, threads=threads)
         # Read-only: the duals, computed later, read this solution.
         x.flags.writeable = False
+        duals = None
         if self.dual_rows is not None:
+            ok = np.array([s == "optimal" for s in status], dtype=bool)
 
             def duals() -> Array:
-                return self.canonical_duals(x, th.theta, ok)
+                return self.canonical_duals(x, th, ok)
 
         return FastResult(
             x=x,
-            status=status,
-            objective=np.asarray(obj, dtype=np.float64),
-            iterations=iters,
+            status=list(status),
+            objective=np.asarray(objective, dtype=np.float64),
+            iterations=np.asarray(iters, dtype=np.int64),
             seconds=(time.perf_counter() - start) / max(b, 1),
-            held=held,
+            held=np.asarray(held, dtype=np.int64),
             smallest_budget=smallest,
             z=duals,
         )
-
-    @cached_property
-    def _p_diagonal(self) -> Array | None:
-        """The diagonal of ``P`` when ``P`` is diagonal (the usual canonical form), else None."""
-        diag = np.asarray(self.p_full.diagonal(), dtype=np.float64)
-        return diag if self.p_full.count_nonzero() == np.count_nonzero(diag) else None
-
-    @cached_property
-    def _constant_maps(self) -> tuple[_Gather | None, sp.csr_array, sp.csr_array, Array | None]:
-        """``q`` on the auxiliaries and the offset (a gather where it can be, else the sparse
-        rows), ``P`` on the auxiliaries, and its diagonal when it is diagonal."""
-        rows = sp.csr_array(self.q_map[np.r_[self.aux, self.n]])
-        p_uu = sp.csr_array(self.p_full[self.aux][:, self.aux])
-        diag = np.asarray(p_uu.diagonal(), dtype=np.float64)
-        diagonal = diag if p_uu.count_nonzero() == np.count_nonzero(diag) else None
-        return _Gather.of(rows), rows, p_uu, diagonal
-
-    def _constant_objective(self, e_aux: Array, th: _Theta) -> Array:
-        """``1/2 e'Pe + q'e + offset`` with ``e`` the canonical point at ``w = 0`` (the
-        auxiliaries' constant parts): the canonical objective is the fast path's objective in
-        ``w`` plus this."""
-        gather, rows, p_uu, diagonal = self._constant_maps
-        q = gather.apply(th.theta) if gather is not None else _per_row(rows, th.t)
-        grad = q[:, :-1]
-        if diagonal is not None:  # no product needed
-            grad += e_aux * (0.5 * diagonal)
-        else:
-            grad += 0.5 * _per_row(p_uu, np.ascontiguousarray(e_aux.T))
-        return np.asarray(row_dot(e_aux, grad) + q[:, -1], dtype=np.float64)
-
-    def _objective(self, x: Array, th: _Theta) -> Array:
-        """``1/2 x'Px + q'x + offset`` per instance, as ``x'(P x / 2 + q) + offset`` (row sums
-        in a fixed order)."""
-        q = self._rows("q_map", th)
-        grad = q[:, : self.n]
-        if self._p_diagonal is not None:
-            grad += x * (0.5 * self._p_diagonal)
-        elif self.p_full.nnz:
-            grad += 0.5 * _per_row(self.p_full, np.ascontiguousarray(x.T))
-        return np.asarray(row_dot(x, grad) + q[:, self.n], dtype=np.float64)
 
     # -- duals --------------------------------------------------------------------------------
 
@@ -633,157 +404,6 @@ class IndexStructure:
         for i in np.flatnonzero(ok):
             z[i] = batch.instance(i) + 0.0
         return z
-
-    # -- tracking-error budget ----------------------------------------------------------------
-
-    def _te(self, w: Array, m: Array) -> Array:
-        assert self.budget is not None
-        r = _per_row(self.budget.m_mat, w.T) + m
-        return np.asarray(np.sqrt(row_dot(r, r)), dtype=np.float64)
-
-    def _solve_budget(
-        self,
-        theta_t: Array,
-        c: Array,
-        lo: Array,
-        hi: Array,
-        glo: Array | None,
-        ghi: Array | None,
-        threads: int | None,
-        prev: Array | None,
-    ) -> tuple[Array, list[str], npt.NDArray[np.int64], Array]:
-        """``min c'w + alpha/2 w'H1 w`` s.t. ``||M w + m|| <= budget`` and the rest; see the
-        module docs for the method and its certificate."""
-        bud = self.budget
-        assert bud is not None
-        b, nw = c.shape
-        m = _per_row(bud.m_map, theta_t)
-        budget = _per_row(bud.budget_map, theta_t)[:, 0]
-        g = _per_row(bud.m_mat.T, m.T)  # 1/2 TE^2 = 1/2 w'H1w + g'w
-        omega1 = np.eye(bud.f1.shape[1])
-        iters = np.zeros(b, np.int64)
-        status = ["optimal"] * b
-        w_out = np.full((b, nw), np.nan)
-
-        def sub(rows: npt.NDArray[np.int64], scores: Array, tau: Any, linear: bool = False) -> Any:
-            # The turnover cost scales with the objective: tau = 1/(alpha + lambda).
-            cost = None
-            if self.turnover is not None:
-                cost = np.asarray(tau, dtype=np.float64).reshape(-1, 1) * self.turnover.cost
-                cost = np.ascontiguousarray(np.broadcast_to(cost, (rows.size, nw)))
-            w, st, it, _obj = self._solve_w(
-                scores,
-                lo if lo.ndim == 1 else lo[rows],
-                hi[rows],
-                None if glo is None else glo[rows],
-                None if ghi is None else ghi[rows],
-                threads,
-                bud.d1,
-                bud.f1,
-                omega1,
-                linear,
-                None if prev is None else prev[rows],
-                cost,
-            )
-            np.add.at(iters, rows, it)
-            return w, np.array([s == "optimal" for s in st], dtype=bool), st
-
-        alpha = bud.alpha
-        every = np.arange(b)
-        # lambda = infinity: the smallest tracking error the constraints allow.
-        w_min, ok_min, st_min = sub(every, -g, 0.0)
-        te_min = np.where(ok_min, self._te(np.nan_to_num(w_min), m), np.nan)
-        smallest = te_min.copy()
-        tol = BUDGET_RTOL * np.maximum(budget, 1e-300)
-        for i in np.flatnonzero(~ok_min):
-            status[i] = st_min[i]
-        infeasible = ok_min & ((te_min > budget + tol) | (budget < 0))
-        for i in np.flatnonzero(infeasible):
-            status[i] = "infeasible"
-        live = np.flatnonzero(ok_min & ~infeasible)
-        # lambda = 0: the objective alone (with alpha = 0 it is linear).
-        if alpha > 0:
-            w0, ok0, st0 = sub(live, -c[live] / alpha, 1.0 / alpha)
-        else:
-            w0, ok0, st0 = sub(live, -c[live], 1.0, linear=True)
-        for j, i in enumerate(live):
-            if not ok0[j]:
-                status[i] = st0[j]
-        te0 = np.where(ok0, self._te(np.nan_to_num(w0), m[live]), np.inf)
-        done = ok0 & (te0 <= budget[live] + tol[live])
-        w_out[live[done]] = w0[done]
-        live_mask = ok0 & ~done
-        rows = live[live_mask]
-        if rows.size == 0:
-            return w_out, status, iters, smallest
-        # tau = 1/(alpha + lambda): scores(tau) = -g - tau (c - alpha g), weights piecewise
-        # affine in tau. Bracket: tau_lo (TE <= budget) and tau_hi (TE > budget).
-        k = rows.size
-        t_lo = np.zeros(k)
-        w_lo = w_min[rows]
-        e_lo = te_min[rows]
-        if alpha > 0:
-            t_hi = np.full(k, 1.0 / alpha)
-            w_hi = w0[live_mask]
-        else:  # grow tau until TE passes the budget (w(tau) reaches the LP vertex)
-            scale = np.maximum(np.abs(c[rows]).max(axis=1), 1e-300)
-            t_hi = np.full(k, 1.0) / scale * np.maximum(np.abs(g[rows]).max(axis=1), 1e-12)
-            w_hi = np.full((k, nw), np.nan)
-            pending = np.arange(k)
-            for _ in range(200):
-                r = rows[pending]
-                wt, okt, _st = sub(r, -g[r] - t_hi[pending, None] * c[r], t_hi[pending])
-                te_t = self._te(np.nan_to_num(wt), m[r])
-                passed = okt & (te_t > budget[r] + tol[r])
-                w_hi[pending[passed]] = wt[passed]
-                t_lo[pending[okt & ~passed]] = t_hi[pending[okt & ~passed]]
-                w_lo[pending[okt & ~passed]] = wt[okt & ~passed]
-                e_lo[pending[okt & ~passed]] = te_t[okt & ~passed]
-                t_hi[pending[~passed]] *= 8.0
-                pending = pending[~passed]
-                if pending.size == 0:
-                    break
-            if pending.size:  # the linear optimum met the budget after all: keep it
-                w_hi[pending] = w0[live_mask][pending]
-        sides = np.zeros(k, np.int64)  # Illinois-style safeguard: bisect after 2 same-side moves
-        active = np.arange(k)
-        for _ in range(_MAX_BUDGET_STEPS):
-            if active.size == 0:
-                break
-            r = rows[active]
-            bud_r = budget[r]
-            r0 = _per_row(bud.m_mat, w_lo[active].T) + m[r]
-            r1 = _per_row(bud.m_mat, (w_hi[active] - w_lo[active]).T)
-            a2 = row_dot(r1, r1)
-            a1 = row_dot(r0, r1)
-            a0 = row_dot(r0, r0) - bud_r**2
-            disc = np.sqrt(np.maximum(a1 * a1 - a2 * a0, 0.0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                theta_c = np.where(a2 > 0, (-a1 + disc) / a2, 0.5)
-            theta_c = np.clip(np.nan_to_num(theta_c, nan=0.5), 0.0, 1.0)
-            theta_c = np.where(np.abs(sides[active]) >= 2, 0.5, theta_c)
-            t_c = t_lo[active] + theta_c * (t_hi[active] - t_lo[active])
-            wt, okt, stt = sub(r, -g[r] - t_c[:, None] * (c[r] - alpha * g[r]), t_c)
-            te_t = self._te(np.nan_to_num(wt), m[r])
-            # On the bracket's affine piece the interpolated root is the solve's answer, so
-            # the budget is met to rounding: that is the certificate.
-            finish = okt & (np.abs(te_t - bud_r) <= tol[r])
-            for j in np.flatnonzero(~okt):
-                status[r[j]] = stt[j]
-            w_out[r[finish]] = wt[finish]
-            below = okt & ~finish & (te_t <= bud_r)
-            above = okt & ~finish & ~below
-            a_b, a_a = active[below], active[above]
-            t_lo[a_b], w_lo[a_b] = t_c[below], wt[below]
-            t_hi[a_a], w_hi[a_a] = t_c[above], wt[above]
-            sides[a_b] = np.where(sides[a_b] < 0, sides[a_b] - 1, -1)
-            sides[a_a] = np.where(sides[a_a] > 0, sides[a_a] + 1, 1)
-            sides[active[np.abs(sides[active]) > 2]] = 0
-            active = active[okt & ~finish]
-        for j in active:  # not settled: the feasible end of the bracket, flagged
-            w_out[rows[j]] = w_lo[j]
-            status[rows[j]] = "optimal_inaccurate"
-        return w_out, status, iters, smallest
 
 
 @dataclass

@@ -12,6 +12,7 @@ mod limits;
 mod optimise;
 mod rules;
 mod scipy_blas;
+mod shape;
 
 use pyo3::prelude::*;
 
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backtest::register(m)?;
     optimise::register(m)?;
     fastpath::register(m)?;
+    shape::register(m)?;
     limits::register(m)?;
     Ok(())
 }

@@ -448,6 +448,39 @@ impl<'a> PreparedBatch<'a> {
     }
 }
 
+/// The shared inputs of a capped QP (shapes, risk model, group matrix) checked and the risk
+/// model factored once, for callers that build their instances one at a time
+/// ([`solve_instance`]).
+pub(crate) struct SharedPrep(Prepared);
+
+impl SharedPrep {
+    /// From a problem whose shared inputs are final (its per-instance arrays are not read).
+    pub fn new(p: &CappedQp<'_>) -> Result<Self> {
+        validate::validate_shared(p)?;
+        Ok(SharedPrep(reduce::prepare(p)?))
+    }
+}
+
+/// One worker's scratch for [`solve_instance`], reused across its instances.
+#[derive(Default)]
+pub(crate) struct Scratch(Workspace);
+
+/// Objective, status and iterations of [`solve_instance`].
+pub(crate) type Outcome = (f64, Status, u32);
+
+/// Solve the one instance of `p` (`p.batch == 1`, built with the shared inputs `prep` was made
+/// from); its weights go to `w`.
+pub(crate) fn solve_instance(
+    p: &CappedQp<'_>,
+    prep: &SharedPrep,
+    w: &mut [f64],
+    scratch: &mut Scratch,
+) -> Result<Outcome> {
+    validate::validate_instances(p, 0, 1)?;
+    let out = solve_or_flag(p, &prep.0, 0, w, &mut scratch.0)?;
+    Ok((out.objective, out.status, out.iterations))
+}
+
 /// Solve the whole batch. See [`capped_qp_range`].
 pub fn capped_qp_batch(p: &CappedQp<'_>) -> Result<FastBatch> {
     capped_qp_range(p, 0, p.batch)

@@ -5,8 +5,10 @@
 //! active-set solver for capped factor QPs, the shape users hit most.
 
 pub mod conic;
+pub mod csr;
 pub mod fastpath;
 pub mod presolve;
+pub mod shape;
 
 /// Worker threads allowed per available core: enough to oversubscribe on purpose, never so
 /// many that starting the pool hangs the machine (`threads=10**6`).

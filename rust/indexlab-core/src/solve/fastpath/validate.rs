@@ -97,6 +97,38 @@ fn check_per_name(
 
 /// Checks the shared inputs and the per-instance inputs of instances `start..end`.
 pub(super) fn validate(p: &CappedQp<'_>, start: usize, end: usize) -> Result<()> {
+    validate_shared(p)?;
+    validate_instances(p, start, end)
+}
+
+/// The inputs shared by the batch: shapes, the risk aversion, the risk model, the group
+/// matrix.
+pub(super) fn validate_shared(p: &CappedQp<'_>) -> Result<()> {
+    if !(p.gamma.is_finite() && p.gamma >= 0.0) {
+        return Err(Error::Data(format!(
+            "gamma is {}: the risk aversion must be finite and >= 0",
+            p.gamma
+        )));
+    }
+    match &p.risk {
+        Some(r) => check_risk(r, p.names)?,
+        None if p.gamma > 0.0 => {
+            return Err(Error::Data(format!(
+                "gamma is {} but no risk model was given: pass loadings, factor_cov and \
+                 specific_var, or gamma=0 for a linear objective",
+                p.gamma
+            )))
+        }
+        None => {}
+    }
+    if let Some(g) = &p.groups {
+        check_group_matrix(g, p.names)?;
+    }
+    Ok(())
+}
+
+/// The per-instance inputs of instances `[start, end)` (the shared ones already checked).
+pub(super) fn validate_instances(p: &CappedQp<'_>, start: usize, end: usize) -> Result<()> {
     let (bsz, n) = (p.batch, p.names);
     if p.scores.len() != bsz * n {
         return Err(Error::Data(format!(
@@ -112,30 +144,13 @@ pub(super) fn validate(p: &CappedQp<'_>, start: usize, end: usize) -> Result<()>
         false,
         "scores must be finite",
     )?;
-    if !(p.gamma.is_finite() && p.gamma >= 0.0) {
-        return Err(Error::Data(format!(
-            "gamma is {}: the risk aversion must be finite and >= 0",
-            p.gamma
-        )));
-    }
     if let Some(b) = &p.bench {
         let rule = "benchmark weights must be finite";
         check_per_name(b, "bench", (bsz, n), (start, end), false, rule)?;
     }
     check_bounds(p, start, end)?;
-    match &p.risk {
-        Some(r) => check_risk(r, n)?,
-        None if p.gamma > 0.0 => {
-            return Err(Error::Data(format!(
-                "gamma is {} but no risk model was given: pass loadings, factor_cov and \
-                 specific_var, or gamma=0 for a linear objective",
-                p.gamma
-            )))
-        }
-        None => {}
-    }
     if let Some(g) = &p.groups {
-        check_groups(g, bsz, n, start, end)?;
+        check_group_bounds(g, bsz, start, end)?;
     }
     if let Some(t) = &p.turnover {
         check_turnover(t, (bsz, n), (start, end))?;
@@ -224,7 +239,7 @@ fn check_risk(r: &RiskModel<'_>, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_groups(g: &Groups<'_>, bsz: usize, n: usize, start: usize, end: usize) -> Result<()> {
+fn check_group_matrix(g: &Groups<'_>, n: usize) -> Result<()> {
     let m = g.rows;
     if g.matrix.len() != m * n {
         return Err(Error::Data(format!(
@@ -232,7 +247,11 @@ fn check_groups(g: &Groups<'_>, bsz: usize, n: usize, start: usize, end: usize) 
             g.matrix.len()
         )));
     }
-    check_finite("groups", g.matrix, n, "group coefficients")?;
+    check_finite("groups", g.matrix, n, "group coefficients")
+}
+
+fn check_group_bounds(g: &Groups<'_>, bsz: usize, start: usize, end: usize) -> Result<()> {
+    let m = g.rows;
     g.lo.check_len("group_lo", bsz, m)?;
     g.hi.check_len("group_hi", bsz, m)?;
     for i in start..end {

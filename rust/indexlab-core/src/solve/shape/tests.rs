@@ -1,0 +1,295 @@
+//! Hand-worked instances of the index shape, built as Python's recognition would build them.
+
+use super::super::csr::Csr;
+use super::*;
+
+/// `rows x cols` from dense rows.
+fn csr(rows: &[&[f64]], cols: usize) -> Csr {
+    let (mut ptr, mut idx, mut val) = (vec![0], Vec::new(), Vec::new());
+    for row in rows {
+        for (c, &v) in row.iter().enumerate() {
+            if v != 0.0 {
+                idx.push(c);
+                val.push(v);
+            }
+        }
+        ptr.push(idx.len());
+    }
+    Csr::new("test", cols, ptr, idx, val).unwrap()
+}
+
+fn unit(len: usize, at: usize, v: f64) -> Vec<f64> {
+    let mut row = vec![0.0; len];
+    row[at] = v;
+    row
+}
+
+/// Three weights, `theta = [s0, s1, s2, m0, m1, m2, 1]`: minimise `-s'w + 1/2 |w|^2` subject
+/// to `sum w = 1`, `0 <= w <= 0.5 m`; the canonical variables are the weights.
+fn capped_three() -> ShapeSpec {
+    let nt = 7;
+    let rows = |f: &dyn Fn(usize) -> Vec<f64>| {
+        let r: Vec<Vec<f64>> = (0..3).map(f).collect();
+        csr(&r.iter().map(Vec::as_slice).collect::<Vec<_>>(), nt)
+    };
+    let q = {
+        let mut r: Vec<Vec<f64>> = (0..3).map(|j| unit(nt, j, -1.0)).collect();
+        r.push(vec![0.0; nt]);
+        csr(&r.iter().map(Vec::as_slice).collect::<Vec<_>>(), nt)
+    };
+    ShapeSpec {
+        n: 3,
+        n_theta: nt,
+        weight_cols: vec![0, 1, 2],
+        lo: BoundRows {
+            map: rows(&|_| vec![0.0; nt]),
+            weight: vec![0, 1, 2],
+        },
+        hi: Some(BoundRows {
+            map: rows(&|j| unit(nt, 3 + j, 0.5)),
+            weight: vec![0, 1, 2],
+        }),
+        c: rows(&|j| unit(nt, j, -1.0)),
+        risk: Some(Risk {
+            factors: 1,
+            loadings: vec![0.0; 3],
+            factor_cov: vec![1.0],
+            specific_var: vec![1.0; 3],
+        }),
+        groups: None,
+        turnover: None,
+        aux: Auxiliaries {
+            cols: vec![],
+            from_weights: Csr::empty(3),
+            from_theta: Csr::empty(nt),
+        },
+        p: csr(&[&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &[0.0, 0.0, 1.0]], 3),
+        q_map: q,
+        budget: None,
+    }
+}
+
+fn solve(shape: &IndexShape, theta: &[f64]) -> (Vec<f64>, ShapeStats) {
+    let b = theta.len() / shape.n_theta();
+    let mut x = vec![0.0; b * shape.n()];
+    let stats = shape.solve_range_into(theta, 0, b, &mut x).unwrap();
+    (x, stats)
+}
+
+fn close(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-12, "{a:?} != {b:?}");
+    }
+}
+
+#[test]
+fn capped_instances_by_hand() {
+    let shape = IndexShape::new(capped_three()).unwrap();
+    let s = [0.9, 0.5, 0.1];
+    let theta: Vec<f64> = [
+        [s[0], s[1], s[2], 1.0, 1.0, 1.0, 1.0],
+        // The third name out: the other two at their cap.
+        [s[0], s[1], s[2], 1.0, 1.0, 0.0, 1.0],
+        // One name of cap 0.5 cannot hold the index.
+        [s[0], s[1], s[2], 1.0, 0.0, 0.0, 1.0],
+    ]
+    .concat();
+    let (x, st) = solve(&shape, &theta);
+    // Name 0 at its cap; names 1 and 2 free: w = s - nu with nu = 0.05.
+    close(&x[0..3], &[0.5, 0.45, 0.05]);
+    close(&x[3..6], &[0.5, 0.5, 0.0]);
+    assert!(x[6..9].iter().all(|v| v.is_nan()));
+    assert_eq!(
+        st.status,
+        [
+            ShapeStatus::Optimal,
+            ShapeStatus::Optimal,
+            ShapeStatus::Infeasible
+        ]
+    );
+    close(&st.objective[..2], &[-0.68 + 0.2275, -0.7 + 0.25]);
+    assert!(st.objective[2].is_nan());
+    assert_eq!(st.held, [3, 2, 1]);
+    assert!(st.smallest_budget.is_empty());
+}
+
+#[test]
+fn turnover_holds_a_weight_at_its_kink() {
+    // prev = [0.5, 0.3, 0.2] from theta entries 6..9; cost 0.2 per unit on every name. At
+    // prev, s - w = [0.4, 0.2, -0.1]; with nu = 0.1 names 1 and 2 need turnover multipliers
+    // 0.1 and -0.2, within [-0.2, 0.2], and name 0 at its cap the rest: prev is optimal.
+    let mut spec = capped_three();
+    let nt = 10;
+    let widen = |m: &Csr| {
+        let rows: Vec<Vec<f64>> = (0..m.rows())
+            .map(|r| {
+                let mut row = vec![0.0; nt];
+                let (idx, val) = m.row(r);
+                for (&c, &v) in idx.iter().zip(val) {
+                    row[if c == 6 { nt - 1 } else { c }] = v;
+                }
+                row
+            })
+            .collect();
+        csr(&rows.iter().map(Vec::as_slice).collect::<Vec<_>>(), nt)
+    };
+    spec.n_theta = nt;
+    spec.lo.map = widen(&spec.lo.map);
+    let hi = spec.hi.as_mut().unwrap();
+    hi.map = widen(&hi.map);
+    spec.c = widen(&spec.c);
+    spec.q_map = widen(&spec.q_map);
+    spec.aux.from_theta = Csr::empty(nt);
+    // Epigraph variables t_j = |w_j - prev_j| as canonical columns 3..6, objective 0.2 t.
+    spec.n = 6;
+    spec.p = csr(
+        &[
+            &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            &[0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+            &[0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+            &[0.0; 6],
+            &[0.0; 6],
+            &[0.0; 6],
+        ],
+        6,
+    );
+    let mut q: Vec<Vec<f64>> = (0..3).map(|j| unit(nt, j, -1.0)).collect();
+    q.extend((0..3).map(|_| unit(nt, nt - 1, 0.2)));
+    q.push(vec![0.0; nt]);
+    spec.q_map = csr(&q.iter().map(Vec::as_slice).collect::<Vec<_>>(), nt);
+    spec.turnover = Some(TurnoverRows {
+        weights: vec![0, 1, 2],
+        cols: vec![3, 4, 5],
+        sigma: vec![1.0; 3],
+        cost: vec![0.2; 3],
+        prev: csr(
+            &[&unit(nt, 6, 1.0), &unit(nt, 7, 1.0), &unit(nt, 8, 1.0)],
+            nt,
+        ),
+    });
+    let shape = IndexShape::new(spec).unwrap();
+    let theta = [0.9, 0.5, 0.1, 1.0, 1.0, 1.0, 0.5, 0.3, 0.2, 1.0];
+    let (x, st) = solve(&shape, &theta);
+    close(&x, &[0.5, 0.3, 0.2, 0.0, 0.0, 0.0]);
+    let plain = -(0.45 + 0.15 + 0.02) + 0.5 * (0.25 + 0.09 + 0.04);
+    close(&st.objective, &[plain]);
+}
+
+/// Two weights, `theta = [s0, s1, b0, b1, budget, 1]`: maximise `s'w` subject to
+/// `||w - b|| <= budget`, `sum w = 1`, `0 <= w <= hi`.
+fn budget_two(hi: [f64; 2]) -> ShapeSpec {
+    let nt = 6;
+    let one = nt - 1;
+    ShapeSpec {
+        n: 2,
+        n_theta: nt,
+        weight_cols: vec![0, 1],
+        lo: BoundRows {
+            map: Csr::new("lo", nt, vec![0, 0, 0], vec![], vec![]).unwrap(),
+            weight: vec![0, 1],
+        },
+        hi: Some(BoundRows {
+            map: csr(&[&unit(nt, one, hi[0]), &unit(nt, one, hi[1])], nt),
+            weight: vec![0, 1],
+        }),
+        c: csr(&[&unit(nt, 0, -1.0), &unit(nt, 1, -1.0)], nt),
+        risk: None,
+        groups: None,
+        turnover: None,
+        aux: Auxiliaries {
+            cols: vec![],
+            from_weights: Csr::empty(2),
+            from_theta: Csr::empty(nt),
+        },
+        p: Csr::new("p", 2, vec![0, 0, 0], vec![], vec![]).unwrap(),
+        q_map: csr(&[&unit(nt, 0, -1.0), &unit(nt, 1, -1.0), &[0.0; 6]], nt),
+        budget: Some(TeBudget {
+            m: csr(&[&[1.0, 0.0], &[0.0, 1.0]], 2),
+            m_map: csr(&[&unit(nt, 2, -1.0), &unit(nt, 3, -1.0)], nt),
+            budget: csr(&[&unit(nt, 4, 1.0)], nt),
+            risk: Risk {
+                factors: 1,
+                loadings: vec![0.0; 2],
+                factor_cov: vec![1.0],
+                specific_var: vec![1.0; 2],
+            },
+            alpha: 0.0,
+            var: None,
+        }),
+    }
+}
+
+#[test]
+fn te_budget_met_exactly_by_hand() {
+    let shape = IndexShape::new(budget_two([1.0, 1.0])).unwrap();
+    // From b = (0.5, 0.5) along (1, -1): sqrt(2) (w0 - 0.5) = 0.1.
+    let (x, st) = solve(&shape, &[1.0, 0.0, 0.5, 0.5, 0.1, 1.0]);
+    let w0 = 0.5 + 0.1 / 2f64.sqrt();
+    close(&x, &[w0, 1.0 - w0]);
+    assert_eq!(st.status, [ShapeStatus::Optimal]);
+    close(&st.objective, &[-w0]);
+    close(&st.smallest_budget, &[0.0]);
+    // A budget the linear optimum meets: the vertex w = (1, 0).
+    let (x, _) = solve(&shape, &[1.0, 0.0, 0.5, 0.5, 1.0, 1.0]);
+    close(&x, &[1.0, 0.0]);
+}
+
+#[test]
+fn te_budget_below_the_smallest_is_infeasible_and_says_it() {
+    // w0 <= 0.6 keeps w at least sqrt(2) * 0.3 from b = (0.9, 0.1).
+    let shape = IndexShape::new(budget_two([0.6, 1.0])).unwrap();
+    let (x, st) = solve(&shape, &[1.0, 0.0, 0.9, 0.1, 0.1, 1.0]);
+    assert!(x.iter().all(|v| v.is_nan()));
+    assert_eq!(st.status, [ShapeStatus::Infeasible]);
+    close(&st.smallest_budget, &[0.3 * 2f64.sqrt()]);
+}
+
+#[test]
+fn results_do_not_depend_on_threads() {
+    let shape = IndexShape::new(capped_three()).unwrap();
+    let mut theta = Vec::new();
+    let mut state = 7u64;
+    for _ in 0..64 {
+        for _ in 0..3 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            theta.push((state % 1000) as f64 / 1000.0);
+        }
+        theta.extend([1.0, 1.0, 1.0, 1.0]);
+    }
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| solve(&shape, &theta))
+    };
+    let (x1, s1) = run(1);
+    let (x3, s3) = run(3);
+    assert_eq!(
+        x1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        x3.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(s1, s3);
+}
+
+#[test]
+fn refuses_inconsistent_specs() {
+    let mut spec = capped_three();
+    spec.weight_cols = vec![0, 1, 7];
+    let err = IndexShape::new(spec).err().unwrap().to_string();
+    assert!(
+        err.contains("weight_cols") && err.contains("index 7"),
+        "{err}"
+    );
+    let mut spec = capped_three();
+    spec.c = Csr::empty(7);
+    let err = IndexShape::new(spec).err().unwrap().to_string();
+    assert!(err.contains("c map: expected 3 x 7"), "{err}");
+    let shape = IndexShape::new(capped_three()).unwrap();
+    let mut x = vec![0.0; 3];
+    let err = shape.solve_range_into(&[1.0; 8], 0, 1, &mut x).unwrap_err();
+    assert!(err.to_string().contains("whole number of rows"), "{err}");
+}

@@ -1,0 +1,129 @@
+//! Maps of the flattened parameters, evaluated per instance. Most rows of a canonical
+//! problem's maps read one parameter entry and the constant (`cap * mask_j`, `-score_j + k_j`),
+//! so such maps are stored as a gather, a few loads per row instead of a sparse row's walk.
+
+use super::super::csr::Csr;
+
+/// Row `r` is `coef[r] * theta[col[r]] + konst[r] * theta[last]` (`col[r] == NONE`: no
+/// parameter entry), the same value the sparse row gives.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Gather {
+    col: Vec<u32>,
+    coef: Vec<f64>,
+    konst: Vec<f64>,
+    last: usize,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// A map of `theta`: a gather where every row allows it, else the sparse rows.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum ThetaMap {
+    Gather(Gather),
+    Sparse(Csr),
+}
+
+impl ThetaMap {
+    /// From a `rows x n_theta` sparse map whose last column is the constant entry.
+    pub fn of(m: &Csr) -> Self {
+        if c_too_large(m.cols()) {
+            return ThetaMap::Sparse(m.clone());
+        }
+        let last = m.cols().saturating_sub(1);
+        let rows = m.rows();
+        let mut g = Gather {
+            col: vec![NONE; rows],
+            coef: vec![0.0; rows],
+            konst: vec![0.0; rows],
+            last,
+        };
+        for r in 0..rows {
+            let (idx, val) = m.row(r);
+            let (mut params, mut consts) = (0, 0);
+            for (&c, &v) in idx.iter().zip(val) {
+                if c == last {
+                    consts += 1;
+                    g.konst[r] = v;
+                } else {
+                    params += 1;
+                    g.col[r] = c as u32;
+                    g.coef[r] = v;
+                }
+            }
+            // The gather keeps one sum of two terms: the sparse row's value exactly.
+            if params > 1 || consts > 1 {
+                return ThetaMap::Sparse(m.clone());
+            }
+        }
+        ThetaMap::Gather(g)
+    }
+
+    /// Row `r` at `theta`.
+    #[inline(always)]
+    pub fn at(&self, r: usize, theta: &[f64]) -> f64 {
+        match self {
+            ThetaMap::Gather(g) => {
+                let k = g.konst[r] * theta[g.last];
+                match g.col[r] {
+                    NONE => 0.0 + k,
+                    c => g.coef[r] * theta[c as usize] + k,
+                }
+            }
+            ThetaMap::Sparse(m) => m.row_dot(r, theta),
+        }
+    }
+
+    /// Every row at `theta`, into `out`.
+    pub fn eval_into(&self, theta: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        match self {
+            ThetaMap::Gather(g) => {
+                let one = theta[g.last];
+                out.extend(
+                    g.col
+                        .iter()
+                        .zip(&g.coef)
+                        .zip(&g.konst)
+                        .map(|((&c, &a), &k)| match c {
+                            NONE => 0.0 + k * one,
+                            c => a * theta[c as usize] + k * one,
+                        }),
+                );
+            }
+            ThetaMap::Sparse(m) => m.mul_into(theta, out),
+        }
+    }
+}
+
+/// Parameter columns beyond `u32` stay sparse (never in practice).
+fn c_too_large(cols: usize) -> bool {
+    cols > NONE as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_equals_the_sparse_rows() {
+        // theta = [a, b, 1]: rows 2a + 3, 5, -b, 0; then a row with two parameters.
+        let rows = Csr::new(
+            "m",
+            3,
+            vec![0, 2, 3, 4, 4],
+            vec![2, 0, 2, 1],
+            vec![3.0, 2.0, 5.0, -1.0],
+        )
+        .unwrap();
+        let map = ThetaMap::of(&rows);
+        assert!(matches!(map, ThetaMap::Gather(_)));
+        let theta = [0.7, -1.3, 1.0];
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        map.eval_into(&theta, &mut got);
+        rows.mul_into(&theta, &mut want);
+        assert_eq!(got, want);
+        assert_eq!((0..4).map(|r| map.at(r, &theta)).collect::<Vec<_>>(), want);
+        let two = Csr::new("m", 3, vec![0, 2], vec![0, 1], vec![1.0, 1.0]).unwrap();
+        assert!(matches!(ThetaMap::of(&two), ThetaMap::Sparse(_)));
+    }
+}
