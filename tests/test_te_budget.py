@@ -104,3 +104,50 @@ def test_hand_written_budget_constraint_uses_the_block() -> None:
         if ref.status == "optimal":
             assert sol.objective[i] == pytest.approx(ref.value, abs=1e-6)
             assert _te(sol.values["w"][i], bench, rm) <= 0.06 * (1 + 1e-8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("te_weight", [0.0, 3.0])
+def test_random_budgets_with_turnover_and_layers_match_cvxpy(te_weight: float) -> None:
+    # The budget's search on many instances at once: binding, slack and infeasible budgets,
+    # turnover kinks, layer rows. Each instance's optimum must be cvxpy's and meet the budget.
+    rng = np.random.default_rng(11)
+    rm, bench, scores, _ = _setup(4)
+    layers = rng.integers(0, 3, N).tolist()
+    model = ai_chain_model(
+        range(N),
+        bench,
+        scores,
+        rm,
+        cap=0.15,
+        te_weight=te_weight,
+        turnover_weight=0.01,
+        layers=layers,
+        layer_hi=0.6,
+        te_budget=0.1,
+    )
+    fast = model.compile()
+    assert fast.path == "fast"
+    b = 24
+    masks = (rng.random((b, N)) < 0.5).astype(float)
+    masks[:, np.argsort(bench)[-4:]] = 1.0
+    prev = rng.dirichlet(np.ones(N), b)
+    params = {
+        "mask": masks,
+        "scores": np.clip(scores + rng.normal(0, 0.2, (b, N)), 0, None),
+        "bench": np.tile(bench, (b, 1)),
+        "prev": prev,
+        "te_budget": rng.uniform(0.0, 0.15, b),
+    }
+    sol = fast.solve_batch(params)
+    seen = set()
+    for i in range(b):
+        ref = _cvxpy(model.problem, {k: v[i] for k, v in params.items()})
+        assert sol.status[i] == ref.status, i
+        seen.add(ref.status)
+        if ref.status != "optimal":
+            continue
+        w = sol.values["w"][i]
+        assert _te(w, bench, rm) <= params["te_budget"][i] * (1 + 1e-8)
+        assert sol.objective[i] == pytest.approx(ref.value, abs=1e-6), i
+    assert seen == {"optimal", "infeasible"}

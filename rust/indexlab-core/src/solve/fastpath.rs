@@ -37,7 +37,7 @@
 
 mod active_set;
 mod dense;
-mod linalg;
+pub(crate) mod linalg;
 mod place;
 mod primal_dual;
 mod problem;

@@ -17,6 +17,7 @@ mod budget;
 mod canonical;
 mod check;
 mod instance;
+mod piece;
 #[cfg(test)]
 mod tests;
 mod theta;
@@ -193,6 +194,8 @@ pub struct IndexShape {
     /// weight vector cost its nonzero weights only.
     aux_by_weight: Csr,
     m_by_weight: Option<Csr>,
+    /// `F Ω` of the budget's risk model (rows per weight).
+    budget_f_omega: Option<Vec<f64>>,
     /// Canonical variables with a term in the objective (a row of `P` or of the `q` map).
     objective_vars: Vec<usize>,
     /// `P`'s diagonal when `P` is diagonal (the usual canonical form).
@@ -224,6 +227,7 @@ impl IndexShape {
             maps,
             aux_by_weight: spec.aux.from_weights.transpose(),
             m_by_weight: spec.budget.as_ref().map(|b| b.m.transpose()),
+            budget_f_omega: spec.budget.as_ref().map(|b| f_omega(&b.risk)),
             objective_vars,
             spec,
             prep,
@@ -370,6 +374,21 @@ impl Maps {
                 .map(ThetaMap::of),
         }
     }
+}
+
+/// `F Ω`, weights x factors, row-major.
+fn f_omega(r: &Risk) -> Vec<f64> {
+    let k = r.factors;
+    let mut out = vec![0.0; r.specific_var.len() * k];
+    for (row, f) in out
+        .chunks_exact_mut(k.max(1))
+        .zip(r.loadings.chunks_exact(k.max(1)))
+    {
+        for (a, o) in row.iter_mut().enumerate() {
+            *o = (0..k).map(|b| f[b] * r.factor_cov[b * k + a]).sum();
+        }
+    }
+    out
 }
 
 /// The diagonal of a square matrix that has no entry off it.
