@@ -33,9 +33,10 @@ depending on the parameters:
   ``blocks.tracking_error(...) <= budget``) whose quadratic ``M'M`` is proportional to the
   objective's (or the objective is linear). It is met exactly: the penalised problem
   ``min obj + lambda/2 ||M w + m||^2`` has weights piecewise affine in ``tau = 1/(alpha +
-  lambda)``, so the root of ``||M w + m|| = budget`` is found by interpolating between bracket
-  ends and confirmed by a solve at the interpolated point (KKT of the constrained problem, with
-  multiplier ``lambda``). When the budget is below the smallest tracking error the constraints
+  lambda)``, so the root of ``||M w + m|| = budget`` is found on the affine piece through each
+  solve (two or three solves when the budget binds), kept inside a bracket, and confirmed by a
+  solve at it (KKT of the constrained problem, with multiplier ``lambda``); the search runs in
+  Rust (``indexlab_core::solve::shape``). When the budget is below the smallest tracking error the constraints
   allow, the instance is ``"infeasible"`` and :attr:`FastResult.smallest_budget` says that
   smallest budget.
 
