@@ -59,6 +59,17 @@ _SIGN_ATTRIBUTES = {
 }
 
 
+def _all_finite(flat: npt.NDArray[np.float64]) -> bool:
+    """Whether every value is finite: a sum (one pass, no temporary) is finite when they are,
+    unless large values overflow it, when the elementwise check decides."""
+    return bool(np.isfinite(flat.sum())) or bool(np.isfinite(flat).all())
+
+
+def _all_signed(flat: npt.NDArray[np.float64], ok: Any) -> bool:
+    """Whether every (finite) value has the sign ``ok`` asks for: checked on the extremes."""
+    return flat.size == 0 or (bool(ok(flat.min())) and bool(ok(flat.max())))
+
+
 class Duals(Mapping[Any, Any]):
     """Dual values per constraint, keyed by the cvxpy constraint object (or its ``id``).
 
@@ -334,7 +345,7 @@ class CompiledProblem:
                     f"before it, found {a.shape[0]}"
                 )
             flat = a.reshape(a.shape[0], p.size)
-            bad = ~np.isfinite(flat)
+            bad = np.zeros(0, dtype=bool) if _all_finite(flat) else ~np.isfinite(flat)
             if bad.any():
                 i, k = np.argwhere(bad)[0]
                 raise DataError(
@@ -342,7 +353,7 @@ class CompiledProblem:
                     f"{flat[i, k]} at flat index {k}"
                 )
             for attr, (ok, word) in _SIGN_ATTRIBUTES.items():
-                if p.attributes.get(attr):
+                if p.attributes.get(attr) and not _all_signed(flat, ok):
                     wrong = ~ok(flat)
                     if wrong.any():
                         i, k = np.argwhere(wrong)[0]
@@ -353,7 +364,13 @@ class CompiledProblem:
             arrays[name] = a
         # No parameters: a batch of one (the problem's only instance).
         b = 1 if batch is None else batch
-        theta = np.zeros((b, int(self._program.n_theta)))
+        n_theta = int(self._program.n_theta)
+        theta = np.empty((b, n_theta))
+        covered = np.zeros(n_theta, dtype=bool)
+        for name in arrays:
+            col = self._param_cols[name]
+            covered[col : col + self.parameters[name].size] = True
+        theta[:, ~covered] = 0.0
         theta[:, -1] = 1.0
         for name, a in arrays.items():
             col = self._param_cols[name]
@@ -428,11 +445,10 @@ class CompiledProblem:
         res = self._structure.solve(theta, threads)
         b = theta.shape[0]
         objective = -res.objective if self._maximize else res.objective.copy()
-        for i, s in enumerate(res.status):
-            if s == "infeasible":
-                objective[i] = -np.inf if self._maximize else np.inf
-            elif not s.startswith("optimal"):
-                objective[i] = np.nan
+        status = np.asarray(res.status)
+        objective[status == "infeasible"] = -np.inf if self._maximize else np.inf
+        solved = (status == "optimal") | (status == "optimal_inaccurate")
+        objective[~solved & (status != "infeasible")] = np.nan
         values: dict[str, npt.NDArray[np.float64]] = {}
         for slot in self._variables:
             v = res.x[:, slot.offset : slot.offset + slot.size]

@@ -36,9 +36,9 @@ depending on the parameters:
   lambda)``, so the root of ``||M w + m|| = budget`` is found on the affine piece through each
   solve (two or three solves when the budget binds), kept inside a bracket, and confirmed by a
   solve at it (KKT of the constrained problem, with multiplier ``lambda``); the search runs in
-  Rust (``indexlab_core::solve::shape``). When the budget is below the smallest tracking error the constraints
-  allow, the instance is ``"infeasible"`` and :attr:`FastResult.smallest_budget` says that
-  smallest budget.
+  Rust (``indexlab_core::solve::shape``). When the budget is below the smallest tracking error
+  the constraints allow, the instance is ``"infeasible"`` and
+  :attr:`FastResult.smallest_budget` says that smallest budget.
 
 Anything else (other cones, parametric matrices, other equality rows, a turnover cost that
 is a parameter, two turnover terms on one weight) is left to the generic path.
@@ -359,7 +359,7 @@ class IndexStructure:
         x.flags.writeable = False
         duals = None
         if self.dual_rows is not None:
-            ok = np.array([s == "optimal" for s in status], dtype=bool)
+            ok = np.asarray(status) == "optimal"
 
             def duals() -> Array:
                 return self.canonical_duals(x, th, ok)
