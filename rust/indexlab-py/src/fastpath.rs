@@ -3,16 +3,17 @@
 
 use crate::arrays::slice2;
 use crate::errors::{run_detached, to_py};
-use crate::limits::{self, check_alloc_py, timed, Chunker};
+use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::fastpath::{
     self, CappedQp, FastBatch, Groups, PerInstance, RiskModel, Turnover,
 };
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-/// Instances per worker in the first chunk; later chunks are sized by the measured time per instance so
-/// that Ctrl-C is checked every few tens of milliseconds ([`Chunker`]). Instances are
-/// independent and a chunk's error is its lowest instance's, so timing changes no result.
+/// Instances per worker in the first chunk; later chunks are sized by the measured time per
+/// instance so that Ctrl-C is checked every few tens of milliseconds ([`limits::in_chunks`]).
+/// Instances are independent and a chunk's error is its lowest instance's, so timing changes
+/// no result.
 const FIRST_CHUNK: usize = 1;
 /// Instances per chunk at most.
 const MAX_CHUNK: usize = 4096;
@@ -132,30 +133,23 @@ fn capped_qp_batch<'py>(
         status: Vec::with_capacity(batch),
         iterations: Vec::with_capacity(batch),
     };
-    let workers = pool
-        .as_ref()
-        .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-    let mut chunker = Chunker::new(FIRST_CHUNK.max(workers), MAX_CHUNK.max(workers));
-    let mut start = 0;
-    while start < batch.max(1) {
-        let end = start.saturating_add(chunker.size()).min(batch);
-        let rows = &mut all.weights[start * names..end * names];
-        let (part, took) = timed(|| {
-            run_detached(py, || match &pool {
-                Some(p) => p.install(|| prepared.solve_range_into(start, end, rows)),
-                None => prepared.solve_range_into(start, end, rows),
-            })
-        });
-        let part = part?;
-        all.objective.extend_from_slice(&part.objective);
-        all.status.extend_from_slice(&part.status);
-        all.iterations.extend_from_slice(&part.iterations);
-        py.check_signals()?;
-        // Never below one instance per worker, so small chunks keep every core busy.
-        chunker.record(end - start, took);
-        chunker.at_least(workers);
-        start = end.max(start + 1);
-    }
+    let (objective, status, iterations) =
+        (&mut all.objective, &mut all.status, &mut all.iterations);
+    let weights = &mut all.weights;
+    limits::in_chunks(
+        py,
+        pool.as_ref(),
+        batch,
+        (FIRST_CHUNK, MAX_CHUNK),
+        |start, end| {
+            prepared.solve_range_into(start, end, &mut weights[start * names..end * names])
+        },
+        |part| {
+            objective.extend_from_slice(&part.objective);
+            status.extend_from_slice(&part.status);
+            iterations.extend_from_slice(&part.iterations);
+        },
+    )?;
     let weights = numpy::ndarray::Array2::from_shape_vec((batch, names), all.weights)
         .map_err(|e| to_py(py, indexlab_core::Error::Solver(e.to_string())))?;
     Ok((

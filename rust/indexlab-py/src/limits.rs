@@ -3,7 +3,7 @@
 //! `DataError` instead of aborting the interpreter (failed allocation) or hanging (a million
 //! threads), and `Ctrl-C` chunks sized by time rather than by count.
 
-use crate::errors::to_py;
+use crate::errors::{run_detached, to_py};
 use indexlab_core::solve::{check_threads, max_threads, THREADS_PER_CORE};
 use indexlab_core::Error;
 use pyo3::prelude::*;
@@ -173,6 +173,40 @@ impl Chunker {
             1
         };
     }
+}
+
+/// Solve `[0, batch)` in chunks sized by a [`Chunker`] (`first` items at first, `max` at most,
+/// never fewer than one per worker so small chunks keep every core busy), each with the GIL
+/// released on `pool` (or the global pool), checking Ctrl-C in between: `solve(start, end)`
+/// gives each chunk's part, handed to `keep` in order. An empty batch is one empty chunk (the
+/// solver still checks its inputs). Instances are independent, so the chunking changes no
+/// result.
+pub fn in_chunks<T: Send>(
+    py: Python<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    batch: usize,
+    (first, max): (usize, usize),
+    mut solve: impl FnMut(usize, usize) -> Result<T, Error> + Send,
+    mut keep: impl FnMut(T),
+) -> PyResult<()> {
+    let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let mut chunker = Chunker::new(first.max(workers), max.max(workers));
+    let mut start = 0;
+    while start < batch.max(1) {
+        let end = start.saturating_add(chunker.size()).min(batch);
+        let (part, took) = timed(|| {
+            run_detached(py, || match pool {
+                Some(p) => p.install(|| solve(start, end)),
+                None => solve(start, end),
+            })
+        });
+        keep(part?);
+        py.check_signals()?;
+        chunker.record(end - start, took);
+        chunker.at_least(workers);
+        start = end.max(start + 1);
+    }
+    Ok(())
 }
 
 /// Time a chunk of work for [`Chunker::record`].

@@ -3,8 +3,8 @@
 //! flattened parameters to the canonical points.
 
 use crate::arrays::slice2;
-use crate::errors::{run_detached, to_py};
-use crate::limits::{self, check_alloc_py, timed, Chunker};
+use crate::errors::to_py;
+use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::csr::Csr;
 use indexlab_core::solve::shape::{
     Auxiliaries, BoundRows, GroupRows, IndexShape as CoreShape, Risk, ShapeStats, TeBudget,
@@ -17,7 +17,7 @@ use numpy::{
 use pyo3::prelude::*;
 
 /// Instances in the first detached call; later calls are sized by the measured time per
-/// instance so that Ctrl-C is checked every few tens of milliseconds ([`Chunker`]).
+/// instance so that Ctrl-C is checked every few tens of milliseconds ([`limits::in_chunks`]).
 /// Instances are independent, so the chunking changes no result.
 const FIRST_CHUNK: usize = 1;
 /// Instances per detached call at most.
@@ -244,32 +244,21 @@ impl IndexShape {
         let th = slice2(&theta);
         let mut x = vec![0.0; batch * n];
         let mut all = ShapeStats::default();
-        let workers = pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        let mut chunker = Chunker::new(FIRST_CHUNK.max(workers), MAX_CHUNK.max(workers));
-        let mut start = 0;
-        while start < batch {
-            let end = start.saturating_add(chunker.size()).min(batch);
-            let rows = &mut x[start * n..end * n];
-            let inner = &self.inner;
-            let (part, took) = timed(|| {
-                run_detached(py, || match &pool {
-                    Some(p) => p.install(|| inner.solve_range_into(&th, start, end, rows)),
-                    None => inner.solve_range_into(&th, start, end, rows),
-                })
-            });
-            let part = part?;
-            all.objective.extend_from_slice(&part.objective);
-            all.status.extend_from_slice(&part.status);
-            all.iterations.extend_from_slice(&part.iterations);
-            all.held.extend_from_slice(&part.held);
-            all.smallest_budget.extend_from_slice(&part.smallest_budget);
-            py.check_signals()?;
-            chunker.record(end - start, took);
-            chunker.at_least(workers);
-            start = end;
-        }
+        let inner = &self.inner;
+        limits::in_chunks(
+            py,
+            pool.as_ref(),
+            batch,
+            (FIRST_CHUNK, MAX_CHUNK),
+            |start, end| inner.solve_range_into(&th, start, end, &mut x[start * n..end * n]),
+            |part| {
+                all.objective.extend_from_slice(&part.objective);
+                all.status.extend_from_slice(&part.status);
+                all.iterations.extend_from_slice(&part.iterations);
+                all.held.extend_from_slice(&part.held);
+                all.smallest_budget.extend_from_slice(&part.smallest_budget);
+            },
+        )?;
         let x = numpy::ndarray::Array2::from_shape_vec((batch, n), x)
             .map_err(|e| to_py(py, Error::Solver(e.to_string())))?;
         let smallest = self
