@@ -3,7 +3,7 @@
 //! [`Presolver::reduced`] hands it to the solver, [`Presolver::reverse`] maps the reduced
 //! primal and dual solutions back to the full program.
 //!
-//! Four passes (see `docs/conventions.md`, Optimisation), each in the file named after it:
+//! Five passes (see `docs/conventions.md`, Optimisation), each in the file named after it:
 //! 1. a variable `x_j` with both bound rows `x_j <= 0` and `-x_j <= 0` in the nonnegative cone
 //!    (one nonzero coefficient, right-hand side exactly 0) is fixed at zero (`w <= mask * cap`
 //!    with `mask_j = 0`, plus `w >= 0`) [`fixing`];
@@ -17,6 +17,10 @@
 //! 4. then a zero-cone row `a_t x_t + a_w x_w = b` whose `x_t` appears in no other row and only
 //!    on the diagonal of P (the residual variable of `sum_squares` for a kept name) lets
 //!    `x_t = (b - a_w x_w) / a_t` be substituted into the objective [`substitution`];
+//! 5. then, on an instance passes 1 to 4 reduce (see [`Presolver::new`] for why only there), a
+//!    nonnegative row with several variables whose largest value over their bound rows is
+//!    below its right-hand side (a sector cap the held names' caps cannot reach) is dropped
+//!    [`redundant`].
 //!
 //! Fixed values are substituted into `b`, `q` and the objective offset, their columns removed,
 //! and zero-cone or nonnegative rows left without a nonzero dropped when they hold (to 1e-12
@@ -27,12 +31,14 @@
 //! row), a pass-3 column's cost on the bound it sits at, a pass-2 row from its fixed column once
 //! every other row of that column is known, a pass-1 pair from the reduced cost of its column
 //! (put on the upper bound row when nonnegative, else on the lower one, so both stay in the dual
-//! cone). Rows dropped as empty get 0, which complementary slackness allows. Where the bounds
-//! of a fixed variable are both active the full program's duals are not unique; these are one
-//! valid choice.
+//! cone). Rows dropped by pass 5 are slack by a margin at every feasible point, so
+//! complementary slackness makes their dual 0 in every solution; rows dropped as empty get 0,
+//! which it allows. Where the bounds of a fixed variable are both active the full program's
+//! duals are not unique; these are one valid choice.
 
 mod build;
 mod fixing;
+mod redundant;
 mod reverse;
 mod substitution;
 #[cfg(test)]
@@ -73,9 +79,15 @@ impl Presolver {
         let floors = fixing::fix_floors(&mut w);
         let substituted = substitution::substitute_residuals(&mut w);
         let kept_cols = w.kept_cols();
+        // Pass 5 only on an instance the first four reduce. On a degenerate program the
+        // solver's choice among equally optimal duals depends on every row it is given, and cvxpy
+        // reports Clarabel's choice on the full program: an instance nothing else reduces is
+        // solved as cvxpy solves it; a reduced one is not seen whole by the solver anyway.
         if kept_cols.is_empty() || kept_cols.len() == c.a.n {
             return None;
         }
+        let box_bounds = redundant::box_bounds(&w, &kept_cols);
+        redundant::drop_redundant_rows(&mut w, &kept_cols, &box_bounds);
         if !w.emptied_rows_hold() {
             return None;
         }

@@ -189,3 +189,87 @@ fn presolve_substitutes_residual_variables() {
         assert!((a - b).abs() < 1e-6, "{z:?} vs {:?}", f.z);
     }
 }
+
+/// min (x0 - 1)^2 + (x1 - 1)^2 + x2^2 over the rows
+/// 0: x0 + x1 + x2 <= `cap` (a sector cap), 1: x0 <= 1.2, 2: x1 <= 1.2, 3: -x0 <= 0,
+/// 4: -x1 <= 0, 5: x2 <= 0, 6: -x2 <= 0 (x2 fixed at 0: the instance is reduced),
+/// 7: x0 + x1 <= 1.5 (binds: x = (0.75, 0.75), its dual 2 (1 - 0.75) = 0.5).
+fn sector_cap_instance(cap: f64) -> Canonical {
+    let p = CscMatrix::new(3, 3, vec![0, 1, 2, 3], vec![0, 1, 2], vec![2.0, 2.0, 2.0]);
+    let a = CscMatrix::new(
+        8,
+        3,
+        vec![0, 4, 8, 11],
+        vec![0, 1, 3, 7, 0, 2, 4, 7, 0, 5, 6],
+        vec![1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0],
+    );
+    Canonical {
+        p,
+        q: vec![-2.0, -2.0, 0.0],
+        a,
+        b: vec![cap, 1.2, 1.2, 0.0, 0.0, 0.0, 0.0, 1.5],
+        offset: 2.0,
+        cones: vec![Cone::Nonneg(8)],
+    }
+}
+
+/// The reduced solve mapped back against an unreduced solve: same x, and the same z on every
+/// row but x2's bound pair (whose split is not unique: both bounds hold x2 at 0).
+fn assert_matches_unreduced(c: &Canonical, red: &Presolver) -> (Vec<f64>, Vec<f64>) {
+    let r = solve_canonical(red.reduced());
+    let f = solve_canonical(c);
+    let (x, z) = red.reverse(c, &r.x, &r.z);
+    assert_kkt(c, &x, &z);
+    assert!((r.objective - f.objective).abs() < 1e-7);
+    for (a, b) in x.iter().zip(&f.x) {
+        assert!((a - b).abs() < 1e-6, "{x:?} vs {:?}", f.x);
+    }
+    for r in (0..c.b.len()).filter(|r| ![5, 6].contains(r)) {
+        assert!((z[r] - f.z[r]).abs() < 1e-6, "row {r}: {z:?} vs {:?}", f.z);
+    }
+    (x, z)
+}
+
+#[test]
+fn presolve_drops_a_row_the_bounds_keep_slack() {
+    // The held names' caps add up to 2.4 < 3: the sector cap can never bind.
+    let c = sector_cap_instance(3.0);
+    let red = Presolver::new(&c).unwrap();
+    assert_eq!(red.kept_cols, vec![0, 1]);
+    assert_eq!(red.new_row[0], usize::MAX, "row 0 dropped");
+    // Left: the two caps, the two floors and x0 + x1 <= 1.5.
+    assert_eq!(red.reduced().b, vec![1.2, 1.2, 0.0, 0.0, 1.5]);
+    let (x, z) = assert_matches_unreduced(&c, &red);
+    assert!((x[0] - 0.75).abs() < 1e-7 && (x[1] - 0.75).abs() < 1e-7);
+    assert!(z[0] == 0.0 && (z[7] - 0.5).abs() < 1e-7, "{z:?}");
+}
+
+#[test]
+fn presolve_keeps_a_row_that_can_bind() {
+    // 2.4 - 1e-9 is within the margin of the caps' sum: the row is kept (here it is slack at
+    // the solution, but a row at its limit may share its dual with the bounds).
+    let c = sector_cap_instance(2.4 - 1e-9);
+    let red = Presolver::new(&c).unwrap();
+    assert_ne!(red.new_row[0], usize::MAX, "row 0 kept");
+    assert_eq!(red.reduced().b.len(), 6);
+    assert_matches_unreduced(&c, &red);
+    // Nor is a lower sector bound -x0 - x1 <= 0 implied by the floors dropped: it binds
+    // exactly when both names are at 0.
+    let mut c = sector_cap_instance(3.0);
+    c.a.nzval[0] = -1.0;
+    c.a.nzval[4] = -1.0;
+    c.a.nzval[8] = -1.0;
+    c.b[0] = 0.0;
+    let red = Presolver::new(&c).unwrap();
+    assert_ne!(red.new_row[0], usize::MAX, "row 0 kept");
+    assert_matches_unreduced(&c, &red);
+}
+
+#[test]
+fn presolve_leaves_an_instance_it_fixes_nothing_in_whole() {
+    // Without x2's bound pair nothing is fixed: the redundant sector cap alone is no reason
+    // to hand Clarabel a different program than cvxpy's.
+    let mut c = sector_cap_instance(3.0);
+    c.b[5] = 1.0;
+    assert!(Presolver::new(&c).is_none());
+}
