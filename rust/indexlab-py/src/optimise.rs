@@ -1,7 +1,8 @@
 //! Bindings for the generic batch conic solver (`indexlab.optimise.compile`).
 
+use crate::arrays::{indices, slice2, values};
 use crate::errors::{run_detached, to_py};
-use crate::limits::{self, check_alloc_py, timed, Chunker};
+use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::conic::{self, AffineMap, Cone, ConicTemplate, Pattern};
 use indexlab_core::Error;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
@@ -9,24 +10,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// Instances in the first detached call; later calls are sized by the measured time per
-/// instance so Ctrl-C is checked every few tens of milliseconds ([`Chunker`]). Instances are
+/// instance so Ctrl-C is checked every few tens of milliseconds ([`limits::in_chunks`]). Instances are
 /// independent, so the chunking changes no result.
 const FIRST_CHUNK: usize = 1;
 /// Instances per detached call at most.
 const MAX_CHUNK: usize = 256;
-
-fn indices(what: &str, a: &PyReadonlyArray1<'_, i64>) -> Result<Vec<usize>, Error> {
-    a.as_array()
-        .iter()
-        .map(|&v| {
-            usize::try_from(v).map_err(|_| Error::Data(format!("{what}: negative index {v}")))
-        })
-        .collect()
-}
-
-fn values(a: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
-    a.as_array().iter().copied().collect()
-}
 
 type Csr<'py> = (
     PyReadonlyArray1<'py, i64>,
@@ -176,15 +164,8 @@ impl ConicProgram {
                 )),
             ));
         }
-        let flat: Vec<f64> = match thetas.as_slice() {
-            Ok(s) => s.to_vec(),
-            Err(_) => thetas.as_array().iter().copied().collect(),
-        };
+        let flat = slice2(&thetas);
         let pool = conic::thread_pool(threads).map_err(|e| to_py(py, e))?;
-        let workers = pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        let mut chunker = Chunker::new(FIRST_CHUNK.max(workers), MAX_CHUNK.max(workers));
         let mut x = Vec::with_capacity(b * n);
         let mut z = Vec::with_capacity(b * m);
         let mut status = Vec::with_capacity(b);
@@ -192,30 +173,25 @@ impl ConicProgram {
         let mut iters = Vec::with_capacity(b);
         let mut secs = Vec::with_capacity(b);
         let mut nvar = Vec::with_capacity(b);
-        let mut start = 0;
-        while start < b {
-            let end = start.saturating_add(chunker.size()).min(b);
-            let chunk = &flat[start * k..end * k];
-            let (rs, took) = timed(|| {
-                run_detached(py, || {
-                    self.inner.solve_batch(chunk, presolve, pool.as_ref())
-                })
-            });
-            let rs = rs?;
-            chunker.record(end - start, took);
-            chunker.at_least(workers);
-            start = end;
-            for r in rs {
-                x.extend_from_slice(&r.x);
-                z.extend_from_slice(&r.z);
-                status.push(r.status.as_str());
-                obj.push(r.objective);
-                iters.push(i64::from(r.iterations));
-                secs.push(r.solve_seconds);
-                nvar.push(r.n_variables as i64);
-            }
-            py.check_signals()?;
-        }
+        let inner = &self.inner;
+        limits::in_chunks(
+            py,
+            pool.as_ref(),
+            b,
+            (FIRST_CHUNK, MAX_CHUNK),
+            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve, pool.as_ref()),
+            |rs| {
+                for r in rs {
+                    x.extend_from_slice(&r.x);
+                    z.extend_from_slice(&r.z);
+                    status.push(r.status.as_str());
+                    obj.push(r.objective);
+                    iters.push(i64::from(r.iterations));
+                    secs.push(r.solve_seconds);
+                    nvar.push(r.n_variables as i64);
+                }
+            },
+        )?;
         let x = numpy::ndarray::Array2::from_shape_vec((b, n), x)
             .map_err(|e| to_py(py, Error::Solver(format!("solution layout: {e}"))))?;
         let z = numpy::ndarray::Array2::from_shape_vec((b, m), z)

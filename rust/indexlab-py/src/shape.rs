@@ -2,7 +2,7 @@
 //! cvxpy's canonical data and hands its maps over once; each batch is then one call from the
 //! flattened parameters to the canonical points.
 
-use crate::arrays::slice2;
+use crate::arrays::{indices, slice2, values};
 use crate::errors::to_py;
 use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::csr::Csr;
@@ -62,19 +62,6 @@ type BudgetArg<'py> = (
     i64,
     Option<CsrArg<'py>>,
 );
-
-fn indices(what: &str, a: &PyReadonlyArray1<'_, i64>) -> Result<Vec<usize>, Error> {
-    a.as_array()
-        .iter()
-        .map(|&v| {
-            usize::try_from(v).map_err(|_| Error::Data(format!("{what}: negative index {v}")))
-        })
-        .collect()
-}
-
-fn values<T: numpy::Element + Copy>(a: &PyReadonlyArray1<'_, T>) -> Vec<T> {
-    a.as_array().iter().copied().collect()
-}
 
 fn csr(what: &str, m: &CsrArg<'_>) -> Result<Csr, Error> {
     let ptr = indices(what, &m.0)?;

@@ -104,19 +104,27 @@ fn problem<'a>(spec: &'a ShapeSpec, risk: Option<&'a Risk>, x: &Inputs<'a>) -> C
     }
 }
 
-/// `out[weight[r]] = reduce(out[weight[r]], map_r(theta))` over the rows, from `init`.
+/// `out[weight[r]]` the largest (`upper`: smallest) of `map_r(theta)` over the rows, `-inf`
+/// (`inf`) where a weight has none. The values are finite (finite maps of finite parameters),
+/// so plain comparisons do.
 fn reduce_rows(
-    rows: (&ThetaMap, &[usize]),
+    (map, weight): (&ThetaMap, &[usize]),
     theta: &[f64],
     out: &mut Vec<f64>,
-    (len, init): (usize, f64),
-    reduce: fn(f64, f64) -> f64,
+    len: usize,
+    upper: bool,
 ) {
     out.clear();
-    out.resize(len, init);
-    let (map, weight) = rows;
+    let sign = if upper { -1.0 } else { 1.0 };
+    out.resize(len, f64::NEG_INFINITY);
     for (r, &j) in weight.iter().enumerate() {
-        out[j] = reduce(out[j], map.at(r, theta));
+        let v = sign * map.at(r, theta);
+        if v > out[j] {
+            out[j] = v;
+        }
+    }
+    if upper {
+        out.iter_mut().for_each(|v| *v = -*v);
     }
 }
 
@@ -138,11 +146,11 @@ impl IndexShape {
         let nw = sp.weight_cols.len();
         let maps = &self.maps;
         let lo_rows = (&maps.lo, sp.lo.weight.as_slice());
-        reduce_rows(lo_rows, theta, &mut s.lo, (nw, f64::NEG_INFINITY), f64::max);
+        reduce_rows(lo_rows, theta, &mut s.lo, nw, false);
         match (&sp.hi, &maps.hi) {
             (Some(h), Some(map)) => {
                 let rows = (map, h.weight.as_slice());
-                reduce_rows(rows, theta, &mut s.hi, (nw, f64::INFINITY), f64::min);
+                reduce_rows(rows, theta, &mut s.hi, nw, true);
             }
             _ => {
                 s.hi.clear();
@@ -164,8 +172,8 @@ impl IndexShape {
         s.scores.clear();
         s.scores.extend(s.c.iter().map(|v| -v));
         s.prev.clear();
-        s.prev.resize(nw, 0.0);
         if let (Some(t), Some(prev)) = (&sp.turnover, &maps.prev) {
+            s.prev.resize(nw, 0.0);
             for (r, &j) in t.weights.iter().enumerate() {
                 s.prev[j] = prev.at(r, theta);
             }
