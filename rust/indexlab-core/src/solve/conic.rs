@@ -31,17 +31,13 @@ use clarabel::solver::{
 };
 use rayon::prelude::*;
 
+use super::csr::Csr;
 use super::presolve::Presolver;
 
 /// A sparse linear map from `theta` to the values of a fixed sparsity pattern (CSR: one row per
 /// stored value of the pattern).
 #[derive(Debug, Clone)]
-pub struct AffineMap {
-    n_theta: usize,
-    indptr: Vec<usize>,
-    indices: Vec<usize>,
-    data: Vec<f64>,
-}
+pub struct AffineMap(Csr);
 
 impl AffineMap {
     /// Build from CSR arrays with `indptr.len() - 1` rows and `n_theta` columns.
@@ -52,37 +48,12 @@ impl AffineMap {
         indices: Vec<usize>,
         data: Vec<f64>,
     ) -> Result<Self> {
-        if indptr.is_empty() || indptr[0] != 0 {
-            return data_err!("{what} map: expected a CSR indptr starting at 0, found {indptr:?}");
-        }
-        if indptr.windows(2).any(|w| w[0] > w[1]) || indptr[indptr.len() - 1] != indices.len() {
-            return data_err!(
-                "{what} map: expected a nondecreasing indptr ending at nnz = {}, found end {}",
-                indices.len(),
-                indptr[indptr.len() - 1]
-            );
-        }
-        if indices.len() != data.len() {
-            return data_err!(
-                "{what} map: {} column indices but {} values",
-                indices.len(),
-                data.len()
-            );
-        }
-        if let Some(&bad) = indices.iter().find(|&&c| c >= n_theta) {
-            return data_err!("{what} map: column {bad} out of range for {n_theta} parameters");
-        }
-        Ok(Self {
-            n_theta,
-            indptr,
-            indices,
-            data,
-        })
+        Csr::new(&format!("{what} map"), n_theta, indptr, indices, data).map(Self)
     }
 
     /// Number of output values.
     pub fn len(&self) -> usize {
-        self.indptr.len() - 1
+        self.0.rows()
     }
 
     /// Whether the map has no output values.
@@ -91,17 +62,9 @@ impl AffineMap {
     }
 
     fn apply(&self, theta: &[f64]) -> Vec<f64> {
-        (0..self.len())
-            .map(|r| {
-                let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
-                // Fixed summation order: results are bitwise reproducible.
-                self.indices[lo..hi]
-                    .iter()
-                    .zip(&self.data[lo..hi])
-                    .map(|(&c, &v)| v * theta[c])
-                    .sum()
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.len());
+        self.0.mul_into(theta, &mut out);
+        out
     }
 }
 
@@ -353,10 +316,10 @@ impl ConicTemplate {
             if map.len() != want {
                 return data_err!("{what} map: expected {want} outputs, found {}", map.len());
             }
-            if map.n_theta != n_theta {
+            if map.0.cols() != n_theta {
                 return data_err!(
                     "{what} map: expected {n_theta} parameter columns, found {}",
-                    map.n_theta
+                    map.0.cols()
                 );
             }
         }

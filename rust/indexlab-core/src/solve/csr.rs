@@ -45,15 +45,20 @@ impl Csr {
         if let Some(&bad) = indices.iter().find(|&&c| c >= cols) {
             return data_err!("{what}: column {bad} out of range for {cols} columns");
         }
-        if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
-            return data_err!("{what}: expected finite values, found {bad}");
-        }
         Ok(Self {
             cols,
             indptr,
             indices,
             data,
         })
+    }
+
+    /// Refuse a NaN or infinite entry (`what` names the matrix).
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        match self.data.iter().find(|v| !v.is_finite()) {
+            Some(bad) => data_err!("{what}: expected finite values, found {bad}"),
+            None => Ok(()),
+        }
     }
 
     /// An empty `0 x cols` matrix.
@@ -177,7 +182,12 @@ mod tests {
         assert!(err(Csr::new("m", 2, vec![1, 1], vec![0], vec![1.0])).contains("starting at 0"));
         assert!(err(Csr::new("m", 2, vec![0, 2], vec![0], vec![1.0])).contains("nnz = 1"));
         assert!(err(Csr::new("m", 2, vec![0, 1], vec![5], vec![1.0])).contains("column 5"));
-        assert!(err(Csr::new("m", 2, vec![0, 1], vec![0], vec![f64::NAN])).contains("finite"));
+        let nan = Csr::new("m", 2, vec![0, 1], vec![0], vec![f64::NAN]).unwrap();
+        assert!(nan
+            .check_finite("m")
+            .unwrap_err()
+            .to_string()
+            .contains("finite"));
         assert!(err(Csr::new("m", 2, vec![0, 1], vec![0], vec![])).contains("1 column"));
     }
 }

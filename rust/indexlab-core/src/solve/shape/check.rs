@@ -6,6 +6,8 @@ use super::{Risk, ShapeSpec};
 use crate::data_err;
 use crate::error::Result;
 
+/// A matrix of the spec: its shape, and finite entries (the fast path's arithmetic, gathers
+/// included, assumes them).
 fn dims(what: &str, m: &Csr, rows: usize, cols: usize) -> Result<()> {
     if m.rows() != rows || m.cols() != cols {
         return data_err!(
@@ -14,7 +16,7 @@ fn dims(what: &str, m: &Csr, rows: usize, cols: usize) -> Result<()> {
             m.cols()
         );
     }
-    Ok(())
+    m.check_finite(what)
 }
 
 fn indices_below(what: &str, idx: &[usize], limit: usize) -> Result<()> {
