@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// Instances in the first detached call; later calls are sized by the measured time per
-/// instance so Ctrl-C is checked every few tens of milliseconds ([`limits::in_chunks`]). Instances are
-/// independent, so the chunking changes no result.
+/// instance so Ctrl-C is checked every few tens of milliseconds ([`limits::in_chunks`]).
+/// Instances are independent, so the chunking changes no result.
 const FIRST_CHUNK: usize = 1;
 /// Instances per detached call at most.
 const MAX_CHUNK: usize = 256;
