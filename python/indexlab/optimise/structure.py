@@ -80,7 +80,8 @@ class FastResult:
     x : ndarray, shape (B, n)
         Canonical variables (NaN rows where there is no solution).
     status : list[str]
-        ``"optimal"``, ``"infeasible"`` or ``"solver_error"``.
+        ``"optimal"``, ``"optimal_inaccurate"`` (a tracking-error budget whose search did not
+        settle: the feasible end of its last bracket), ``"infeasible"`` or ``"solver_error"``.
     objective : ndarray, shape (B,)
         ``1/2 x'Px + q'x + offset`` of the canonical (minimised) problem.
     iterations : ndarray, shape (B,)
