@@ -168,3 +168,19 @@ def test_an_instance_gives_the_same_bits_alone_or_in_a_batch(te_budget: float | 
             np.isnan(one.objective[0]) and np.isnan(batch.objective[i])
         )
         np.testing.assert_array_equal(one.values["w"][0], batch.values["w"][i])
+
+
+def test_a_solved_structure_pickles_and_solves_the_same() -> None:
+    # Searches send compiled problems to Dask workers after solving with them locally.
+    import pickle
+
+    rng = np.random.default_rng(12)
+    rm = _risk(rng)
+    bench = rng.dirichlet(np.ones(N))
+    compiled = ai_chain_model(range(N), bench, rng.random(N), rm, cap=0.15).compile()
+    assert compiled.path == "fast"
+    params = _instances(rng, 4, bench, rng.random(N))
+    before = compiled.solve_batch(params)
+    again = pickle.loads(pickle.dumps(compiled)).solve_batch(params)
+    np.testing.assert_array_equal(again.values["w"], before.values["w"])
+    np.testing.assert_array_equal(again.objective, before.objective)

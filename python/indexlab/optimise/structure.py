@@ -263,6 +263,13 @@ class IndexStructure:
         """Whether the problem has a tracking-error budget (a second-order cone)."""
         return self.budget is not None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A search ships compiled problems to Dask workers: the Rust shape does not pickle,
+        # and is rebuilt from these arrays on its first use there.
+        state = dict(self.__dict__)
+        state.pop("_shape", None)
+        return state
+
     # -- per-instance data ----------------------------------------------------------------------
 
     def _rows(self, name: str, th: _Theta) -> Array:
