@@ -293,3 +293,27 @@ fn refuses_inconsistent_specs() {
     let err = shape.solve_range_into(&[1.0; 8], 0, 1, &mut x).unwrap_err();
     assert!(err.to_string().contains("whole number of rows"), "{err}");
 }
+
+#[test]
+fn piece_direction_by_hand() {
+    // Three weights free inside their bounds, H = I (no factor), sum w = 1: the direction is
+    // ds projected on sum v = 0, ds - mean(ds). With weight 2 at its upper bound it is fixed
+    // (v = 0) and the other two share the projection.
+    let spec = capped_three();
+    let risk = spec.risk.clone().unwrap();
+    let f_omega = vec![0.0; 3];
+    let mut s = super::instance::Scratch::default();
+    s.lo = vec![0.0; 3];
+    s.hi = vec![0.5; 3];
+    s.w = vec![0.3, 0.3, 0.4];
+    let ds = [1.0, 0.0, 2.0];
+    let mut piece = super::piece::Piece::default();
+    assert!(piece.direction(&spec, &risk, &f_omega, &s, &ds));
+    close(piece.v(), &[0.0, -1.0, 1.0]);
+    s.w = vec![0.25, 0.25, 0.5];
+    assert!(piece.direction(&spec, &risk, &f_omega, &s, &ds));
+    close(piece.v(), &[0.5, -0.5, 0.0]);
+    // Every weight at a bound: no piece.
+    s.w = vec![0.5, 0.0, 0.5];
+    assert!(!piece.direction(&spec, &risk, &f_omega, &s, &ds));
+}
