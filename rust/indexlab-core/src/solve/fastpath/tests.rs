@@ -21,6 +21,22 @@ fn linear(scores: &[f64], hi: f64) -> CappedQp<'_> {
     }
 }
 
+/// Three names, `0.5 |w|^2 - s'w` (one zero factor, unit specific variances), `0 <= w <= 1`:
+/// the hand-worked cases below.
+fn unit_diagonal(scores: &[f64]) -> CappedQp<'_> {
+    const LOADINGS: [f64; 3] = [0.0; 3];
+    const SPECIFIC: [f64; 3] = [1.0; 3];
+    let mut p = linear(scores, 1.0);
+    p.gamma = 1.0;
+    p.risk = Some(RiskModel {
+        factors: 1,
+        loadings: &LOADINGS,
+        factor_cov: &[0.0],
+        specific_var: &SPECIFIC,
+    });
+    p
+}
+
 #[test]
 fn linear_is_greedy_fill() {
     let s = [0.1, 0.9, 0.5, 0.3];
@@ -44,18 +60,7 @@ fn diagonal_qp_matches_hand_solution() {
     // min 0.5 * sum w_i^2 - s'w, sum w = 1, 0 <= w <= 1: w_i = s_i - nu, clipped.
     // s = (1, 0.5, -1): w = (0.75, 0.25, 0) with nu = 0.25.
     let s = [1.0, 0.5, -1.0];
-    let f = [0.0, 0.0, 0.0];
-    let om = [0.0];
-    let d = [1.0, 1.0, 1.0];
-    let mut p = linear(&s, 1.0);
-    p.gamma = 1.0;
-    p.risk = Some(RiskModel {
-        factors: 1,
-        loadings: &f,
-        factor_cov: &om,
-        specific_var: &d,
-    });
-    let out = capped_qp_batch(&p).unwrap();
+    let out = capped_qp_batch(&unit_diagonal(&s)).unwrap();
     let w = &out.weights;
     assert!((w[0] - 0.75).abs() < 1e-14 && (w[1] - 0.25).abs() < 1e-14 && w[2] == 0.0);
 }
@@ -432,18 +437,8 @@ fn nan_scores_name_instance() {
 #[test]
 fn turnover_kink_binds_in_hand_case() {
     let s = [1.0, 0.5, -1.0];
-    let f = [0.0, 0.0, 0.0];
-    let om = [0.0];
-    let d = [1.0, 1.0, 1.0];
     let prev = [0.6, 0.3, 0.1];
-    let mut p = linear(&s, 1.0);
-    p.gamma = 1.0;
-    p.risk = Some(RiskModel {
-        factors: 1,
-        loadings: &f,
-        factor_cov: &om,
-        specific_var: &d,
-    });
+    let mut p = unit_diagonal(&s);
     p.turnover = Some(Turnover {
         prev: PerInstance::Shared(&prev),
         cost: PerInstance::Scalar(0.1),
