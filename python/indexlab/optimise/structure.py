@@ -298,7 +298,6 @@ class IndexStructure:
     def _shape(self) -> _core.IndexShape:
         """The shape handed to Rust once (``indexlab._core.IndexShape``), which solves each
         instance from its parameters to its canonical point in one pass."""
-        nw = self.weight_cols.size
         hi_weight = None
         if self.hi_map is not None:
             sizes = np.diff(np.r_[self.hi_starts, self.hi_map.shape[0]])
@@ -349,7 +348,7 @@ class IndexStructure:
             groups=groups,
             turnover=turnover,
             aux_cols=_index(self.aux),
-            aux_from_weights=_csr_arg(sp.csr_array(self.aux_t, shape=(self.aux.size, nw))),
+            aux_from_weights=_csr_arg(self.aux_t),
             aux_from_theta=_csr_arg(self.aux_map),
             p=_csr_arg(self.p_full),
             q_map=_csr_arg(self.q_map),

@@ -459,6 +459,11 @@ impl SharedPrep {
         validate::validate_shared(p)?;
         Ok(SharedPrep(reduce::prepare(p)?))
     }
+
+    /// `F Ω` of the risk model, names x factors, row-major (empty without one).
+    pub fn f_omega(&self) -> &[f64] {
+        &self.0.f_omega
+    }
 }
 
 /// One worker's scratch for [`solve_instance`], reused across its instances.

@@ -20,11 +20,12 @@
 //! poor step costs a solve, never a wrong answer.
 
 use super::super::csr::Csr;
+use super::super::fastpath::linalg::dot;
 use super::super::fastpath::Status;
 use super::instance::{Model, Scratch as InstanceScratch};
 use super::piece::Piece;
 use super::{IndexShape, ShapeStatus, TeBudget, BUDGET_RTOL};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Interpolation steps before the feasible end of the bracket is returned, flagged.
 const MAX_STEPS: usize = 80;
@@ -34,6 +35,12 @@ const GROWTH: f64 = 8.0;
 
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+/// The first `tau` a linear objective tries: where the objective's slope `c` and the
+/// tracking error's `g` are of one size, whatever their units.
+fn growth_start(c: &[f64], g: &[f64]) -> f64 {
+    1.0 / max_abs(c).max(1e-300) * max_abs(g).max(1e-12)
 }
 
 /// Buffers of the search, reused across instances.
@@ -56,10 +63,6 @@ fn residual(m_by_weight: &Csr, m: &[f64], w: &[f64], out: &mut Vec<f64>) {
     out.clear();
     out.extend_from_slice(m);
     m_by_weight.add_transpose_mul(w, out);
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).fold(0.0, |s, (x, y)| s + x * y)
 }
 
 /// Where on `[0, 1]` between the bracket's ends the interpolated weights meet the budget:
@@ -134,10 +137,7 @@ impl Search<'_> {
 
 impl IndexShape {
     fn budget_spec(&self) -> Result<&TeBudget> {
-        self.spec
-            .budget
-            .as_ref()
-            .ok_or_else(|| Error::Solver("no tracking-error budget in this problem".into()))
+        self.spec.budget.as_ref().ok_or_else(super::no_budget)
     }
 
     /// Status, iterations and the smallest feasible budget of the loaded instance; the weights
@@ -162,11 +162,10 @@ impl IndexShape {
         bs: &mut Scratch,
     ) -> Result<(ShapeStatus, u32, f64)> {
         let nw = self.spec.weight_cols.len();
-        let missing = || Error::Solver("no tracking-error budget in this problem".into());
         let (Some(m_by_weight), Some(m_map), Some(budget_map)) =
             (&self.m_by_weight, &self.maps.m, &self.maps.budget)
         else {
-            return Err(missing());
+            return Err(super::no_budget());
         };
         m_map.eval_into(theta, &mut bs.m);
         bs.g.clear();
@@ -313,8 +312,7 @@ impl IndexShape {
         bs: &mut Scratch,
         t_lo: &mut f64,
     ) -> Result<(f64, bool)> {
-        let scale = max_abs(&s.c).max(1e-300);
-        let mut t_hi = (1.0 / scale * max_abs(&bs.g).max(1e-12)).max(GROWTH * *t_lo);
+        let mut t_hi = growth_start(&s.c, &bs.g).max(GROWTH * *t_lo);
         for _ in 0..MAX_GROWTH {
             if run.solve_at(s, bs, t_hi, Model::Budget)? == Status::Optimal {
                 let te = run.te(bs, &s.w);
@@ -340,7 +338,7 @@ impl IndexShape {
         tau: f64,
         (t_lo, t_hi): (f64, f64),
     ) -> Option<f64> {
-        let f_omega = self.budget_f_omega.as_ref()?;
+        let f_omega = self.budget_prep().ok()?.f_omega();
         if !bs
             .piece
             .direction(&self.spec, &run.b.risk, f_omega, s, &bs.ds)
@@ -368,8 +366,7 @@ impl IndexShape {
         if t_hi.is_infinite() {
             // No upper end yet: at most a growth step further, so that a direction that is
             // rounding noise (at the linear optimum's vertex) cannot send tau to 1e15.
-            let start = 1.0 / max_abs(&s.c).max(1e-300) * max_abs(&bs.g).max(1e-12);
-            return Some(t.min(GROWTH * tau.max(start)));
+            return Some(t.min(GROWTH * tau.max(growth_start(&s.c, &bs.g))));
         }
         (t < t_hi).then_some(t)
     }

@@ -1,8 +1,9 @@
 //! Shapes and indices of a [`ShapeSpec`], checked once so that the per-instance code can index
-//! without bounds surprises.
+//! without bounds surprises (the risk models and the group matrix are checked where the fast
+//! path prepares them).
 
 use super::super::csr::Csr;
-use super::{Risk, ShapeSpec};
+use super::ShapeSpec;
 use crate::data_err;
 use crate::error::Result;
 
@@ -33,20 +34,6 @@ fn len(what: &str, found: usize, expected: usize) -> Result<()> {
     Ok(())
 }
 
-fn risk(what: &str, r: &Risk, nw: usize) -> Result<()> {
-    len(
-        &format!("{what} loadings"),
-        r.loadings.len(),
-        nw * r.factors,
-    )?;
-    len(
-        &format!("{what} factor_cov"),
-        r.factor_cov.len(),
-        r.factors * r.factors,
-    )?;
-    len(&format!("{what} specific_var"), r.specific_var.len(), nw)
-}
-
 pub(super) fn spec(s: &ShapeSpec) -> Result<()> {
     let (n, nt, nw) = (s.n, s.n_theta, s.weight_cols.len());
     if nt == 0 {
@@ -60,12 +47,8 @@ pub(super) fn spec(s: &ShapeSpec) -> Result<()> {
         indices_below("hi weights", &hi.weight, nw)?;
     }
     dims("c map", &s.c, nw, nt)?;
-    if let Some(r) = &s.risk {
-        risk("objective", r, nw)?;
-    }
     if let Some(g) = &s.groups {
         let m = g.lo.rows();
-        len("group matrix", g.matrix.len(), m * nw)?;
         dims("group lo map", &g.lo, m, nt)?;
         dims("group hi map", &g.hi, m, nt)?;
         len("group lo_inf", g.lo_inf.len(), m)?;
@@ -91,7 +74,6 @@ pub(super) fn spec(s: &ShapeSpec) -> Result<()> {
         dims("budget M", &b.m, r, nw)?;
         dims("budget m map", &b.m_map, r, nt)?;
         dims("budget map", &b.budget, 1, nt)?;
-        risk("budget", &b.risk, nw)?;
         if !(b.alpha.is_finite() && b.alpha >= 0.0) {
             return data_err!("budget alpha: expected finite and >= 0, found {}", b.alpha);
         }

@@ -194,8 +194,6 @@ pub struct IndexShape {
     /// weight vector cost its nonzero weights only.
     aux_by_weight: Csr,
     m_by_weight: Option<Csr>,
-    /// `F Ω` of the budget's risk model (rows per weight).
-    budget_f_omega: Option<Vec<f64>>,
     /// Canonical variables with a term in the objective (a row of `P` or of the `q` map).
     objective_vars: Vec<usize>,
     /// `P`'s diagonal when `P` is diagonal (the usual canonical form).
@@ -227,7 +225,6 @@ impl IndexShape {
             maps,
             aux_by_weight: spec.aux.from_weights.transpose(),
             m_by_weight: spec.budget.as_ref().map(|b| b.m.transpose()),
-            budget_f_omega: spec.budget.as_ref().map(|b| f_omega(&b.risk)),
             objective_vars,
             spec,
             prep,
@@ -250,9 +247,7 @@ impl IndexShape {
     }
 
     fn budget_prep(&self) -> Result<&SharedPrep> {
-        self.budget_prep
-            .as_ref()
-            .ok_or_else(|| Error::Solver("no tracking-error budget in this problem".into()))
+        self.budget_prep.as_ref().ok_or_else(no_budget)
     }
 
     /// Solve instances `[start, end)` of the batch `theta` (`batch x n_theta`, row-major),
@@ -376,21 +371,6 @@ impl Maps {
     }
 }
 
-/// `F Ω`, weights x factors, row-major.
-fn f_omega(r: &Risk) -> Vec<f64> {
-    let k = r.factors;
-    let mut out = vec![0.0; r.specific_var.len() * k];
-    for (row, f) in out
-        .chunks_exact_mut(k.max(1))
-        .zip(r.loadings.chunks_exact(k.max(1)))
-    {
-        for (a, o) in row.iter_mut().enumerate() {
-            *o = (0..k).map(|b| f[b] * r.factor_cov[b * k + a]).sum();
-        }
-    }
-    out
-}
-
 /// The diagonal of a square matrix that has no entry off it.
 fn diagonal(p: &Csr) -> Option<Vec<f64>> {
     let mut d = vec![0.0; p.rows()];
@@ -404,6 +384,11 @@ fn diagonal(p: &Csr) -> Option<Vec<f64>> {
         }
     }
     Some(d)
+}
+
+/// Asked for the tracking-error budget's parts in a problem without one (a bug).
+fn no_budget() -> Error {
+    Error::Solver("no tracking-error budget in this problem".into())
 }
 
 /// A data error found on one instance names it (the fast path sees each instance alone).

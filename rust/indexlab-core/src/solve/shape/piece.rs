@@ -22,7 +22,9 @@ const HELD_TOL: f64 = 1e-9;
 #[derive(Default)]
 pub(super) struct Piece {
     free: Vec<usize>,
-    rows: Vec<Vec<f64>>,
+    /// The equality rows over the free weights, `m x f` row-major.
+    rows: Vec<f64>,
+    m: usize,
     h: Vec<f64>,
     rhs: Vec<f64>,
     z: Vec<f64>,
@@ -85,19 +87,17 @@ impl Piece {
         }));
         cholesky_solve(&self.h, f, &mut self.rhs);
         // The equality rows: y = (A H⁻¹ A')⁻¹ A H⁻¹ rhs, v = H⁻¹ rhs - H⁻¹ A' y.
-        let m = self.rows.len();
-        self.z.clear();
-        for row in &self.rows {
-            let mut col = row.clone();
-            cholesky_solve(&self.h, f, &mut col);
-            self.z.extend(col);
+        let m = self.m;
+        self.z.clone_from(&self.rows);
+        for col in self.z.chunks_exact_mut(f) {
+            cholesky_solve(&self.h, f, col);
         }
         self.s.clear();
         self.s.resize(m * m, 0.0);
         self.y.clear();
-        for (r, row) in self.rows.iter().enumerate() {
-            for c in 0..m {
-                self.s[r * m + c] = dot(row, &self.z[c * f..(c + 1) * f]);
+        for (r, row) in self.rows.chunks_exact(f).enumerate() {
+            for (c, z) in self.z.chunks_exact(f).enumerate() {
+                self.s[r * m + c] = dot(row, z);
             }
             self.y.push(dot(row, &self.rhs));
         }
@@ -121,7 +121,8 @@ impl Piece {
     /// `sum w = 1` and each group row at one of its sides, over the free weights.
     fn equality_rows(&mut self, spec: &ShapeSpec, s: &InstanceScratch) {
         self.rows.clear();
-        self.rows.push(vec![1.0; self.free.len()]);
+        self.rows.resize(self.free.len(), 1.0);
+        self.m = 1;
         let Some(g) = &spec.groups else { return };
         let nw = spec.weight_cols.len();
         for r in 0..g.lo.rows() {
@@ -130,7 +131,8 @@ impl Piece {
             // A row none of whose names is free holds whatever v is: no equation.
             let touches_free = self.free.iter().any(|&j| coef[j] != 0.0);
             if touches_free && (held(value, s.glo[r]) || held(value, s.ghi[r])) {
-                self.rows.push(self.free.iter().map(|&j| coef[j]).collect());
+                self.rows.extend(self.free.iter().map(|&j| coef[j]));
+                self.m += 1;
             }
         }
     }
