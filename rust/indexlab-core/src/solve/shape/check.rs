@@ -39,6 +39,10 @@ pub(super) fn spec(s: &ShapeSpec) -> Result<()> {
     if nt == 0 {
         return data_err!("n_theta: expected at least the constant entry, found 0");
     }
+    // `sum w = 1` needs a weight (the batch loop also relies on rows of nonzero width).
+    if nw == 0 {
+        return data_err!("weight_cols: expected at least one weight, found none");
+    }
     indices_below("weight_cols", &s.weight_cols, n)?;
     dims("lo map", &s.lo.map, s.lo.weight.len(), nt)?;
     indices_below("lo weights", &s.lo.weight, nw)?;

@@ -285,6 +285,10 @@ fn refuses_inconsistent_specs() {
         "{err}"
     );
     let mut spec = capped_three();
+    spec.weight_cols.clear();
+    let err = IndexShape::new(spec).err().unwrap().to_string();
+    assert!(err.contains("at least one weight"), "{err}");
+    let mut spec = capped_three();
     spec.c = Csr::empty(7);
     let err = IndexShape::new(spec).err().unwrap().to_string();
     assert!(err.contains("c map: expected 3 x 7"), "{err}");
