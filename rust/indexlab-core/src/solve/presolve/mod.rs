@@ -18,9 +18,9 @@
 //!    on the diagonal of P (the residual variable of `sum_squares` for a kept name) lets
 //!    `x_t = (b - a_w x_w) / a_t` be substituted into the objective [`substitution`];
 //! 5. then, on an instance passes 1 to 4 reduce (see [`Presolver::new`] for why only there), a
-//!    nonnegative row with several variables whose largest value over their bound rows is
-//!    below its right-hand side (a sector cap the held names' caps cannot reach) is dropped
-//!    [`redundant`].
+//!    nonnegative row whose largest value over its variables' bound rows is below its
+//!    right-hand side (a sector cap the held names' caps cannot reach, a name's cap looser
+//!    than its liquidity cap) is dropped [`redundant`].
 //!
 //! Fixed values are substituted into `b`, `q` and the objective offset, their columns removed,
 //! and zero-cone or nonnegative rows left without a nonzero dropped when they hold (to 1e-12

@@ -1,8 +1,11 @@
 //! Pass 5: nonnegative rows that can never bind, dropped. Such a row is slack by a margin at
 //! every point the variables' bound rows allow, so its dual is 0 in every solution of the full
-//! program and the reduced program has the same solutions. Rows within the margin of binding
-//! are kept: there the full program's duals may be shared between rows, and cvxpy reports
-//! Clarabel's share.
+//! program and the reduced program has the same solutions. That covers rows of several
+//! variables (a sector cap the held names' caps cannot reach) and bound rows a tighter bound of
+//! the same variable dominates (`w <= 0.08` where the liquidity cap says `w <= 0.05`): each
+//! dropped row is one less row in every iteration of the solver. Rows within the margin of
+//! binding are kept (two equal caps both stay): there the full program's duals may be shared
+//! between rows, and cvxpy reports Clarabel's share.
 
 use super::work::Work;
 
@@ -42,12 +45,13 @@ pub(super) fn box_bounds(w: &Work, kept: &[usize]) -> BoxBounds {
     bx
 }
 
-/// Drop a nonnegative row with several variables left whose largest value over the bounds,
-/// `sum_j max(a_j lo_j, a_j hi_j)`, is below its right-hand side by more than the margin
-/// (relative to the sizes of the terms, which covers the rounding of the sum): a sector cap
-/// the held names' caps cannot reach.
+/// Drop a nonnegative row whose largest value over the bounds, `sum_j max(a_j lo_j, a_j hi_j)`,
+/// is below its right-hand side by more than the margin (relative to the sizes of the terms,
+/// which covers the rounding of the sum). A bound row of one variable cannot drop itself (its
+/// own bound is in the box): only a strictly tighter row of the same variable drops it, and
+/// that row stays, so the box is the same after the drops.
 pub(super) fn drop_redundant_rows(w: &mut Work, kept: &[usize], bx: &BoxBounds) {
-    let is_candidate = |w: &Work, r: usize| w.rows.is_nonneg(r) && w.left[r] >= 2 && w.keep_row[r];
+    let is_candidate = |w: &Work, r: usize| w.rows.is_nonneg(r) && w.left[r] >= 1 && w.keep_row[r];
     let m = w.c.a.m;
     let (mut most, mut size) = (vec![0.0f64; m], vec![0.0f64; m]);
     for &j in kept {

@@ -273,3 +273,56 @@ fn presolve_leaves_an_instance_it_fixes_nothing_in_whole() {
     c.b[5] = 1.0;
     assert!(Presolver::new(&c).is_none());
 }
+
+/// `sector_cap_instance(3.0)` with a second cap on x0 (`x0 <= cap0`, row 8) next to row 1's
+/// `x0 <= 1.2`.
+fn two_caps_instance(cap0: f64) -> Canonical {
+    let c = sector_cap_instance(3.0);
+    let a = &c.a;
+    let mut colptr = a.colptr.clone();
+    let mut rowval = a.rowval.clone();
+    let mut nzval = a.nzval.clone();
+    // Column 0 gains row 8 at its end (rows stay sorted); later columns shift by one.
+    rowval.insert(colptr[1], 8);
+    nzval.insert(colptr[1], 1.0);
+    for p in colptr.iter_mut().skip(1) {
+        *p += 1;
+    }
+    let mut b = c.b.clone();
+    b.push(cap0);
+    Canonical {
+        a: CscMatrix::new(9, 3, colptr, rowval, nzval),
+        b,
+        cones: vec![Cone::Nonneg(9)],
+        ..c
+    }
+}
+
+#[test]
+fn presolve_drops_a_bound_a_tighter_bound_dominates() {
+    // x0 <= 0.6 (row 8) binds; row 1's x0 <= 1.2 can never bind: dropped, dual 0.
+    let c = two_caps_instance(0.6);
+    let red = Presolver::new(&c).unwrap();
+    assert_eq!(red.new_row[1], usize::MAX, "the looser cap is dropped");
+    assert_ne!(red.new_row[8], usize::MAX, "the tighter cap stays");
+    assert_ne!(red.new_row[2], usize::MAX, "x1's only cap stays");
+    let r = solve_canonical(red.reduced());
+    let (x, z) = red.reverse(&c, &r.x, &r.z);
+    assert_kkt(&c, &x, &z);
+    // x0 = 0.6 (its cap binds), x1 = 0.9 (x0 + x1 <= 1.5 binds): stationarity gives the
+    // duals 2 (1 - 0.9) = 0.2 on row 7 and 2 (1 - 0.6) - 0.2 = 0.6 on row 8.
+    assert!((x[0] - 0.6).abs() < 1e-7 && (x[1] - 0.9).abs() < 1e-7, "{x:?}");
+    assert!(z[1] == 0.0 && (z[7] - 0.2).abs() < 1e-7 && (z[8] - 0.6).abs() < 1e-7, "{z:?}");
+    let f = solve_canonical(&c);
+    assert!((r.objective - f.objective).abs() < 1e-7);
+}
+
+#[test]
+fn presolve_keeps_equal_bounds() {
+    // Two caps of 1.2 on x0: neither dominates by the margin, both stay.
+    let c = two_caps_instance(1.2);
+    let red = Presolver::new(&c).unwrap();
+    assert_ne!(red.new_row[1], usize::MAX);
+    assert_ne!(red.new_row[8], usize::MAX);
+    assert_matches_unreduced(&c, &red);
+}
