@@ -311,8 +311,14 @@ fn presolve_drops_a_bound_a_tighter_bound_dominates() {
     assert_kkt(&c, &x, &z);
     // x0 = 0.6 (its cap binds), x1 = 0.9 (x0 + x1 <= 1.5 binds): stationarity gives the
     // duals 2 (1 - 0.9) = 0.2 on row 7 and 2 (1 - 0.6) - 0.2 = 0.6 on row 8.
-    assert!((x[0] - 0.6).abs() < 1e-7 && (x[1] - 0.9).abs() < 1e-7, "{x:?}");
-    assert!(z[1] == 0.0 && (z[7] - 0.2).abs() < 1e-7 && (z[8] - 0.6).abs() < 1e-7, "{z:?}");
+    assert!(
+        (x[0] - 0.6).abs() < 1e-7 && (x[1] - 0.9).abs() < 1e-7,
+        "{x:?}"
+    );
+    assert!(
+        z[1] == 0.0 && (z[7] - 0.2).abs() < 1e-7 && (z[8] - 0.6).abs() < 1e-7,
+        "{z:?}"
+    );
     let f = solve_canonical(&c);
     assert!((r.objective - f.objective).abs() < 1e-7);
 }
