@@ -95,7 +95,7 @@ def test_degenerate_fast_path_duals_satisfy_the_kkt_conditions() -> None:
     # make the canonical program's KKT conditions hold to rounding.
     problem, params, _cons, _w = build(risk_weight=2.0, cap=0.12)
     compiled = compile(problem)
-    res = compiled._structure.solve(compiled.theta(params))
+    res = compiled._structure.solve_theta(compiled.theta(params))
     assert res.z is not None
     z = res.z()
     zero = compiled._structure.dual_rows.def_rows.size + 1  # definitions and sum w = 1
@@ -114,7 +114,7 @@ def assert_kkt(problem: cp.Problem, params: dict[str, np.ndarray], compiled: obj
     """The fast path's primal and dual solutions satisfy the canonical program's KKT
     conditions (Clarabel's form ``A x + s = b``, ``s`` in the cones, ``z`` in their duals)."""
     dims = problem.get_problem_data(cp.CLARABEL)[0]["dims"]
-    res = compiled._structure.solve(compiled.theta(params))  # type: ignore[attr-defined]
+    res = compiled._structure.solve_theta(compiled.theta(params))  # type: ignore[attr-defined]
     assert res.z is not None
     z = res.z()
     zero, nonneg = int(dims.zero), int(dims.nonneg)

@@ -143,7 +143,10 @@ class IndexShape:
         budget: tuple[_Csr, _Csr, _Csr, _Risk, float, int, _Csr | None] | None,
     ) -> Self: ...
     def solve_batch(
-        self, theta: npt.NDArray[np.float64], threads: int | None = None
+        self,
+        parts: list[tuple[int, npt.NDArray[np.float64]]],
+        batch: int,
+        threads: int | None = None,
     ) -> tuple[
         npt.NDArray[np.float64],
         npt.NDArray[np.float64],

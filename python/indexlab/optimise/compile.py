@@ -315,6 +315,11 @@ class CompiledProblem:
             A parameter missing, unknown, wrongly shaped, not finite or of the wrong sign; the
             message names the parameter and the instance.
         """
+        return self._assemble(*self._checked(params))
+
+    def _checked(self, params: Mapping[str, Any]) -> tuple[int, dict[str, npt.NDArray[np.float64]]]:
+        """The batch size and each parameter's values, validated (see :meth:`theta`) and
+        flattened per instance in ``theta``'s order, ``(B, size)``."""
         missing = [name for name in self.parameters if name not in params]
         if missing:
             raise DataError(
@@ -361,21 +366,27 @@ class CompiledProblem:
                             f"parameter {name!r} instance {i}: expected {word} values "
                             f"(Parameter({attr}=True)), found {flat[i, k]} at flat index {k}"
                         )
-            arrays[name] = a
+            # Fortran order per instance = C order of the instance with its axes reversed (a
+            # view for a vector parameter).
+            f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(a.shape[0], p.size)
+            arrays[name] = np.ascontiguousarray(f)
         # No parameters: a batch of one (the problem's only instance).
-        b = 1 if batch is None else batch
+        return (1 if batch is None else batch), arrays
+
+    def _assemble(
+        self, b: int, arrays: Mapping[str, npt.NDArray[np.float64]]
+    ) -> npt.NDArray[np.float64]:
+        """``theta`` (``(B, n_theta)``) from :meth:`_checked`'s arrays."""
         n_theta = int(self._program.n_theta)
         theta = np.empty((b, n_theta))
         covered = np.zeros(n_theta, dtype=bool)
-        for name in arrays:
+        for name, f in arrays.items():
             col = self._param_cols[name]
-            covered[col : col + self.parameters[name].size] = True
+            covered[col : col + f.shape[1]] = True
         theta[:, ~covered] = 0.0
         theta[:, -1] = 1.0
-        for name, a in arrays.items():
+        for name, f in arrays.items():
             col = self._param_cols[name]
-            # Fortran order per instance = C order of the instance with its axes reversed.
-            f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(b, self.parameters[name].size)
             theta[:, col : col + f.shape[1]] = f
         return theta
 
@@ -413,9 +424,10 @@ class CompiledProblem:
         >>> np.round(sol.values[w.name()], 6).tolist()
         [[0.2, 0.8], [0.5, 0.5]]
         """
-        theta = self.theta(params)
+        b, arrays = self._checked(params)
         if self._structure is not None and presolve:
-            return self._solve_fast(theta, threads)
+            return self._solve_fast(b, arrays, threads)
+        theta = self._assemble(b, arrays)
         x, status, obj, iters, secs, nvar, z = self._program.solve_batch(theta, presolve, threads)
         status = list(status)
         objective = np.asarray(obj, dtype=np.float64)
@@ -440,10 +452,16 @@ class CompiledProblem:
             duals=self._duals.duals(z) if self._duals is not None else Duals(),
         )
 
-    def _solve_fast(self, theta: npt.NDArray[np.float64], threads: int | None) -> BatchSolution:
-        """The index shape on the pure-Rust fast path (``theta`` already validated)."""
-        res = self._structure.solve(theta, threads)
-        b = theta.shape[0]
+    def _solve_fast(
+        self, b: int, arrays: dict[str, npt.NDArray[np.float64]], threads: int | None
+    ) -> BatchSolution:
+        """The index shape on the pure-Rust fast path (``arrays`` from :meth:`_checked`): Rust
+        reads the parameters' arrays, one instance at a time, without a batch-sized
+        ``theta``."""
+        # A snapshot for the lazily computed duals: the caller may refill its arrays.
+        snapshot = {name: f.copy() for name, f in arrays.items()}
+        parts = [(self._param_cols[name], f) for name, f in snapshot.items()]
+        res = self._structure.solve(parts, b, lambda: self._assemble(b, snapshot), threads)
         objective = -res.objective if self._maximize else res.objective.copy()
         status = np.asarray(res.status)
         objective[status == "infeasible"] = -np.inf if self._maximize else np.inf

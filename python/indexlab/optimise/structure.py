@@ -355,13 +355,29 @@ class IndexStructure:
             budget=budget,
         )
 
-    def solve(self, theta: Array, threads: int | None = None) -> FastResult:
-        """Solve a batch given its flattened parameters ``theta`` (``(B, n_theta)``, as built
-        by :meth:`indexlab.optimise.CompiledProblem.theta`)."""
-        start = time.perf_counter()
-        b = theta.shape[0]
+    def solve_theta(self, theta: Array, threads: int | None = None) -> FastResult:
+        """Solve a batch given as one ``(B, n_theta)`` array (as built by
+        :meth:`indexlab.optimise.CompiledProblem.theta`): its entries before the constant are
+        one part."""
         th = np.ascontiguousarray(theta, dtype=np.float64)
-        x, objective, status, iters, held, smallest = self._shape.solve_batch(th, threads=threads)
+        return self.solve([(0, th[:, :-1].copy())], th.shape[0], lambda: th, threads)
+
+    def solve(
+        self,
+        parts: list[tuple[int, Array]],
+        batch: int,
+        theta: Callable[[], Array],
+        threads: int | None = None,
+    ) -> FastResult:
+        """Solve a batch of ``batch`` instances given each parameter's ``(B, size)`` values
+        with its first column in ``theta`` (``parts``; as flattened by
+        :meth:`indexlab.optimise.CompiledProblem.theta`); ``theta`` builds the whole
+        ``(B, n_theta)`` array, for the duals if they are read."""
+        start = time.perf_counter()
+        b = batch
+        x, objective, status, iters, held, smallest = self._shape.solve_batch(
+            parts, batch, threads=threads
+        )
         # Read-only: the duals, computed later, read this solution.
         x.flags.writeable = False
         duals = None
@@ -369,7 +385,7 @@ class IndexStructure:
             ok = np.asarray(status) == "optimal"
 
             def duals() -> Array:
-                return self.canonical_duals(x, th, ok)
+                return self.canonical_duals(x, theta(), ok)
 
         return FastResult(
             x=x,

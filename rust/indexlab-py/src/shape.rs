@@ -8,7 +8,7 @@ use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::csr::Csr;
 use indexlab_core::solve::shape::{
     Auxiliaries, BoundRows, GroupRows, IndexShape as CoreShape, Risk, ShapeStats, TeBudget,
-    TurnoverRows,
+    ThetaBatch, ThetaPart, TurnoverRows,
 };
 use indexlab_core::Error;
 use numpy::{
@@ -200,35 +200,43 @@ impl IndexShape {
             .map_err(|e| to_py(py, e))
     }
 
-    /// Solve every row of `theta` (B x n_theta). Returns (x (B x n) canonical points,
+    /// Solve a batch of `batch` instances given as each parameter's `(B, size)` array with
+    /// the first column of its entries in `theta` (`parts`: `(col, values)`; entries no part
+    /// covers are 0, the last is the constant 1). Returns (x (B x n) canonical points,
     /// objectives, statuses, iterations, weights held, smallest feasible tracking-error budget
     /// or None without a budget).
-    #[pyo3(signature = (theta, threads=None))]
+    #[pyo3(signature = (parts, batch, threads=None))]
     fn solve_batch<'py>(
         &self,
         py: Python<'py>,
-        theta: PyReadonlyArray2<'py, f64>,
+        parts: Vec<(usize, PyReadonlyArray2<'py, f64>)>,
+        batch: usize,
         threads: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Solved<'py>> {
         let threads = limits::threads(py, threads.as_ref())?;
-        let (batch, k) = (theta.shape()[0], theta.shape()[1]);
         let n = self.inner.n();
-        if k != self.inner.n_theta() {
-            return Err(to_py(
-                py,
-                Error::Data(format!(
-                    "theta: expected {} columns, found {k}",
-                    self.inner.n_theta()
-                )),
-            ));
-        }
         check_alloc_py(
             py,
             &format!("solve_batch: canonical points {batch} x {n}"),
             &[(batch as u128 * n as u128, 8), (batch as u128, 24)],
         )?;
+        let arrays: Vec<_> = parts.iter().map(|(_, a)| slice2(a)).collect();
+        let theta = ThetaBatch::Parts {
+            batch,
+            parts: parts
+                .iter()
+                .zip(&arrays)
+                .map(|((col, a), values)| ThetaPart {
+                    col: *col,
+                    size: a.shape()[1],
+                    values,
+                })
+                .collect(),
+        };
+        theta
+            .batch(self.inner.n_theta())
+            .map_err(|e| to_py(py, e))?;
         let pool = limits::pool(py, threads)?;
-        let th = slice2(&theta);
         let mut x = vec![0.0; batch * n];
         let mut all = ShapeStats::default();
         let inner = &self.inner;
@@ -237,7 +245,7 @@ impl IndexShape {
             pool.as_ref(),
             batch,
             (FIRST_CHUNK, MAX_CHUNK),
-            |start, end| inner.solve_range_into(&th, start, end, &mut x[start * n..end * n]),
+            |start, end| inner.solve_range_into(&theta, start, end, &mut x[start * n..end * n]),
             |part| {
                 all.objective.extend_from_slice(&part.objective);
                 all.status.extend_from_slice(&part.status);

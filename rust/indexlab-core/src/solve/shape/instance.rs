@@ -12,6 +12,8 @@ use crate::error::Result;
 /// One worker's buffers, reused across its instances.
 #[derive(Default)]
 pub(super) struct Scratch {
+    /// The instance's row of `theta` when the batch comes as parameter arrays.
+    pub theta: Vec<f64>,
     pub lo: Vec<f64>,
     pub hi: Vec<f64>,
     pub glo: Vec<f64>,
@@ -104,30 +106,6 @@ fn problem<'a>(spec: &'a ShapeSpec, risk: Option<&'a Risk>, x: &Inputs<'a>) -> C
     }
 }
 
-/// `out[weight[r]]` the largest (`upper`: smallest) of `map_r(theta)` over the rows, `-inf`
-/// (`inf`) where a weight has none. The values are finite (finite maps of finite parameters),
-/// so plain comparisons do.
-fn reduce_rows(
-    (map, weight): (&ThetaMap, &[usize]),
-    theta: &[f64],
-    out: &mut Vec<f64>,
-    len: usize,
-    upper: bool,
-) {
-    out.clear();
-    let sign = if upper { -1.0 } else { 1.0 };
-    out.resize(len, f64::NEG_INFINITY);
-    for (r, &j) in weight.iter().enumerate() {
-        let v = sign * map.at(r, theta);
-        if v > out[j] {
-            out[j] = v;
-        }
-    }
-    if upper {
-        out.iter_mut().for_each(|v| *v = -*v);
-    }
-}
-
 /// Values of `map` at `theta`, with the flagged rows replaced by `inf`.
 fn side(map: &ThetaMap, inf: &[bool], theta: &[f64], fill: f64, out: &mut Vec<f64>) {
     map.eval_into(theta, out);
@@ -145,14 +123,10 @@ impl IndexShape {
         let sp = &self.spec;
         let nw = sp.weight_cols.len();
         let maps = &self.maps;
-        let lo_rows = (&maps.lo, sp.lo.weight.as_slice());
-        reduce_rows(lo_rows, theta, &mut s.lo, nw, false);
-        match (&sp.hi, &maps.hi) {
-            (Some(h), Some(map)) => {
-                let rows = (map, h.weight.as_slice());
-                reduce_rows(rows, theta, &mut s.hi, nw, true);
-            }
-            _ => {
+        maps.lo.eval_into(theta, &mut s.lo);
+        match &maps.hi {
+            Some(hi) => hi.eval_into(theta, &mut s.hi),
+            None => {
                 s.hi.clear();
                 s.hi.resize(nw, f64::INFINITY);
             }

@@ -13,6 +13,8 @@
 //! Instances are independent and solved in parallel, each worker reusing one scratch, results
 //! collected in order: the output does not depend on the thread count.
 
+mod batch;
+mod bounds;
 mod budget;
 mod canonical;
 mod check;
@@ -26,6 +28,8 @@ use super::csr::Csr;
 use super::fastpath::{SharedPrep, Status};
 use crate::data_err;
 use crate::error::{Error, Result};
+pub use batch::{ThetaBatch, ThetaPart};
+use bounds::BoundSide;
 use instance::{Model, Scratch};
 use rayon::prelude::*;
 use theta::ThetaMap;
@@ -219,7 +223,7 @@ impl IndexShape {
             .filter(|&r| !spec.p.row(r).0.is_empty() || !spec.q_map.row(r).0.is_empty())
             .collect();
         let p_diag = diagonal(&spec.p);
-        let maps = Maps::of(&spec);
+        let maps = Maps::of(&spec)?;
         Ok(Self {
             p_diag,
             maps,
@@ -250,24 +254,17 @@ impl IndexShape {
         self.budget_prep.as_ref().ok_or_else(no_budget)
     }
 
-    /// Solve instances `[start, end)` of the batch `theta` (`batch x n_theta`, row-major),
-    /// writing their canonical points to `x` (`(end - start) x n`); NaN rows where an instance
-    /// has no solution.
+    /// Solve instances `[start, end)` of the batch `theta`, writing their canonical points to
+    /// `x` (`(end - start) x n`); NaN rows where an instance has no solution.
     pub fn solve_range_into(
         &self,
-        theta: &[f64],
+        theta: &ThetaBatch,
         start: usize,
         end: usize,
         x: &mut [f64],
     ) -> Result<ShapeStats> {
         let (n, nt) = (self.spec.n, self.spec.n_theta);
-        if theta.len() % nt != 0 {
-            return data_err!(
-                "theta has {} values, not a whole number of rows of {nt} parameters",
-                theta.len()
-            );
-        }
-        let batch = theta.len() / nt;
+        let batch = theta.batch(nt)?;
         let end = end.min(batch);
         let start = start.min(end);
         if x.len() != (end - start) * n {
@@ -278,8 +275,10 @@ impl IndexShape {
             );
         }
         let one = |s: &mut Scratch, row: &mut [f64], i: usize| {
-            self.solve_one(&theta[i * nt..(i + 1) * nt], row, s)
-                .map_err(|e| at_instance(e, i))
+            let mut buf = std::mem::take(&mut s.theta);
+            let out = self.solve_one(theta.row(i, nt, &mut buf), row, s);
+            s.theta = buf;
+            out.map_err(|e| at_instance(e, i))
         };
         let outs: Vec<Result<InstanceOut>> = x
             .par_chunks_mut(n.max(1))
@@ -302,6 +301,11 @@ impl IndexShape {
 
     /// One instance: its fast-path inputs, the solve, the canonical point.
     fn solve_one(&self, theta: &[f64], x: &mut [f64], s: &mut Scratch) -> Result<InstanceOut> {
+        // The maps' constant rows are folded with this entry 1 (see `bounds`).
+        let constant = theta[theta.len() - 1];
+        if constant != 1.0 {
+            return data_err!("theta's last entry is the constant 1, found {constant}");
+        }
         let feasible = self.load(theta, s);
         let held = s.held();
         let (status, iterations, smallest_budget) = if !feasible {
@@ -335,8 +339,8 @@ impl IndexShape {
 
 /// The spec's maps of `theta` in their evaluation form.
 struct Maps {
-    lo: ThetaMap,
-    hi: Option<ThetaMap>,
+    lo: BoundSide,
+    hi: Option<BoundSide>,
     c: ThetaMap,
     glo: Option<ThetaMap>,
     ghi: Option<ThetaMap>,
@@ -350,11 +354,16 @@ struct Maps {
 }
 
 impl Maps {
-    fn of(s: &ShapeSpec) -> Self {
+    fn of(s: &ShapeSpec) -> Result<Self> {
         let b = s.budget.as_ref();
-        Maps {
-            lo: ThetaMap::of(&s.lo.map),
-            hi: s.hi.as_ref().map(|h| ThetaMap::of(&h.map)),
+        let nw = s.weight_cols.len();
+        Ok(Maps {
+            lo: BoundSide::of(&s.lo, nw, false)?,
+            hi: s
+                .hi
+                .as_ref()
+                .map(|h| BoundSide::of(h, nw, true))
+                .transpose()?,
             c: ThetaMap::of(&s.c),
             glo: s.groups.as_ref().map(|g| ThetaMap::of(&g.lo)),
             ghi: s.groups.as_ref().map(|g| ThetaMap::of(&g.hi)),
@@ -367,7 +376,7 @@ impl Maps {
                 .and_then(|b| b.var.as_ref())
                 .and_then(|(_, m)| m.as_ref())
                 .map(ThetaMap::of),
-        }
+        })
     }
 }
 

@@ -72,7 +72,9 @@ fn capped_three() -> ShapeSpec {
 fn solve(shape: &IndexShape, theta: &[f64]) -> (Vec<f64>, ShapeStats) {
     let b = theta.len() / shape.n_theta();
     let mut x = vec![0.0; b * shape.n()];
-    let stats = shape.solve_range_into(theta, 0, b, &mut x).unwrap();
+    let stats = shape
+        .solve_range_into(&ThetaBatch::Rows(theta), 0, b, &mut x)
+        .unwrap();
     (x, stats)
 }
 
@@ -294,8 +296,22 @@ fn refuses_inconsistent_specs() {
     assert!(err.contains("c map: expected 3 x 7"), "{err}");
     let shape = IndexShape::new(capped_three()).unwrap();
     let mut x = vec![0.0; 3];
-    let err = shape.solve_range_into(&[1.0; 8], 0, 1, &mut x).unwrap_err();
+    let err = shape
+        .solve_range_into(&ThetaBatch::Rows(&[1.0; 8]), 0, 1, &mut x)
+        .unwrap_err();
     assert!(err.to_string().contains("whole number of rows"), "{err}");
+    // The constant rows are folded with theta's last entry 1: another value is refused.
+    let theta = [
+        0.9, 0.5, 0.1, 1.0, 1.0, 1.0, 1.0, 0.9, 0.5, 0.1, 1.0, 1.0, 1.0, 2.0,
+    ];
+    let mut x = vec![0.0; 6];
+    let err = shape
+        .solve_range_into(&ThetaBatch::Rows(&theta), 0, 2, &mut x)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("instance 1") && err.to_string().contains("found 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -320,4 +336,40 @@ fn piece_direction_by_hand() {
     // Every weight at a bound: no piece.
     s.w = vec![0.5, 0.0, 0.5];
     assert!(!piece.direction(&spec, &risk, &f_omega, &s, &ds));
+}
+
+#[test]
+fn parameter_arrays_give_the_rows_results() {
+    let shape = IndexShape::new(capped_three()).unwrap();
+    let scores = [0.9, 0.5, 0.1, 0.2, 0.7, 0.4];
+    let masks = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0];
+    let rows: Vec<f64> = (0..2)
+        .flat_map(|i| [&scores[3 * i..3 * i + 3], &masks[3 * i..3 * i + 3], &[1.0]].concat())
+        .collect();
+    let (want, want_stats) = solve(&shape, &rows);
+    let part = |col, values| ThetaPart {
+        col,
+        size: 3,
+        values,
+    };
+    let parts = ThetaBatch::Parts {
+        batch: 2,
+        parts: vec![part(3, &masks[..]), part(0, &scores[..])],
+    };
+    let mut got = vec![0.0; 6];
+    let stats = shape.solve_range_into(&parts, 0, 2, &mut got).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(stats, want_stats);
+    // Overlapping parts, parts reaching the constant, short arrays: refused.
+    for bad in [
+        vec![part(0, &scores[..]), part(2, &masks[..])],
+        vec![part(4, &masks[..])],
+        vec![part(0, &scores[..4])],
+    ] {
+        let parts = ThetaBatch::Parts {
+            batch: 2,
+            parts: bad,
+        };
+        assert!(shape.solve_range_into(&parts, 0, 2, &mut got).is_err());
+    }
 }

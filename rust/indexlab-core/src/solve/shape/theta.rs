@@ -73,6 +73,27 @@ impl ThetaMap {
         }
     }
 
+    /// `f(r, value)` for every row `r` in order, each value the one [`ThetaMap::at`] gives.
+    #[inline]
+    pub fn for_each_row(&self, theta: &[f64], mut f: impl FnMut(usize, f64)) {
+        match self {
+            ThetaMap::Gather(g) => {
+                let one = theta[g.last];
+                let rows = g.col.iter().zip(&g.coef).zip(&g.konst);
+                for (r, ((&c, &a), &k)) in rows.enumerate() {
+                    f(
+                        r,
+                        match c {
+                            NONE => 0.0 + k * one,
+                            c => a * theta[c as usize] + k * one,
+                        },
+                    );
+                }
+            }
+            ThetaMap::Sparse(m) => (0..m.rows()).for_each(|r| f(r, m.row_dot(r, theta))),
+        }
+    }
+
     /// Every row at `theta`, into `out`.
     pub fn eval_into(&self, theta: &[f64], out: &mut Vec<f64>) {
         out.clear();

@@ -1,0 +1,134 @@
+//! One side (lower or upper) of the weights' one-weight bound rows in evaluation form. A row
+//! that reads no parameter (`w >= 0`, a liquidity cap `w <= 0.2 adv / aum`) has the same value
+//! in every instance: such rows are folded per weight once, when the shape is built, and an
+//! instance evaluates only the rows that read its parameters (`w <= cap * mask`). The result
+//! is the one a walk over every row gives (the tightest value per weight), bit for bit: a
+//! constant row's value is computed as its sparse row computes it with `theta`'s last entry 1.
+
+use super::super::csr::Csr;
+use super::theta::ThetaMap;
+use super::BoundRows;
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BoundSide {
+    /// Per weight, the tightest row that reads no parameter (`-inf` for a lower side, `inf`
+    /// for an upper one, where a weight has none).
+    folded: Vec<f64>,
+    /// The rows that read a parameter, and the weight each bounds.
+    rows: ThetaMap,
+    weight: Vec<usize>,
+    upper: bool,
+}
+
+impl BoundSide {
+    /// From checked bound rows over `weights` weights (`upper`: the rows are upper bounds).
+    pub fn of(b: &BoundRows, weights: usize, upper: bool) -> Result<Self> {
+        let constant = b.map.cols().saturating_sub(1);
+        let none = if upper {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
+        let mut folded = vec![none; weights];
+        let (mut indptr, mut indices, mut data) = (vec![0], Vec::new(), Vec::new());
+        let mut weight = Vec::new();
+        for (r, &j) in b.weight.iter().enumerate() {
+            let (idx, val) = b.map.row(r);
+            if idx.iter().all(|&c| c == constant) {
+                // `Csr::row_dot` with theta's last entry 1.
+                let v = val.iter().fold(0.0, |s, &v| s + v * 1.0);
+                folded[j] = tighter(folded[j], v, upper);
+            } else {
+                indices.extend_from_slice(idx);
+                data.extend_from_slice(val);
+                indptr.push(indices.len());
+                weight.push(j);
+            }
+        }
+        let rows = Csr::new("parametric bound rows", b.map.cols(), indptr, indices, data)?;
+        Ok(Self {
+            folded,
+            rows: ThetaMap::of(&rows),
+            weight,
+            upper,
+        })
+    }
+
+    /// Each weight's tightest bound at `theta` (whose last entry is 1) into `out`.
+    pub fn eval_into(&self, theta: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend_from_slice(&self.folded);
+        let upper = self.upper;
+        self.rows.for_each_row(theta, |r, v| {
+            let j = self.weight[r];
+            out[j] = tighter(out[j], v, upper);
+        });
+    }
+}
+
+/// The tighter of two bounds. The values are finite (finite maps of finite parameters) or the
+/// side's infinity, so plain comparisons do.
+#[inline(always)]
+fn tighter(current: f64, v: f64, upper: bool) -> f64 {
+    if upper {
+        if v < current {
+            v
+        } else {
+            current
+        }
+    } else if v > current {
+        v
+    } else {
+        current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The folded side against a walk over every row.
+    fn walk(b: &BoundRows, theta: &[f64], weights: usize, upper: bool) -> Vec<f64> {
+        let none = if upper {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
+        let mut out = vec![none; weights];
+        for (r, &j) in b.weight.iter().enumerate() {
+            out[j] = tighter(out[j], b.map.row_dot(r, theta), upper);
+        }
+        out
+    }
+
+    #[test]
+    fn folding_the_constant_rows_changes_no_bound() {
+        // theta = [m0, m1, 1]: rows 0.08 m0 (w0), 0.05 (w0), 0.08 m1 (w1), 0.3 (w1), 0.7 (w2),
+        // and a row reading two entries, m0 + 0.1 (w2).
+        let map = Csr::new(
+            "m",
+            3,
+            vec![0, 1, 2, 3, 4, 5, 7],
+            vec![0, 2, 1, 2, 2, 0, 2],
+            vec![0.08, 0.05, 0.08, 0.3, 0.7, 1.0, 0.1],
+        )
+        .unwrap();
+        let b = BoundRows {
+            map,
+            weight: vec![0, 0, 1, 1, 2, 2],
+        };
+        let side = BoundSide::of(&b, 4, true).unwrap();
+        assert_eq!(side.weight, vec![0, 1, 2], "the rows reading a parameter");
+        for theta in [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.3, 7.0, 1.0]] {
+            let mut got = Vec::new();
+            side.eval_into(&theta, &mut got);
+            assert_eq!(got, walk(&b, &theta, 4, true));
+            assert_eq!(got[3], f64::INFINITY, "no row: unbounded");
+        }
+        let lower = BoundSide::of(&b, 4, false).unwrap();
+        let mut got = Vec::new();
+        lower.eval_into(&[0.5, 0.5, 1.0], &mut got);
+        assert_eq!(got, walk(&b, &[0.5, 0.5, 1.0], 4, false));
+    }
+}
