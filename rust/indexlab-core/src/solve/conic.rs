@@ -37,7 +37,15 @@ use super::presolve::Presolver;
 /// A sparse linear map from `theta` to the values of a fixed sparsity pattern (CSR: one row per
 /// stored value of the pattern).
 #[derive(Debug, Clone)]
-pub struct AffineMap(Csr);
+pub struct AffineMap {
+    rows: Csr,
+    /// Each output at `theta` for a row that reads only the constant entry (`theta`'s last,
+    /// 1), computed once as [`Csr::row_dot`] computes it; 0 for the others.
+    constant: Vec<f64>,
+    /// The rows that read a parameter: the only ones evaluated per instance (most entries
+    /// of a canonical `A` are constants).
+    parametric: Vec<usize>,
+}
 
 impl AffineMap {
     /// Build from CSR arrays with `indptr.len() - 1` rows and `n_theta` columns.
@@ -48,12 +56,28 @@ impl AffineMap {
         indices: Vec<usize>,
         data: Vec<f64>,
     ) -> Result<Self> {
-        Csr::new(&format!("{what} map"), n_theta, indptr, indices, data).map(Self)
+        let rows = Csr::new(&format!("{what} map"), n_theta, indptr, indices, data)?;
+        let last = n_theta.saturating_sub(1);
+        let mut constant = vec![0.0; rows.rows()];
+        let mut parametric = Vec::new();
+        for (r, out) in constant.iter_mut().enumerate() {
+            let (idx, val) = rows.row(r);
+            if idx.iter().all(|&c| c == last) {
+                *out = val.iter().fold(0.0, |s, &v| s + v * 1.0);
+            } else {
+                parametric.push(r);
+            }
+        }
+        Ok(Self {
+            rows,
+            constant,
+            parametric,
+        })
     }
 
     /// Number of output values.
     pub fn len(&self) -> usize {
-        self.0.rows()
+        self.rows.rows()
     }
 
     /// Whether the map has no output values.
@@ -61,9 +85,12 @@ impl AffineMap {
         self.len() == 0
     }
 
+    /// Every output at `theta` (whose last entry is 1).
     fn apply(&self, theta: &[f64]) -> Vec<f64> {
-        let mut out = Vec::with_capacity(self.len());
-        self.0.mul_into(theta, &mut out);
+        let mut out = self.constant.clone();
+        for &r in &self.parametric {
+            out[r] = self.rows.row_dot(r, theta);
+        }
         out
     }
 }
@@ -316,10 +343,10 @@ impl ConicTemplate {
             if map.len() != want {
                 return data_err!("{what} map: expected {want} outputs, found {}", map.len());
             }
-            if map.0.cols() != n_theta {
+            if map.rows.cols() != n_theta {
                 return data_err!(
                     "{what} map: expected {n_theta} parameter columns, found {}",
-                    map.0.cols()
+                    map.rows.cols()
                 );
             }
         }
@@ -371,6 +398,13 @@ impl ConicTemplate {
                 "theta: expected {} values (parameters and the trailing 1), found {}",
                 self.n_theta,
                 theta.len()
+            );
+        }
+        // The maps' constant rows are evaluated with this entry 1, once.
+        if theta.last() != Some(&1.0) {
+            return data_err!(
+                "theta: the last entry is the constant 1, found {:?}",
+                theta.last()
             );
         }
         let n = self.n;
@@ -566,6 +600,22 @@ mod tests {
     }
 
     #[test]
+    fn folded_maps_equal_the_sparse_rows() {
+        let t = template();
+        let theta = [0.3, -0.7, 0.25, 1.0];
+        for map in [&t.p_map, &t.a_map, &t.q_map] {
+            let mut want = Vec::new();
+            map.rows.mul_into(&theta, &mut want);
+            assert_eq!(map.apply(&theta), want);
+        }
+        assert_eq!(
+            t.a_map.parametric,
+            vec![5],
+            "only b's row 1 reads a parameter"
+        );
+    }
+
+    #[test]
     fn solves_small_qp_by_hand() {
         let t = template();
         // Unconstrained optimum of the projection of (0.3, 0.7) onto x0 + x1 = 1 is itself.
@@ -625,6 +675,9 @@ mod tests {
     fn rejects_bad_shapes() {
         let t = template();
         assert!(matches!(t.solve_one(&[1.0], false), Err(Error::Data(_))));
+        // The constant rows are folded with theta's last entry 1: another value is refused.
+        let err = t.solve_one(&[0.3, 0.7, 1.0, 2.0], false).unwrap_err();
+        assert!(err.to_string().contains("found Some(2.0)"), "{err}");
         assert!(AffineMap::new("x", 2, vec![0, 1], vec![5], vec![1.0]).is_err());
         assert!(thread_pool(Some(0)).is_err());
         assert!(thread_pool(Some(1_000_000)).is_err());
