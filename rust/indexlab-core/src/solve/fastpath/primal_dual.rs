@@ -27,7 +27,9 @@
 //! caller falls back to the primal method of [`super::active_set`]. The start comes from the exact optimum of the diagonal model
 //! (`Q` replaced by its diagonal, groups ignored), found by a safeguarded Newton iteration on the
 //! budget multiplier, and one Jacobi sweep from it ([`PrimalDual::start`]): it puts most
-//! variables at the right bound before the first solve.
+//! variables at the right bound before the first solve. A caller solving a sequence of nearby
+//! problems over the same variables (a tracking-error budget's penalty search) may instead
+//! start each from the working set the previous one settled on.
 
 // Dense linear algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
@@ -143,15 +145,30 @@ pub(crate) struct PrimalDual {
     basis: Vec<f64>,
     basis_len: usize,
     seen: Vec<u64>,
+    /// The working set of the last solve that settled, for a warm start.
+    settled_place: Vec<Place>,
+    settled_row: Vec<Active>,
 }
 
 impl PrimalDual {
     /// Solve `qp` with Hessian `f`: `Ok(solves)` with the optimum in `self.x`, or
     /// `Err(solves)` when the iterations did not settle (within `max_iter` solves, or because
     /// they cycled or got stuck).
-    pub fn solve(&mut self, qp: &Problem, f: &Factor, max_iter: u32) -> Result<u32, u32> {
+    /// `warm`: start from the working set this solver settled on last (a nearby problem over
+    /// the same variables, e.g. the next penalty of a tracking-error budget search) instead
+    /// of the diagonal model's; ignored when that working set does not fit `qp`. Only the
+    /// iteration count depends on the start: the end is the exact optimum either way.
+    pub fn solve(
+        &mut self,
+        qp: &Problem,
+        f: &Factor,
+        max_iter: u32,
+        warm: bool,
+    ) -> Result<u32, u32> {
         self.reset(qp, f);
-        self.start(qp, f);
+        if !(warm && self.restore_settled(qp)) {
+            self.start(qp, f);
+        }
         let scale = qp.scale(self.qdiag.iter().copied());
         let tol = 1e-12 * scale;
         let mut pace = Pace::All;
@@ -162,6 +179,8 @@ impl PrimalDual {
             self.propose(qp, f, tol);
             if self.changes.is_empty() {
                 self.clip(qp);
+                self.settled_place.clone_from(&self.place);
+                self.settled_row.clone_from(&self.row);
                 return Ok(it);
             }
             let key = self.fingerprint();
@@ -182,6 +201,24 @@ impl PrimalDual {
             }
         }
         Err(max_iter)
+    }
+
+    /// Put the last settled working set in place if it fits `qp`: the same sizes, and every
+    /// variable held at a finite value or free in a segment it has.
+    fn restore_settled(&mut self, qp: &Problem) -> bool {
+        let fits = self.settled_place.len() == qp.n
+            && self.settled_row.len() == qp.m
+            && self.settled_row.first() == Some(&Active::Lower)
+            && self.settled_place.iter().zip(&self.info).all(|(&p, v)| {
+                let needs_kink = matches!(p, Place::Kink | Place::Below);
+                (!needs_kink || v.range.has_kink())
+                    && v.range.value(p).is_none_or(|x| x.is_finite())
+            });
+        if fits {
+            self.place.clone_from(&self.settled_place);
+            self.row.clone_from(&self.settled_row);
+        }
+        fits
     }
 
     /// The places of the last working set.

@@ -104,6 +104,10 @@ pub(super) struct Workspace {
     pub qp: Problem,
     pub factor: Factor,
     pub pd: PrimalDual,
+    /// Whether the next solve may start from the primal-dual method's last settled working
+    /// set, and the free names of that solve (empty when the last solve did not settle there).
+    pub warm: bool,
+    pub last_free: Vec<usize>,
 }
 
 impl Workspace {

@@ -721,3 +721,75 @@ mod timing {
         }
     }
 }
+
+/// 40 names, 3 factors, caps of 8%: solved cold, then again and a nearby problem (scores
+/// moved a little, as the next penalty of a budget search moves them) from the first one's
+/// working set.
+#[test]
+fn warm_start_reaches_the_same_optimum() {
+    let n = 40;
+    let mut state = 7u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let loadings: Vec<f64> = (0..n * 3).map(|_| next() - 0.5).collect();
+    let specific: Vec<f64> = (0..n).map(|_| 0.01 + 0.05 * next()).collect();
+    let cov = [0.4, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.1];
+    let scores: Vec<f64> = (0..n).map(|_| next()).collect();
+    let moved: Vec<f64> = scores.iter().map(|s| s + 0.01 * (next() - 0.5)).collect();
+    let problem = |s: &'static [f64], hi: &'static [f64]| CappedQp {
+        batch: 1,
+        names: n,
+        scores: s,
+        bench: None,
+        risk: Some(RiskModel {
+            factors: 3,
+            loadings: Box::leak(loadings.clone().into_boxed_slice()),
+            factor_cov: &cov,
+            specific_var: Box::leak(specific.clone().into_boxed_slice()),
+        }),
+        gamma: 20.0,
+        lo: PerInstance::Scalar(0.0),
+        hi: PerInstance::Rows(hi),
+        groups: None,
+        turnover: None,
+    };
+    let leak = |v: Vec<f64>| -> &'static [f64] { Box::leak(v.into_boxed_slice()) };
+    let (scores, moved) = (leak(scores), leak(moved));
+    let caps = leak(vec![0.08; n]);
+    let prep = SharedPrep::new(&problem(scores, caps)).unwrap();
+    let solve = |s, hi, scratch: &mut Scratch, warm: bool| {
+        let mut w = vec![0.0; n];
+        if warm {
+            scratch.warm_start_next();
+        }
+        let (_, status, its) = solve_instance(&problem(s, hi), &prep, &mut w, scratch).unwrap();
+        assert_eq!(status, Status::Optimal);
+        (w, its)
+    };
+    let mut scratch = Scratch::default();
+    let (first, first_its) = solve(scores, caps, &mut scratch, false);
+    assert!(first_its > 1, "the cold start needs {first_its} solve(s)");
+    // The same problem again from its own working set: settled at the first KKT solve.
+    let (again, again_its) = solve(scores, caps, &mut scratch, true);
+    assert_eq!(again_its, 1);
+    for (a, b) in again.iter().zip(&first) {
+        assert!((a - b).abs() < 1e-14, "{again:?} vs {first:?}");
+    }
+    // The nearby problem: the same optimum as a cold start (the start only changes the path).
+    let (cold, _) = solve(moved, caps, &mut Scratch::default(), false);
+    let (warm, _) = solve(moved, caps, &mut scratch, true);
+    for (a, b) in warm.iter().zip(&cold) {
+        assert!((a - b).abs() < 1e-12, "{warm:?} vs {cold:?}");
+    }
+    // Another free set (one name capped at 0): the warm start does not fit and is not used.
+    let mut other = vec![0.08; n];
+    other[3] = 0.0;
+    let other = leak(other);
+    let (want, want_its) = solve(moved, other, &mut Scratch::default(), false);
+    let (got, got_its) = solve(moved, other, &mut scratch, true);
+    assert_eq!((got, got_its), (want, want_its));
+}

@@ -98,6 +98,8 @@ struct Search<'a> {
     budget: f64,
     tol: f64,
     iterations: u32,
+    /// Fast-path solves so far.
+    solves: u32,
 }
 
 impl Search<'_> {
@@ -124,6 +126,12 @@ impl Search<'_> {
             s.scores.extend(step);
         }
         let scale = if tau.is_infinite() { 1.0 / alpha } else { tau };
+        // The instance's later solves start from the working set of its last one: the
+        // bounds are the same, the penalty moved a little.
+        if self.solves > 0 {
+            s.warm_start_next();
+        }
+        self.solves += 1;
         let (_, status, its) = self.shape.solve_weights(s, model, scale)?;
         self.iterations += its;
         Ok(status)
@@ -182,6 +190,7 @@ impl IndexShape {
             budget,
             tol: BUDGET_RTOL * budget.max(1e-300),
             iterations: 0,
+            solves: 0,
         };
         // A solve without an optimum ends the instance with its status.
         let failed = |run: &Search, st: Status, smallest: f64| {

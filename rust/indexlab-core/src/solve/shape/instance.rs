@@ -32,6 +32,12 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
+    /// Let the next fast-path solve start from the working set of the last one (see
+    /// [`fastpath::Scratch::warm_start_next`]).
+    pub fn warm_start_next(&mut self) {
+        self.fast.warm_start_next();
+    }
+
     /// Weights not fixed by their bounds.
     pub fn held(&self) -> u32 {
         self.lo.iter().zip(&self.hi).filter(|(l, h)| h > l).count() as u32
