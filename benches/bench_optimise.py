@@ -200,9 +200,29 @@ def cvxpygen_build(case: str) -> str | None:
     except subprocess.TimeoutExpired:
         return f"cvxpygen did not build within {CVXPYGEN_SECONDS} s"
     if run.returncode != 0 or not (CVXPYGEN_DIR / module / "cpg_solver.py").exists():
-        last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"cvxpygen did not build: {last[:200]}"
+        return f"cvxpygen did not build: {_build_failure(run.stdout + run.stderr)}"
     return None
+
+
+def _build_failure(output: str) -> str:
+    """Why cvxpygen's build failed, from its output: the compile step's first error (the last
+    line is only the import of the module that was never built)."""
+    if "Eigen3Config.cmake" in output or "eigen3-config.cmake" in output:
+        return "CMake found no Eigen3 (install it: apt-get install libeigen3-dev)"
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith(("CMake Error", "error:")):
+            return line[:200]
+    return (lines or ["no output"])[-1][:200]
+
+
+def test_build_failure_names_the_cause() -> None:
+    eigen = "-- Configuring\n  Could not find a package configuration file: Eigen3Config.cmake\n"
+    assert "libeigen3-dev" in _build_failure(eigen + "ImportError: cannot import cpg_module")
+    assert _build_failure("ok\n  CMake Error at x.txt:3: bad\nImportError: y") == (
+        "CMake Error at x.txt:3: bad"
+    )
+    assert _build_failure("") == "no output"
 
 
 def cvxpygen_run(case: str, count: int) -> tuple[float, np.ndarray] | str:
