@@ -374,7 +374,6 @@ class IndexStructure:
         :meth:`indexlab.optimise.CompiledProblem.theta`); ``theta`` builds the whole
         ``(B, n_theta)`` array, for the duals if they are read."""
         start = time.perf_counter()
-        b = batch
         x, objective, status, iters, held, smallest = self._shape.solve_batch(
             parts, batch, threads=threads
         )
@@ -392,7 +391,7 @@ class IndexStructure:
             status=list(status),
             objective=np.asarray(objective, dtype=np.float64),
             iterations=np.asarray(iters, dtype=np.int64),
-            seconds=(time.perf_counter() - start) / max(b, 1),
+            seconds=(time.perf_counter() - start) / max(batch, 1),
             held=np.asarray(held, dtype=np.int64),
             smallest_budget=smallest,
             z=duals,

@@ -31,7 +31,7 @@ use clarabel::solver::{
 };
 use rayon::prelude::*;
 
-use super::csr::Csr;
+use super::csr::{check_constant_entry, Csr};
 use super::presolve::Presolver;
 
 /// A sparse linear map from `theta` to the values of a fixed sparsity pattern (CSR: one row per
@@ -57,15 +57,12 @@ impl AffineMap {
         data: Vec<f64>,
     ) -> Result<Self> {
         let rows = Csr::new(&format!("{what} map"), n_theta, indptr, indices, data)?;
-        let last = n_theta.saturating_sub(1);
         let mut constant = vec![0.0; rows.rows()];
         let mut parametric = Vec::new();
         for (r, out) in constant.iter_mut().enumerate() {
-            let (idx, val) = rows.row(r);
-            if idx.iter().all(|&c| c == last) {
-                *out = val.iter().fold(0.0, |s, &v| s + v * 1.0);
-            } else {
-                parametric.push(r);
+            match rows.constant_row(r) {
+                Some(v) => *out = v,
+                None => parametric.push(r),
             }
         }
         Ok(Self {
@@ -400,13 +397,7 @@ impl ConicTemplate {
                 theta.len()
             );
         }
-        // The maps' constant rows are evaluated with this entry 1, once.
-        if theta.last() != Some(&1.0) {
-            return data_err!(
-                "theta: the last entry is the constant 1, found {:?}",
-                theta.last()
-            );
-        }
+        check_constant_entry(theta)?;
         let n = self.n;
         let p_vals = self.p_map.apply(theta);
         let m_vals = self.a_map.apply(theta);
@@ -677,7 +668,7 @@ mod tests {
         assert!(matches!(t.solve_one(&[1.0], false), Err(Error::Data(_))));
         // The constant rows are folded with theta's last entry 1: another value is refused.
         let err = t.solve_one(&[0.3, 0.7, 1.0, 2.0], false).unwrap_err();
-        assert!(err.to_string().contains("found Some(2.0)"), "{err}");
+        assert!(err.to_string().contains("constant 1, found 2"), "{err}");
         assert!(AffineMap::new("x", 2, vec![0, 1], vec![5], vec![1.0]).is_err());
         assert!(thread_pool(Some(0)).is_err());
         assert!(thread_pool(Some(1_000_000)).is_err());

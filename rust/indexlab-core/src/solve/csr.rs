@@ -145,6 +145,27 @@ impl Csr {
     pub fn only_reads(&self, col: usize) -> bool {
         self.indices.iter().all(|&c| c == col)
     }
+
+    /// Row `r`'s value in every instance when, as a map of `theta`, it reads only the constant
+    /// entry (the last column, 1): what [`Csr::row_dot`] gives there. `None` when it reads a
+    /// parameter.
+    pub fn constant_row(&self, r: usize) -> Option<f64> {
+        let constant = self.cols.checked_sub(1)?;
+        let (idx, val) = self.row(r);
+        idx.iter()
+            .all(|&c| c == constant)
+            .then(|| val.iter().fold(0.0, |s, &v| s + v * 1.0))
+    }
+}
+
+/// Refuse a `theta` row whose last entry is not the constant 1: maps fold their constant rows
+/// ([`Csr::constant_row`]) with that value.
+pub fn check_constant_entry(theta: &[f64]) -> Result<()> {
+    match theta.last() {
+        Some(&1.0) => Ok(()),
+        Some(&v) => data_err!("theta: the last entry is the constant 1, found {v}"),
+        None => data_err!("theta: the last entry is the constant 1, found no entry"),
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +195,22 @@ mod tests {
         assert!(Csr::new("c", 3, vec![0, 1], vec![2], vec![4.0])
             .unwrap()
             .only_reads(2));
+    }
+
+    #[test]
+    fn constant_rows_and_entry() {
+        // As maps of theta = [a, b, 1]: row 0 reads a and the constant, row 1 nothing (0 in
+        // every instance), row 2 reads b; `k`'s one row only the constant (3).
+        let m = small();
+        assert_eq!(m.constant_row(0), None);
+        assert_eq!(m.constant_row(1), Some(0.0));
+        assert_eq!(m.constant_row(2), None);
+        let k = Csr::new("k", 3, vec![0, 1], vec![2], vec![3.0]).unwrap();
+        assert_eq!(k.constant_row(0), Some(3.0));
+        assert!(check_constant_entry(&[0.5, 1.0]).is_ok());
+        let msg = |t: &[f64]| check_constant_entry(t).unwrap_err().to_string();
+        assert!(msg(&[1.0, 0.5]).contains("found 0.5"));
+        assert!(msg(&[]).contains("found no entry"));
     }
 
     #[test]

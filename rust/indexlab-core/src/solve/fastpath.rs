@@ -266,13 +266,15 @@ fn solve_one(
     w: &mut [f64],
     ws: &mut Workspace,
 ) -> Result<InstanceOut> {
-    // A warm start is asked for one solve at a time, and only fits the same free names.
+    // A warm start is asked for one solve at a time, and only fits the same free names; a
+    // solve that does not settle on the primal-dual path leaves none for the next.
     let warm = std::mem::take(&mut ws.warm);
-    let last_free = std::mem::take(&mut ws.last_free);
     if !ws.reduce(p, prep, i, w) {
+        ws.last_free.clear();
         return Ok(infeasible(w, 0));
     }
-    let warm = warm && last_free == ws.free;
+    let warm = warm && ws.last_free == ws.free;
+    ws.last_free.clear();
     let (nf, m) = (ws.qp.n, ws.qp.m);
     if nf == 0 {
         // Every name fixed, and their weights meet the budget (checked by `reduce`).
@@ -289,7 +291,6 @@ fn solve_one(
                 for (a, &j) in ws.free.iter().enumerate() {
                     w[j] = ws.pd.x[a];
                 }
-                ws.last_free = last_free;
                 ws.last_free.clone_from(&ws.free);
                 return Ok(finish(p, prep, i, (w, ws), its));
             }

@@ -2,8 +2,8 @@
 //! that reads no parameter (`w >= 0`, a liquidity cap `w <= 0.2 adv / aum`) has the same value
 //! in every instance: such rows are folded per weight once, when the shape is built, and an
 //! instance evaluates only the rows that read its parameters (`w <= cap * mask`). The result
-//! is the one a walk over every row gives (the tightest value per weight), bit for bit: a
-//! constant row's value is computed as its sparse row computes it with `theta`'s last entry 1.
+//! is the one a walk over every row gives (the tightest value per weight), bit for bit
+//! ([`Csr::constant_row`]).
 
 use super::super::csr::Csr;
 use super::theta::ThetaMap;
@@ -24,7 +24,6 @@ pub(super) struct BoundSide {
 impl BoundSide {
     /// From checked bound rows over `weights` weights (`upper`: the rows are upper bounds).
     pub fn of(b: &BoundRows, weights: usize, upper: bool) -> Result<Self> {
-        let constant = b.map.cols().saturating_sub(1);
         let none = if upper {
             f64::INFINITY
         } else {
@@ -34,12 +33,10 @@ impl BoundSide {
         let (mut indptr, mut indices, mut data) = (vec![0], Vec::new(), Vec::new());
         let mut weight = Vec::new();
         for (r, &j) in b.weight.iter().enumerate() {
-            let (idx, val) = b.map.row(r);
-            if idx.iter().all(|&c| c == constant) {
-                // `Csr::row_dot` with theta's last entry 1.
-                let v = val.iter().fold(0.0, |s, &v| s + v * 1.0);
+            if let Some(v) = b.map.constant_row(r) {
                 folded[j] = tighter(folded[j], v, upper);
             } else {
+                let (idx, val) = b.map.row(r);
                 indices.extend_from_slice(idx);
                 data.extend_from_slice(val);
                 indptr.push(indices.len());
@@ -97,7 +94,8 @@ mod tests {
         };
         let mut out = vec![none; weights];
         for (r, &j) in b.weight.iter().enumerate() {
-            out[j] = tighter(out[j], b.map.row_dot(r, theta), upper);
+            let v = b.map.row_dot(r, theta);
+            out[j] = if upper { out[j].min(v) } else { out[j].max(v) };
         }
         out
     }

@@ -24,7 +24,7 @@ mod piece;
 mod tests;
 mod theta;
 
-use super::csr::Csr;
+use super::csr::{check_constant_entry, Csr};
 use super::fastpath::{SharedPrep, Status};
 use crate::data_err;
 use crate::error::{Error, Result};
@@ -301,11 +301,7 @@ impl IndexShape {
 
     /// One instance: its fast-path inputs, the solve, the canonical point.
     fn solve_one(&self, theta: &[f64], x: &mut [f64], s: &mut Scratch) -> Result<InstanceOut> {
-        // The maps' constant rows are folded with this entry 1 (see `bounds`).
-        let constant = theta[theta.len() - 1];
-        if constant != 1.0 {
-            return data_err!("theta's last entry is the constant 1, found {constant}");
-        }
+        check_constant_entry(theta)?;
         let feasible = self.load(theta, s);
         let held = s.held();
         let (status, iterations, smallest_budget) = if !feasible {
