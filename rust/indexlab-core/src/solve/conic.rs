@@ -32,6 +32,7 @@ use clarabel::solver::{
 use rayon::prelude::*;
 
 use super::csr::{check_constant_entry, Csr};
+use super::exact_qp;
 use super::presolve::Presolver;
 
 /// A sparse linear map from `theta` to the values of a fixed sparsity pattern (CSR: one row per
@@ -433,7 +434,9 @@ impl ConicTemplate {
         })
     }
 
-    /// Solve one instance.
+    /// Solve one instance. With `presolve`, also a small strictly convex QP is solved
+    /// exactly ([`super::exact_qp`]) rather than by Clarabel; without, Clarabel solves the
+    /// data cvxpy would hand it.
     pub fn solve_one(&self, theta: &[f64], presolve: bool) -> Result<InstanceResult> {
         let full = self.instantiate(theta)?;
         let presolver = if presolve {
@@ -441,10 +444,14 @@ impl ConicTemplate {
         } else {
             None
         };
+        let solve = |c: &Canonical| match presolve.then(|| exact_qp::try_solve(c)).flatten() {
+            Some(r) => r,
+            None => solve_canonical(c),
+        };
         Ok(match presolver {
-            None => solve_canonical(&full),
+            None => solve(&full),
             Some(pre) => {
-                let mut r = solve_canonical(pre.reduced());
+                let mut r = solve(pre.reduced());
                 if r.status == Status::Optimal {
                     (r.x, r.z) = pre.reverse(&full, &r.x, &r.z);
                     r

@@ -1,11 +1,14 @@
 //! Batch solvers: many parameter instances of one optimisation problem, solved in parallel.
 //!
 //! `conic` is the generic path: a parameter-affine conic program (cvxpy's DPP canonical form)
-//! instantiated per instance and solved with Clarabel. `fastpath` is the exact pure-Rust
-//! active-set solver for capped factor QPs, the shape users hit most.
+//! instantiated per instance and solved with Clarabel, or, when an instance is a small strictly
+//! convex QP, exactly by the dense dual active-set method of `dual_active_set`. `fastpath` is
+//! the exact pure-Rust active-set solver for capped factor QPs, the shape users hit most.
 
 pub mod conic;
 pub mod csr;
+pub mod dual_active_set;
+mod exact_qp;
 pub mod fastpath;
 pub mod presolve;
 pub mod shape;
