@@ -13,8 +13,9 @@ Cases (300-name universe, 10-factor risk model, 30-name masks, 8% cap):
 * ``turnover``: the hand-written problem plus an L1 turnover penalty against a previous weight
   vector (a parameter), on the fast path (each weight's kink is one more bound of its
   active-set method).
-* ``generic``: the hand-written problem with ``fast_path=False`` (Clarabel in Rust, presolve):
-  what any other DPP problem of this size gets. Target: >= 50x the cvxpy loop.
+* ``generic``: the hand-written problem with ``fast_path=False`` (presolve, then the exact
+  dense QP method or Clarabel in Rust): what any other DPP problem of this size gets.
+  Target: >= 50x the cvxpy loop.
 
 Every case: >= 10x cvxpygen.
 
