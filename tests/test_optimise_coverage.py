@@ -96,6 +96,32 @@ def test_duals_of_a_small_lp_by_hand() -> None:
     np.testing.assert_allclose(sol.duals[cons[1].id], [0.0, 0.0], atol=1e-7)
 
 
+def test_small_qp_solved_exactly_with_one_valid_split_of_a_repeated_cap() -> None:
+    # A projection onto capped weights: after presolve a strictly convex QP with only linear
+    # rows, which the generic path solves with its exact dense method. The cap is written
+    # twice, so the duals are not unique: the two caps' duals must add up to cvxpy's, each
+    # nonnegative; everything else matches cvxpy's solve. Both targets bind a cap (names 0
+    # and 1 in the first, name 0 in the second).
+    w, t = cp.Variable(3, name="w"), cp.Parameter(3, name="t")
+    cons = [cp.sum(w) == 1, w >= 0, w <= 0.45, w <= 0.45]
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(w) - 2 * t @ w), cons)
+    c = compile(prob, fast_path=False)
+    targets = np.array([[0.9, 0.8, -0.5], [0.5, 0.3, 0.2]])
+    sol = c.solve_batch({"t": targets})
+    for i, target in enumerate(targets):
+        t.value = target
+        prob.solve(solver=cp.CLARABEL)
+        np.testing.assert_allclose(sol.values["w"][i], w.value, atol=1e-7)
+        assert abs(sol.objective[i] - prob.value) < 1e-8
+        for con in cons[:2]:
+            np.testing.assert_allclose(sol.duals[con][i], con.dual_value, atol=1e-6)
+        caps = sol.duals[cons[2]][i] + sol.duals[cons[3]][i]
+        np.testing.assert_allclose(caps, cons[2].dual_value + cons[3].dual_value, atol=1e-6)
+        assert (sol.duals[cons[2]][i] >= 0).all() and (sol.duals[cons[3]][i] >= 0).all()
+        # One valid split (all on the first copy), not Clarabel's even one.
+        np.testing.assert_allclose(sol.duals[cons[3]][i], 0.0, atol=1e-12)
+
+
 # ---- random DPP problems of each cone type, one parameter each, compared with cvxpy
 
 

@@ -314,7 +314,7 @@ pub fn solve(qp: &DenseQp, max_steps: usize) -> Outcome {
         let mut u_p = 0.0;
         loop {
             steps += 1;
-            if steps > max_steps || s.active.len() >= n {
+            if steps > max_steps {
                 return Outcome::Failed;
             }
             s.project(&rows, p, -sign, &mut d);

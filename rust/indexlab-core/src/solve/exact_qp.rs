@@ -23,7 +23,8 @@ use std::time::Instant;
 use super::conic::{Canonical, Cone, InstanceResult, Status};
 use super::dual_active_set::{self, DenseQp, Outcome};
 
-/// Variables above which Clarabel's sparse factorisation beats the dense steps.
+/// Variables at most: each step costs `O(n²)` on dense `n x n` factors; larger programs are
+/// left to Clarabel's sparse factorisation.
 const MAX_VARIABLES: usize = 120;
 /// Entries of the dense constraint matrix at most.
 const MAX_DENSE_ENTRIES: usize = 60_000;
@@ -134,8 +135,8 @@ fn kkt_point(d: &Dense, q: &[f64], x: &[f64], z: &mut [f64]) -> bool {
     grad.iter().all(|g| g.abs() <= TOL * scale)
 }
 
-/// Solve `c` exactly if it is a small, strictly convex QP with a unique optimum and unique
-/// multipliers (see the module docs); `None` leaves it to Clarabel.
+/// Solve `c` exactly if it is a small, strictly convex QP whose solution passes the KKT check
+/// (see the module docs); `None` leaves it to Clarabel.
 pub(crate) fn try_solve(c: &Canonical) -> Option<InstanceResult> {
     let started = Instant::now();
     let d = dense(c)?;
