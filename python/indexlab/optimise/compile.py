@@ -13,7 +13,10 @@ nonnegative cone) is fixed at zero and its column removed, with every zero-cone 
 nonnegative-cone row left empty (and satisfied at zero). This is what ``w <= mask * cap`` with
 ``mask_j = 0`` and ``w >= 0`` produce, so a candidate's cost grows with its number of names, not
 with the universe. If an emptied row would be violated the instance is solved unreduced, so the
-status is the one cvxpy reports.
+status is the one cvxpy reports. An instance left with only zero and nonnegative cones and a
+positive definite ``P`` (a factor tracking error over the held names), at most 120 variables,
+is solved exactly by a dense dual active-set method and checked as a KKT point; Clarabel solves
+the others, and every infeasible or unbounded one.
 
 Cones: everything cvxpy's Clarabel interface sends (zero, nonnegative, second-order, PSD as the
 scaled upper triangle, exponential, 3-d and n-d power). The PSD cones (``X >> 0``, ``PSD=True``
@@ -26,8 +29,9 @@ boolean and complex variables are refused. Dual values are mapped from Clarabel'
 cvxpy's own inverse chain (probed once at compile time; each dual entry is a signed, scaled entry
 of ``z``), so ``BatchSolution.duals[constraint]`` is what ``constraint.dual_value`` would be after
 a cvxpy solve. With presolve, the duals of rows an instance removes come from stationarity of
-the full program; where a fixed name's bounds are both active they are one valid choice, not
-necessarily the one Clarabel finds on the full problem.
+the full program; where a fixed name's bounds are both active, or the exact method's rows tight
+at the optimum are dependent (a cap written twice), they are one valid choice, not necessarily
+the one Clarabel finds on the full problem.
 """
 
 from __future__ import annotations
@@ -144,9 +148,10 @@ class BatchSolution:
         What ``problem.value`` would be: ``+/-inf`` for infeasible and unbounded instances (as
         cvxpy reports them), NaN for solver errors.
     iterations, solve_seconds : ndarray
-        Clarabel's iteration count and solve time per instance.
+        The solver's iteration count (Clarabel's iterations, or the exact QP method's steps)
+        and solve time per instance.
     n_variables : ndarray
-        Canonical variables handed to Clarabel per instance (after presolve).
+        Canonical variables handed to the solver per instance (after presolve).
     duals : Duals
         Dual values per constraint (``duals[constraint]``, shaped like ``constraint.dual_value``
         with a leading batch axis); see :class:`Duals`.
@@ -405,7 +410,9 @@ class CompiledProblem:
         threads : int, optional
             Worker threads (default: all cores). Results do not depend on it.
         presolve : bool
-            Remove variables an instance fixes at zero before solving (see the module docs).
+            Remove variables an instance fixes at zero before solving, and solve an instance
+            that is then a small strictly convex QP exactly rather than with Clarabel (see
+            the module docs).
             ``False`` solves the unreduced canonical program with Clarabel, the data cvxpy
             hands it, also when :attr:`path` is ``"fast"``.
 

@@ -14,8 +14,10 @@
 //! solved in parallel and the results do not depend on the number of threads.
 //!
 //! Presolve (optional, per instance) removes what an instance fixes (names outside a mask) and
-//! lives in [`super::presolve`]. If the reduced instance does not end "optimal" it is solved
-//! unreduced, so statuses are those of the full problem (the data cvxpy hands Clarabel).
+//! lives in [`super::presolve`]. With it, an instance that is a small strictly convex QP is
+//! solved exactly by [`super::exact_qp`] instead of Clarabel. If the reduced instance does not
+//! end "optimal" it is solved unreduced with Clarabel, so statuses are those of the full problem
+//! (the data cvxpy hands Clarabel).
 //!
 //! Cones are those cvxpy's Clarabel interface passes (`dims_to_solver_cones` in
 //! `cvxpy/reductions/solvers/conic_solvers/clarabel_conif.py`), in cvxpy's order: zero,

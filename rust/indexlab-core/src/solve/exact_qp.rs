@@ -299,19 +299,24 @@ mod tests {
         assert!(exact >= 55, "{exact} of 60 solved exactly");
     }
 
-    #[test]
-    fn degenerate_vertices_get_one_valid_set_of_multipliers() {
-        // x, y >= 0 and x + y >= 0 all tight at the optimum (0, 0) of (x + 1)² + (y + 1)²:
-        // the multipliers (z_x, z_y, z_s) of the three rows need only z_x + z_s = 2,
-        // z_y + z_s = 2, all >= 0.
-        let c = Canonical {
+    /// min (x + 1)² + (y + 1)² over the rows -x <= 0, -y <= 0, -x - y <= 0 in `cone`.
+    fn corner(cone: Cone) -> Canonical {
+        Canonical {
             p: csc(&[2.0, 0.0, 0.0, 2.0], 2, 2, true),
             q: vec![2.0, 2.0],
             a: csc(&[-1.0, 0.0, 0.0, -1.0, -1.0, -1.0], 3, 2, false),
             b: vec![0.0, 0.0, 0.0],
             offset: 0.0,
-            cones: vec![Cone::Nonneg(3)],
-        };
+            cones: vec![cone],
+        }
+    }
+
+    #[test]
+    fn degenerate_vertices_get_one_valid_set_of_multipliers() {
+        // x, y >= 0 and x + y >= 0 all tight at the optimum (0, 0) of (x + 1)² + (y + 1)²:
+        // the multipliers (z_x, z_y, z_s) of the three rows need only z_x + z_s = 2,
+        // z_y + z_s = 2, all >= 0.
+        let c = corner(Cone::Nonneg(3));
         let got = try_solve(&c).expect("solved exactly");
         let want = solve_canonical(&c);
         assert!(close(&got.x, &want.x, 1e-7), "{:?} {:?}", got.x, want.x);
@@ -342,14 +347,7 @@ mod tests {
 
     #[test]
     fn other_cones_singular_p_and_infeasible_rows_go_to_clarabel() {
-        let base = Canonical {
-            p: csc(&[2.0, 0.0, 0.0, 2.0], 2, 2, true),
-            q: vec![2.0, 2.0],
-            a: csc(&[-1.0, 0.0, 0.0, -1.0, -1.0, -1.0], 3, 2, false),
-            b: vec![0.0, 0.0, 0.0],
-            offset: 0.0,
-            cones: vec![Cone::Soc(3)],
-        };
+        let base = corner(Cone::Soc(3));
         assert!(try_solve(&base).is_none());
         let singular = Canonical {
             p: csc(&[1.0, 1.0, 1.0, 1.0], 2, 2, true),

@@ -7,7 +7,7 @@
 
 pub mod conic;
 pub mod csr;
-pub mod dual_active_set;
+mod dual_active_set;
 mod exact_qp;
 pub mod fastpath;
 pub mod presolve;
