@@ -465,8 +465,10 @@ class CompiledProblem:
         """The index shape on the pure-Rust fast path (``arrays`` from :meth:`_checked`): Rust
         reads the parameters' arrays, one instance at a time, without a batch-sized
         ``theta``."""
-        # A snapshot for the lazily computed duals: the caller may refill its arrays.
-        snapshot = {name: f.copy() for name, f in arrays.items()}
+        # A snapshot for the lazily computed duals, when there are any: the caller may refill
+        # its arrays.
+        reads_duals = self._duals is not None and self._structure.dual_rows is not None
+        snapshot = {name: f.copy() for name, f in arrays.items()} if reads_duals else arrays
         parts = [(self._param_cols[name], f) for name, f in snapshot.items()]
         res = self._structure.solve(parts, b, lambda: self._assemble(b, snapshot), threads)
         objective = -res.objective if self._maximize else res.objective.copy()

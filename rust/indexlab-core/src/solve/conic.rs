@@ -446,9 +446,11 @@ impl ConicTemplate {
         } else {
             None
         };
-        let solve = |c: &Canonical| match presolve.then(|| exact_qp::try_solve(c)).flatten() {
-            Some(r) => r,
-            None => solve_canonical(c),
+        let solve = |c: &Canonical| {
+            presolve
+                .then(|| exact_qp::try_solve(c))
+                .flatten()
+                .unwrap_or_else(|| solve_canonical(c))
         };
         Ok(match presolver {
             None => solve(&full),

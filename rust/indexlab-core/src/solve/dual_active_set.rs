@@ -26,15 +26,16 @@
 // Dense linear algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
+use super::csr::Csr;
 use super::fastpath::linalg::{cholesky_factor, dot};
 
-/// A dense QP: `p` is `n x n` (symmetric, row-major), `a` is `m x n` row-major, the first `me`
-/// rows equalities.
+/// A QP with a dense `P` (`n x n`, symmetric, row-major) and sparse rows `a` (`m x n`: most
+/// rows of a presolved program are one variable's bound), the first `me` rows equalities.
 pub struct DenseQp<'a> {
     pub n: usize,
     pub p: &'a [f64],
     pub q: &'a [f64],
-    pub a: &'a [f64],
+    pub a: &'a Csr,
     pub b: &'a [f64],
     pub me: usize,
 }
@@ -124,16 +125,9 @@ impl State {
     }
 
     /// `d = J' n_p` for the normal `sign * a_p` of row `p`, from its nonzeros only.
-    fn project(&self, rows: &Rows, p: usize, sign: f64, d: &mut [f64]) {
-        let (lo, hi) = (rows.start[p], rows.start[p + 1]);
-        let (cols, vals) = (&rows.cols[lo..hi], &rows.vals[lo..hi]);
+    fn project(&self, a: &Csr, p: usize, sign: f64, d: &mut [f64]) {
         for (dc, col) in d.iter_mut().zip(self.jt.chunks_exact(self.n.max(1))) {
-            *dc = sign
-                * cols
-                    .iter()
-                    .zip(vals)
-                    .map(|(&i, &v)| col[i] * v)
-                    .sum::<f64>();
+            *dc = sign * a.row_dot(p, col);
         }
     }
 
@@ -225,69 +219,33 @@ impl State {
     }
 }
 
-/// The rows' nonzeros (the scan for violated rows reads only these: most rows of a presolved
-/// program are one variable's bound) and their lengths.
-struct Rows {
-    start: Vec<usize>,
-    cols: Vec<usize>,
-    vals: Vec<f64>,
-    norm: Vec<f64>,
-}
-
-impl Rows {
-    fn of(qp: &DenseQp) -> Self {
-        let n = qp.n;
-        let mut rows = Rows {
-            start: vec![0],
-            cols: Vec::new(),
-            vals: Vec::new(),
-            norm: Vec::new(),
-        };
-        for row in qp.a.chunks_exact(n.max(1)).take(qp.b.len()) {
-            for (c, &v) in row.iter().enumerate() {
-                if v != 0.0 {
-                    rows.cols.push(c);
-                    rows.vals.push(v);
-                }
-            }
-            rows.start.push(rows.cols.len());
-            rows.norm.push(dot(row, row).sqrt());
-        }
-        rows
-    }
-
-    /// `a_i'x` and `sum |a_ij x_j|`.
-    fn value(&self, i: usize, x: &[f64]) -> (f64, f64) {
-        let (lo, hi) = (self.start[i], self.start[i + 1]);
-        let mut sum = 0.0;
-        let mut size = 0.0;
-        for (&c, &v) in self.cols[lo..hi].iter().zip(&self.vals[lo..hi]) {
-            let t = v * x[c];
-            sum += t;
-            size += t.abs();
-        }
-        (sum, size)
-    }
+/// `sum |a_ij x_j|` over row `i`: the size against which its residual counts as rounding.
+fn row_size(a: &Csr, i: usize, x: &[f64]) -> f64 {
+    let (idx, val) = a.row(i);
+    idx.iter().zip(val).map(|(&c, &v)| (v * x[c]).abs()).sum()
 }
 
 /// The row to add next: the first equality not yet active, else the most violated inequality
-/// (by more than rounding, in units of its normal's length); with its sign in the `>=` form.
-fn next_row(qp: &DenseQp, rows: &Rows, x: &[f64], is_active: &[bool]) -> Option<(usize, f64)> {
+/// (by more than rounding, in units of its normal's length `norm`); with its sign in the `>=`
+/// form.
+fn next_row(qp: &DenseQp, norm: &[f64], x: &[f64], is_active: &[bool]) -> Option<(usize, f64)> {
     if let Some(i) = (0..qp.me).find(|&i| !is_active[i]) {
         // Below its right-hand side, the row is taken as a'x >= b, else as -a'x >= -b.
-        let resid = qp.b[i] - rows.value(i, x).0;
+        let resid = qp.b[i] - qp.a.row_dot(i, x);
         return Some((i, if resid >= 0.0 { -1.0 } else { 1.0 }));
     }
     let mut best = None;
     let mut worst = 0.0;
     for i in qp.me..qp.b.len() {
-        if is_active[i] || rows.norm[i] == 0.0 {
+        if is_active[i] || norm[i] == 0.0 {
             continue;
         }
-        let (ax, size) = rows.value(i, x);
-        let excess = ax - qp.b[i];
-        if excess > 1e-12 * (size + qp.b[i].abs()).max(1.0) && excess / rows.norm[i] > worst {
-            worst = excess / rows.norm[i];
+        let excess = qp.a.row_dot(i, x) - qp.b[i];
+        if excess <= 0.0 || excess / norm[i] <= worst {
+            continue;
+        }
+        if excess > 1e-12 * (row_size(qp.a, i, x) + qp.b[i].abs()).max(1.0) {
+            worst = excess / norm[i];
             best = Some((i, 1.0));
         }
     }
@@ -302,14 +260,15 @@ pub fn solve(qp: &DenseQp, max_steps: usize) -> Outcome {
     };
     let mut is_active = vec![false; m];
     let (mut d, mut z, mut r) = (vec![0.0; n], vec![0.0; n], Vec::with_capacity(n));
-    let mut normal = vec![0.0; n];
-    let rows = Rows::of(qp);
+    let norm: Vec<f64> = (0..m)
+        .map(|i| {
+            let (_, val) = qp.a.row(i);
+            dot(val, val).sqrt()
+        })
+        .collect();
     let mut steps = 0;
-    while let Some((p, sign)) = next_row(qp, &rows, &s.x, &is_active) {
+    while let Some((p, sign)) = next_row(qp, &norm, &s.x, &is_active) {
         // The row in the >= form: sign * (b - a'x) >= 0 is n'x >= c with n = -sign a.
-        for (nv, &a) in normal.iter_mut().zip(&qp.a[p * n..(p + 1) * n]) {
-            *nv = -sign * a;
-        }
         let target = -sign * qp.b[p];
         let mut u_p = 0.0;
         loop {
@@ -317,7 +276,7 @@ pub fn solve(qp: &DenseQp, max_steps: usize) -> Outcome {
             if steps > max_steps {
                 return Outcome::Failed;
             }
-            s.project(&rows, p, -sign, &mut d);
+            s.project(qp.a, p, -sign, &mut d);
             s.directions(&d, &mut z, &mut r);
             // Partial step: the first active inequality whose multiplier reaches 0.
             let mut partial = (f64::INFINITY, usize::MAX);
@@ -327,8 +286,8 @@ pub fn solve(qp: &DenseQp, max_steps: usize) -> Outcome {
                 }
             }
             let d_norm = dot(&d, &d).sqrt();
-            let zn = dot(&z, &normal);
-            let slack = dot(&normal, &s.x) - target;
+            let zn = -sign * qp.a.row_dot(p, &z);
+            let slack = -sign * qp.a.row_dot(p, &s.x) - target;
             let full = if zn > (DEPENDENT * d_norm).powi(2) {
                 (-slack / zn).max(0.0)
             } else {
@@ -376,7 +335,7 @@ pub fn solve(qp: &DenseQp, max_steps: usize) -> Outcome {
 mod tests {
     use super::*;
 
-    fn qp<'a>(p: &'a [f64], q: &'a [f64], a: &'a [f64], b: &'a [f64], me: usize) -> DenseQp<'a> {
+    fn qp<'a>(p: &'a [f64], q: &'a [f64], a: &'a Csr, b: &'a [f64], me: usize) -> DenseQp<'a> {
         DenseQp {
             n: q.len(),
             p,
@@ -385,6 +344,19 @@ mod tests {
             b,
             me,
         }
+    }
+
+    /// The dense row-major rows `a` over `n` variables as a [`Csr`].
+    fn rows(a: &[f64], n: usize) -> Csr {
+        let (mut indptr, mut indices, mut data) = (vec![0], Vec::new(), Vec::new());
+        for row in a.chunks_exact(n) {
+            for (c, &v) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                indices.push(c);
+                data.push(v);
+            }
+            indptr.push(indices.len());
+        }
+        Csr::new("rows", n, indptr, indices, data).unwrap()
     }
 
     #[test]
@@ -401,7 +373,7 @@ mod tests {
             0.0, 0.0, -1.0,
         ];
         let b = [1.0, 0.0, 0.0, 0.0];
-        let Outcome::Optimal { x, z, .. } = solve(&qp(&p, &q, &a, &b, 1), 100) else {
+        let Outcome::Optimal { x, z, .. } = solve(&qp(&p, &q, &rows(&a, 3), &b, 1), 100) else {
             panic!("not solved");
         };
         for (got, want) in x.iter().zip([0.65, 0.35, 0.0]) {
@@ -420,7 +392,7 @@ mod tests {
         let q = [-4.0, -4.0];
         let a = [1.0, 1.0, 1.0, 0.0];
         let b = [2.0, 0.5];
-        let Outcome::Optimal { x, z, .. } = solve(&qp(&p, &q, &a, &b, 0), 100) else {
+        let Outcome::Optimal { x, z, .. } = solve(&qp(&p, &q, &rows(&a, 2), &b, 0), 100) else {
             panic!("not solved");
         };
         assert!(
@@ -436,17 +408,23 @@ mod tests {
         // and no multiplier can give way.
         let a = [1.0, 0.0, -1.0, 0.0];
         let b = [0.5, -1.2];
-        assert_eq!(solve(&qp(&p, &q, &a, &b, 0), 100), Outcome::Infeasible);
+        assert_eq!(
+            solve(&qp(&p, &q, &rows(&a, 2), &b, 0), 100),
+            Outcome::Infeasible
+        );
     }
 
     #[test]
     fn singular_p_and_dependent_equalities_are_left_to_another_method() {
         let q = [0.0, 0.0];
         let singular = [1.0, 1.0, 1.0, 1.0];
-        assert_eq!(solve(&qp(&singular, &q, &[], &[], 0), 10), Outcome::Failed);
+        assert_eq!(
+            solve(&qp(&singular, &q, &rows(&[], 2), &[], 0), 10),
+            Outcome::Failed
+        );
         let p = [1.0, 0.0, 0.0, 1.0];
         let a = [1.0, 1.0, 2.0, 2.0];
         let b = [1.0, 2.0];
-        assert_eq!(solve(&qp(&p, &q, &a, &b, 2), 10), Outcome::Failed);
+        assert_eq!(solve(&qp(&p, &q, &rows(&a, 2), &b, 2), 10), Outcome::Failed);
     }
 }

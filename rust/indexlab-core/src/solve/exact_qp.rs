@@ -15,54 +15,44 @@
 //! equalities, an infeasible or large instance, a point that fails the check) goes to
 //! Clarabel, whose statuses and certificates are cvxpy's.
 
-// Dense linear algebra reads best with explicit indices.
-#![allow(clippy::needless_range_loop)]
-
 use std::time::Instant;
 
 use super::conic::{Canonical, Cone, InstanceResult, Status};
+use super::csr::Csr;
 use super::dual_active_set::{self, DenseQp, Outcome};
+use super::fastpath::linalg::dot;
 
 /// Variables at most: each step costs `O(n²)` on dense `n x n` factors; larger programs are
 /// left to Clarabel's sparse factorisation.
 const MAX_VARIABLES: usize = 120;
-/// Entries of the dense constraint matrix at most.
-const MAX_DENSE_ENTRIES: usize = 60_000;
 /// Relative size of a KKT residual, a multiplier or a slack that counts as zero.
 const TOL: f64 = 1e-9;
 
-/// The instance's rows as a dense QP: equalities first, then inequalities (`order[i]`: the
-/// instance's row of dense row `i`).
-struct Dense {
+/// The instance's `P` dense (both triangles) and its rows by row; `None` when it is not for
+/// this method: too large, a cone other than zero and nonnegative, or (not cvxpy's order) an
+/// equality after an inequality.
+struct Program {
     n: usize,
     p: Vec<f64>,
-    a: Vec<f64>,
-    b: Vec<f64>,
+    /// `A` by rows, and by columns (`A'` by rows: the CSC arrays as they come).
+    a: Csr,
+    at: Csr,
     me: usize,
-    order: Vec<usize>,
 }
 
-fn dense(c: &Canonical) -> Option<Dense> {
-    let (n, m) = (c.q.len(), c.b.len());
-    if n == 0 || n > MAX_VARIABLES || m * n > MAX_DENSE_ENTRIES {
+fn program(c: &Canonical) -> Option<Program> {
+    let n = c.q.len();
+    if n == 0 || n > MAX_VARIABLES {
         return None;
     }
-    let (mut eq, mut ineq) = (Vec::new(), Vec::new());
-    let mut row = 0;
+    let mut me = 0;
+    let mut seen_nonneg = false;
     for cone in &c.cones {
-        let rows = row..row + cone.dim();
         match cone {
-            Cone::Zero(_) => eq.extend(rows),
-            Cone::Nonneg(_) => ineq.extend(rows),
+            Cone::Zero(d) if !seen_nonneg => me += d,
+            Cone::Nonneg(_) => seen_nonneg = true,
             _ => return None,
         }
-        row += cone.dim();
-    }
-    let me = eq.len();
-    let order: Vec<usize> = eq.into_iter().chain(ineq).collect();
-    let mut position = vec![0; m];
-    for (i, &r) in order.iter().enumerate() {
-        position[r] = i;
     }
     let mut p = vec![0.0; n * n];
     for col in 0..n {
@@ -74,40 +64,41 @@ fn dense(c: &Canonical) -> Option<Dense> {
             }
         }
     }
-    let mut a = vec![0.0; m * n];
-    for col in 0..n {
-        for k in c.a.colptr[col]..c.a.colptr[col + 1] {
-            a[position[c.a.rowval[k]] * n + col] += c.a.nzval[k];
-        }
-    }
-    let b = order.iter().map(|&r| c.b[r]).collect();
-    Some(Dense {
+    let at = Csr::new(
+        "A'",
+        c.b.len(),
+        c.a.colptr.clone(),
+        c.a.rowval.clone(),
+        c.a.nzval.clone(),
+    )
+    .ok()?;
+    Some(Program {
         n,
         p,
-        a,
-        b,
+        a: at.transpose(),
+        at,
         me,
-        order,
     })
 }
 
-/// Whether `(x, z)` is a KKT point of `d`, to [`TOL`]: every row holds, every inequality's
-/// multiplier is nonnegative (rounding below 0 is set to 0) and 0 where the row is slack, and
-/// `P x + q + A'z = 0`.
-fn kkt_point(d: &Dense, q: &[f64], x: &[f64], z: &mut [f64]) -> bool {
-    let n = d.n;
-    let m = d.b.len();
+/// Whether `(x, z)` is a KKT point, to [`TOL`] (`px` is `P x`): every row holds, every
+/// inequality's multiplier is nonnegative (rounding below 0 is set to 0) and 0 where the row
+/// is slack, and `P x + q + A'z = 0`.
+fn kkt_point(d: &Program, c: &Canonical, x: &[f64], px: &[f64], z: &mut [f64]) -> bool {
     let zmax = z.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-    for i in 0..m {
-        let row = &d.a[i * n..(i + 1) * n];
-        let ax: f64 = row.iter().zip(x).map(|(a, x)| a * x).sum();
-        let size = d.b[i].abs() + row.iter().zip(x).map(|(a, x)| (a * x).abs()).sum::<f64>();
-        let (slack, tol) = (d.b[i] - ax, TOL * size.max(1.0));
+    for (i, zi) in z.iter_mut().enumerate() {
+        let (idx, val) = d.a.row(i);
+        let (mut ax, mut size) = (0.0, c.b[i].abs());
+        for (&j, &a) in idx.iter().zip(val) {
+            ax += a * x[j];
+            size += (a * x[j]).abs();
+        }
+        let (slack, tol) = (c.b[i] - ax, TOL * size.max(1.0));
         let ok = if i < d.me {
             slack.abs() <= tol
-        } else if z[i] != 0.0 {
-            let active = z[i] >= -TOL * zmax && slack.abs() <= tol;
-            z[i] = z[i].max(0.0);
+        } else if *zi != 0.0 {
+            let active = *zi >= -TOL * zmax && slack.abs() <= tol;
+            *zi = zi.max(0.0);
             active
         } else {
             slack >= -tol
@@ -116,21 +107,14 @@ fn kkt_point(d: &Dense, q: &[f64], x: &[f64], z: &mut [f64]) -> bool {
             return false;
         }
     }
-    // Stationarity, P x + q + A'z = 0, relative to the terms' size.
-    let mut grad = q.to_vec();
-    let mut scale = q.iter().fold(1.0f64, |s, v| s.max(v.abs()));
-    for i in 0..n {
-        let px: f64 = (0..n).map(|j| d.p[i * n + j] * x[j]).sum();
-        scale = scale.max(px.abs());
-        grad[i] += px;
-    }
-    for (i, &zi) in z.iter().enumerate() {
-        if zi != 0.0 {
-            for (g, &a) in grad.iter_mut().zip(&d.a[i * n..(i + 1) * n]) {
-                *g += a * zi;
-                scale = scale.max((a * zi).abs());
-            }
-        }
+    // Stationarity, relative to the terms' size.
+    let mut grad: Vec<f64> = c.q.iter().zip(px).map(|(q, p)| q + p).collect();
+    let mut scale = c.q.iter().chain(px).fold(1.0f64, |s, v| s.max(v.abs()));
+    let mut atz = Vec::new();
+    d.at.mul_into(z, &mut atz);
+    for (g, &a) in grad.iter_mut().zip(&atz) {
+        *g += a;
+        scale = scale.max(a.abs());
     }
     grad.iter().all(|g| g.abs() <= TOL * scale)
 }
@@ -139,36 +123,34 @@ fn kkt_point(d: &Dense, q: &[f64], x: &[f64], z: &mut [f64]) -> bool {
 /// (see the module docs); `None` leaves it to Clarabel.
 pub(crate) fn try_solve(c: &Canonical) -> Option<InstanceResult> {
     let started = Instant::now();
-    let d = dense(c)?;
+    let d = program(c)?;
     let qp = DenseQp {
         n: d.n,
         p: &d.p,
         q: &c.q,
         a: &d.a,
-        b: &d.b,
+        b: &c.b,
         me: d.me,
     };
     let Outcome::Optimal { x, mut z, steps } =
-        dual_active_set::solve(&qp, 10 * (d.n + d.b.len()) + 10)
+        dual_active_set::solve(&qp, 10 * (d.n + c.b.len()) + 10)
     else {
         return None;
     };
-    if !kkt_point(&d, &c.q, &x, &mut z) {
+    let n = d.n;
+    let px: Vec<f64> = d.p.chunks_exact(n).map(|row| dot(row, &x)).collect();
+    if !kkt_point(&d, c, &x, &px, &mut z) {
         return None;
     }
-    let mut z_rows = vec![0.0; c.b.len()];
-    for (i, &r) in d.order.iter().enumerate() {
-        z_rows[r] = z[i];
-    }
-    let n = d.n;
-    let mut objective = c.offset;
-    for i in 0..n {
-        let px: f64 = (0..n).map(|j| d.p[i * n + j] * x[j]).sum();
-        objective += x[i] * (0.5 * px + c.q[i]);
-    }
+    let objective = c.offset
+        + x.iter()
+            .zip(&px)
+            .zip(&c.q)
+            .map(|((x, px), q)| x * (0.5 * px + q))
+            .sum::<f64>();
     Some(InstanceResult {
         x,
-        z: z_rows,
+        z,
         status: Status::Optimal,
         objective,
         iterations: u32::try_from(steps).unwrap_or(u32::MAX),
