@@ -186,3 +186,23 @@ def test_fast_path_duals_with_turnover_satisfy_the_kkt_conditions() -> None:
     sol = compiled.solve_batch(params)
     at_kink = np.abs(sol.values["w"] - params["prev"]) < 1e-12
     assert (at_kink & (params["prev"] > 0)).any()  # some weights stay at their previous value
+
+
+def test_duals_belong_to_their_batch_when_the_caller_refills_and_solves_again() -> None:
+    # The duals are computed on first read, from a snapshot of the batch's parameters: a
+    # caller reusing its arrays for the next batches (and earlier results being dropped, so
+    # that their snapshots' memory is reused) must not change them.
+    problem, params, cons, _w = build(risk_weight=20.0, cap=0.3)
+    compiled = compile(problem)
+    assert compiled.path == "fast"
+    reference = compiled.solve_batch({k: v.copy() for k, v in params.items()})
+    expected = [np.array(reference.duals[c]) for c in cons]
+    kept = compiled.solve_batch(params)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        params["scores"][:] = rng.random(params["scores"].shape)
+        dropped = compiled.solve_batch(params)
+        _ = dropped.duals[cons[0]]
+        del dropped
+    for c, want in zip(cons, expected, strict=True):
+        np.testing.assert_array_equal(kept.duals[c], want, err_msg=str(c))

@@ -51,6 +51,7 @@ from cvxpy.reductions.cvx_attr2constr import CvxAttr2Constr
 
 from indexlab._core import ConicProgram
 from indexlab.errors import DataError
+from indexlab.optimise.snapshots import Snapshot, SnapshotPool
 from indexlab.optimise.structure import recognise
 
 __all__ = ["BatchSolution", "CompiledProblem", "Duals", "Solution", "compile"]
@@ -273,17 +274,20 @@ class CompiledProblem:
     # ConicProgram's constructor arguments: the Rust program does not pickle, so a copy
     # shipped to another process (indexlab.distributed) rebuilds it from these.
     _program_args: tuple[Any, ...] | None = field(default=None, repr=False)
+    # The fast path's copies of each batch's parameters for its lazily computed duals.
+    _snapshots: SnapshotPool = field(default_factory=SnapshotPool, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         if self._program_args is None:
             raise TypeError("this CompiledProblem cannot be pickled: compile() it again")
         state = dict(self.__dict__)
-        del state["_program"]
+        del state["_program"], state["_snapshots"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._program = ConicProgram(*state["_program_args"])
+        self._snapshots = SnapshotPool()
         # cvxpy numbers expressions from a per-process counter that unpickling does not
         # advance: move it past this problem's ids, so that cvxpy objects created later in
         # this process (e.g. compile(problem, fast_path=False)) never reuse one of them.
@@ -466,11 +470,12 @@ class CompiledProblem:
         reads the parameters' arrays, one instance at a time, without a batch-sized
         ``theta``."""
         # A snapshot for the lazily computed duals, when there are any: the caller may refill
-        # its arrays.
+        # its arrays. The duals' loader holds the snapshot, whose arrays are not reused before
+        # it is gone.
         reads_duals = self._duals is not None and self._structure.dual_rows is not None
-        snapshot = {name: f.copy() for name, f in arrays.items()} if reads_duals else arrays
-        parts = [(self._param_cols[name], f) for name, f in snapshot.items()]
-        res = self._structure.solve(parts, b, lambda: self._assemble(b, snapshot), threads)
+        snap = self._snapshots.take(arrays) if reads_duals else Snapshot(arrays)
+        parts = [(self._param_cols[name], f) for name, f in snap.arrays.items()]
+        res = self._structure.solve(parts, b, lambda: self._assemble(b, snap.arrays), threads)
         objective = -res.objective if self._maximize else res.objective.copy()
         status = np.asarray(res.status)
         objective[status == "infeasible"] = -np.inf if self._maximize else np.inf
