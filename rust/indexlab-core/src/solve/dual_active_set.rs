@@ -92,17 +92,20 @@ impl State {
         if pmin.is_nan() || pmin < MIN_PIVOT_RATIO * pmax {
             return None;
         }
-        // Column c of J solves L'y = e_c: upper triangular, so only its first c + 1 entries.
+        // Column c of J solves L'y = e_c: upper triangular, so only its first c + 1 entries,
+        // found from the last up; once y_t is known, row t of L (contiguous) takes its share
+        // out of the entries above it, which hold minus their sums until their turn.
         let mut jt = vec![0.0; n * n];
         for c in 0..n {
             let y = &mut jt[c * n..(c + 1) * n];
-            y[c] = 1.0 / l[c * n + c];
-            for i in (0..c).rev() {
-                let mut s = 0.0;
-                for t in i + 1..=c {
-                    s += l[t * n + i] * y[t];
+            y[c] = 1.0;
+            for t in (0..=c).rev() {
+                let row = &l[t * n..t * n + t + 1];
+                let yt = y[t] / row[t];
+                y[t] = yt;
+                for (yi, &lti) in y[..t].iter_mut().zip(&row[..t]) {
+                    *yi -= lti * yt;
                 }
-                y[i] = -s / l[i * n + i];
             }
         }
         // x = -J J'q.
@@ -171,10 +174,10 @@ impl State {
     fn add(&mut self, p: usize, sign: f64, u: f64, d: &mut [f64]) {
         let (n, k) = (self.n, self.active.len());
         for c in (k + 1..n).rev() {
-            let h = d[c - 1].hypot(d[c]);
-            if d[c] == 0.0 || h == 0.0 {
+            if d[c] == 0.0 {
                 continue;
             }
+            let h = norm2(d[c - 1], d[c]);
             let (cos, sin) = (d[c - 1] / h, d[c] / h);
             d[c - 1] = h;
             d[c] = 0.0;
@@ -203,10 +206,10 @@ impl State {
         }
         for c in l..k - 1 {
             let (a, b) = (self.r[c * n + c], self.r[(c + 1) * n + c]);
-            let h = a.hypot(b);
-            if b == 0.0 || h == 0.0 {
+            if b == 0.0 {
                 continue;
             }
+            let h = norm2(a, b);
             let (cos, sin) = (a / h, b / h);
             for col in c..k - 1 {
                 let (ra, rb) = (self.r[c * n + col], self.r[(c + 1) * n + col]);
@@ -216,6 +219,18 @@ impl State {
             self.r[(c + 1) * n + c] = 0.0;
             self.rotate_j(c, cos, sin);
         }
+    }
+}
+
+/// `sqrt(a^2 + b^2)`, directly where the squares neither overflow nor underflow: libm's
+/// `hypot` guards against both at several times the cost, and the rotations call this
+/// `O(n)` times a step.
+fn norm2(a: f64, b: f64) -> f64 {
+    let s = a * a + b * b;
+    if s.is_normal() && s < 1e300 {
+        s.sqrt()
+    } else {
+        a.hypot(b)
     }
 }
 

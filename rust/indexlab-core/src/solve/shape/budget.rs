@@ -176,9 +176,13 @@ impl IndexShape {
             return Err(super::no_budget());
         };
         m_map.eval_into(theta, &mut bs.m);
-        bs.g.clear();
-        bs.g.resize(nw, 0.0);
-        b.m.add_transpose_mul(&bs.m, &mut bs.g);
+        if let Some(g) = &self.budget_g {
+            bs.g.clone_from(g);
+        } else {
+            bs.g.clear();
+            bs.g.resize(nw, 0.0);
+            b.m.add_transpose_mul(&bs.m, &mut bs.g);
+        }
         let budget = budget_map.at(0, theta);
         bs.ds.clear();
         bs.ds

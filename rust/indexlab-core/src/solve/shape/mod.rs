@@ -198,6 +198,9 @@ pub struct IndexShape {
     /// weight vector cost its nonzero weights only.
     aux_by_weight: Csr,
     m_by_weight: Option<Csr>,
+    /// `g = M'm` of the budget when `m` reads no parameter (a constant benchmark): the same
+    /// for every instance.
+    budget_g: Option<Vec<f64>>,
     /// Canonical variables with a term in the objective (a row of `P` or of the `q` map).
     objective_vars: Vec<usize>,
     /// `P`'s diagonal when `P` is diagonal (the usual canonical form).
@@ -224,7 +227,12 @@ impl IndexShape {
             .collect();
         let p_diag = diagonal(&spec.p);
         let maps = Maps::of(&spec)?;
+        let budget_g = spec
+            .budget
+            .as_ref()
+            .and_then(|b| constant_g(b, spec.n_theta));
         Ok(Self {
+            budget_g,
             p_diag,
             maps,
             aux_by_weight: spec.aux.from_weights.transpose(),
@@ -389,6 +397,21 @@ fn diagonal(p: &Csr) -> Option<Vec<f64>> {
         }
     }
     Some(d)
+}
+
+/// The budget's `g = M'm` when `m` is the same for every instance.
+fn constant_g(b: &TeBudget, n_theta: usize) -> Option<Vec<f64>> {
+    let constant = n_theta.checked_sub(1)?;
+    if !b.m_map.only_reads(constant) {
+        return None;
+    }
+    let mut unit = vec![0.0; n_theta];
+    unit[constant] = 1.0;
+    let mut m = Vec::new();
+    ThetaMap::of(&b.m_map).eval_into(&unit, &mut m);
+    let mut g = vec![0.0; b.m.cols()];
+    b.m.add_transpose_mul(&m, &mut g);
+    Some(g)
 }
 
 /// Asked for the tracking-error budget's parts in a problem without one (a bug).
