@@ -320,6 +320,32 @@ def test_parameter_errors_name_parameter_and_instance() -> None:
         compiled.solve_batch({**params, "scale": params["scale"][:5]})
 
 
+@pytest.mark.parametrize(
+    ("attr", "good", "bad", "word"),
+    [
+        ("nonneg", 0.0, -0.5, "nonnegative"),
+        ("pos", 0.5, 0.0, "positive"),
+        ("nonpos", 0.0, 0.5, "nonpositive"),
+        ("neg", -0.5, 0.0, "negative"),
+    ],
+)
+def test_parameter_sign_attributes_are_checked_on_every_instance(
+    attr: str, good: float, bad: float, word: str
+) -> None:
+    x = cp.Variable(2)
+    a = cp.Parameter(2, name="a", **{attr: True})
+    compiled = compile(cp.Problem(cp.Minimize(cp.sum_squares(x - a))))
+    values = np.full((4, 2), good)
+    values[:, 1] = -0.25 if attr in ("nonpos", "neg") else 0.25
+    np.testing.assert_allclose(compiled.solve_batch({"a": values}).values[x.name()], values)
+    # A wrong value at either end of the range of values is named.
+    for i, k in [(0, 0), (3, 1)]:
+        wrong = values.copy()
+        wrong[i, k] = bad
+        with pytest.raises(DataError, match=rf"'a' instance {i}: expected {word}.*flat index {k}"):
+            compiled.solve_batch({"a": wrong})
+
+
 def test_non_dpp_problem_names_the_expression() -> None:
     w = cp.Variable(3)
     a = cp.Parameter(name="a")

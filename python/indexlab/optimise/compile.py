@@ -56,11 +56,12 @@ from indexlab.optimise.structure import recognise
 
 __all__ = ["BatchSolution", "CompiledProblem", "Duals", "Solution", "compile"]
 
+# Each sign attribute: the test of a value, its word, and the extreme that decides it.
 _SIGN_ATTRIBUTES = {
-    "nonneg": (lambda v: v >= 0, "nonnegative"),
-    "pos": (lambda v: v > 0, "positive"),
-    "nonpos": (lambda v: v <= 0, "nonpositive"),
-    "neg": (lambda v: v < 0, "negative"),
+    "nonneg": (lambda v: v >= 0, "nonnegative", np.min),
+    "pos": (lambda v: v > 0, "positive", np.min),
+    "nonpos": (lambda v: v <= 0, "nonpositive", np.max),
+    "neg": (lambda v: v < 0, "negative", np.max),
 }
 
 
@@ -70,9 +71,10 @@ def _all_finite(flat: npt.NDArray[np.float64]) -> bool:
     return bool(np.isfinite(flat.sum())) or bool(np.isfinite(flat).all())
 
 
-def _all_signed(flat: npt.NDArray[np.float64], ok: Any) -> bool:
-    """Whether every (finite) value has the sign ``ok`` asks for: checked on the extremes."""
-    return flat.size == 0 or (bool(ok(flat.min())) and bool(ok(flat.max())))
+def _all_signed(flat: npt.NDArray[np.float64], ok: Any, extreme: Any) -> bool:
+    """Whether every (finite) value has the sign ``ok`` asks for: checked on the one extreme
+    that decides it (the smallest value for a lower bound, the largest for an upper one)."""
+    return flat.size == 0 or bool(ok(extreme(flat)))
 
 
 class Duals(Mapping[Any, Any]):
@@ -366,8 +368,8 @@ class CompiledProblem:
                     f"parameter {name!r} instance {i}: expected finite values, found "
                     f"{flat[i, k]} at flat index {k}"
                 )
-            for attr, (ok, word) in _SIGN_ATTRIBUTES.items():
-                if p.attributes.get(attr) and not _all_signed(flat, ok):
+            for attr, (ok, word, extreme) in _SIGN_ATTRIBUTES.items():
+                if p.attributes.get(attr) and not _all_signed(flat, ok, extreme):
                     wrong = ~ok(flat)
                     if wrong.any():
                         i, k = np.argwhere(wrong)[0]
