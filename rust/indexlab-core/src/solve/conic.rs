@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 use super::csr::{check_constant_entry, Csr};
 use super::exact_qp;
-use super::presolve::Presolver;
+use super::presolve::{Presolver, RowSingletons};
 
 /// A sparse linear map from `theta` to the values of a fixed sparsity pattern (CSR: one row per
 /// stored value of the pattern).
@@ -300,6 +300,9 @@ pub struct ConicTemplate {
     a_map: AffineMap,
     q_map: AffineMap,
     cones: Vec<Cone>,
+    /// Presolve's row singletons of `A` when no entry of `A` reads a parameter (only `b`
+    /// may): the same for every instance.
+    a_rows: Option<RowSingletons>,
 }
 
 impl ConicTemplate {
@@ -363,7 +366,7 @@ impl ConicTemplate {
         if rows != m {
             return data_err!("cones cover {rows} rows but A has {m}");
         }
-        Ok(Self {
+        let mut template = Self {
             n,
             m,
             n_theta,
@@ -373,7 +376,24 @@ impl ConicTemplate {
             a_map,
             q_map,
             cones,
-        })
+            a_rows: None,
+        };
+        template.a_rows = template.constant_a_rows()?;
+        Ok(template)
+    }
+
+    /// Presolve's row singletons of `A` if every entry of `A` is a constant: `A` at the
+    /// template's constant entry alone is then every instance's.
+    fn constant_a_rows(&self) -> Result<Option<RowSingletons>> {
+        let nnz_a = self.a_pattern.colptr[self.n];
+        if self.n_theta == 0 || self.a_map.parametric.iter().any(|&k| k < nnz_a) {
+            return Ok(None);
+        }
+        let mut unit = vec![0.0; self.n_theta];
+        if let Some(one) = unit.last_mut() {
+            *one = 1.0;
+        }
+        Ok(Some(RowSingletons::of(&self.instantiate(&unit)?.a)))
     }
 
     /// Number of canonical variables.
@@ -441,10 +461,10 @@ impl ConicTemplate {
     /// data cvxpy would hand it.
     pub fn solve_one(&self, theta: &[f64], presolve: bool) -> Result<InstanceResult> {
         let full = self.instantiate(theta)?;
-        let presolver = if presolve {
-            Presolver::new(&full)
-        } else {
-            None
+        let presolver = match (presolve, &self.a_rows) {
+            (false, _) => None,
+            (true, Some(rows)) => Presolver::with_rows(&full, rows),
+            (true, None) => Presolver::new(&full),
         };
         let solve = |c: &Canonical| {
             presolve
@@ -615,6 +635,43 @@ mod tests {
             vec![5],
             "only b's row 1 reads a parameter"
         );
+    }
+
+    #[test]
+    fn row_singletons_are_computed_once_only_for_a_constant_a() {
+        let t = template();
+        let full = t.instantiate(&[0.3, 0.7, 0.0, 1.0]).unwrap();
+        assert_eq!(t.a_rows, Some(RowSingletons::of(&full.a)));
+        // x1's coefficient in row 0 read from t2: A differs between instances, so each
+        // instance counts its own rows.
+        let a_map = AffineMap::new(
+            "A",
+            4,
+            vec![0, 1, 2, 3, 4, 5, 6],
+            vec![3, 2, 3, 3, 3, 2],
+            vec![-1.0, -1.0, -1.0, 1.0, 1.0, 1.0],
+        )
+        .unwrap();
+        let parametric = ConicTemplate::new(
+            4,
+            t.p_pattern.clone(),
+            t.p_map.clone(),
+            t.a_pattern.clone(),
+            a_map,
+            t.q_map.clone(),
+            t.cones.clone(),
+        )
+        .unwrap();
+        assert_eq!(parametric.a_rows, None);
+        // t2 = 0: x1 is fixed at 0 by its bounds and row 0 is x0 = 1, with or without
+        // presolve.
+        for presolve in [true, false] {
+            let r = parametric
+                .solve_one(&[0.3, 0.7, 0.0, 1.0], presolve)
+                .unwrap();
+            assert_eq!(r.status, Status::Optimal);
+            assert!((r.x[0] - 1.0).abs() < 1e-7 && r.x[1].abs() < 1e-7);
+        }
     }
 
     #[test]

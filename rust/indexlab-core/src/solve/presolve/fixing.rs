@@ -1,6 +1,7 @@
 //! Passes 1 to 3: variables an instance fixes, removed with their value substituted.
 
 use super::work::Work;
+use clarabel::algebra::CscMatrix;
 
 /// A pass-1 column fixed at zero by two bound rows `(row, coefficient)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,22 +28,38 @@ pub(super) struct Floor {
     pub cost: f64,
 }
 
-/// Pass 1: a column with singleton nonnegative rows `a x_j <= 0` of both signs is fixed at 0.
-/// The first row of each sign is recorded for the duals. Leaves `left` counted.
-pub(super) fn fix_bound_pairs(w: &mut Work) -> Vec<Bounds> {
-    let a = &w.c.a;
-    let n = a.n;
-    // Every column counts here: a row that is a bound before anything is fixed.
-    let (mut count, mut single) = (vec![0u32; a.m], vec![(0usize, 0.0f64); a.m]);
-    for j in 0..n {
-        for k in a.colptr[j]..a.colptr[j + 1] {
-            let v = a.nzval[k];
-            if v != 0.0 {
-                count[a.rowval[k]] += 1;
-                single[a.rowval[k]] = (j, v);
+/// Each row's count of nonzero coefficients in `A` and its last nonzero `(column, value)` (its
+/// only one where the count is 1): pass 1's view of which rows bound one variable. It reads
+/// `A`'s values only, so a template whose `A` reads no parameter computes it once for all its
+/// instances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowSingletons {
+    count: Vec<u32>,
+    single: Vec<(usize, f64)>,
+}
+
+impl RowSingletons {
+    pub fn of(a: &CscMatrix<f64>) -> Self {
+        let (mut count, mut single) = (vec![0u32; a.m], vec![(0usize, 0.0f64); a.m]);
+        for j in 0..a.n {
+            for k in a.colptr[j]..a.colptr[j + 1] {
+                let v = a.nzval[k];
+                if v != 0.0 {
+                    count[a.rowval[k]] += 1;
+                    single[a.rowval[k]] = (j, v);
+                }
             }
         }
+        Self { count, single }
     }
+}
+
+/// Pass 1: a column with singleton nonnegative rows `a x_j <= 0` of both signs is fixed at 0.
+/// The first row of each sign is recorded for the duals. Leaves `left` counted.
+pub(super) fn fix_bound_pairs(w: &mut Work, rows: &RowSingletons) -> Vec<Bounds> {
+    let n = w.c.a.n;
+    // Every column counts here: a row that is a bound before anything is fixed.
+    let (count, single) = (&rows.count, &rows.single);
     let (mut upper, mut lower) = (vec![None; n], vec![None; n]);
     for r in w.rows.n_zero..w.rows.n_lin {
         if count[r] == 1 && w.c.b[r] == 0.0 {

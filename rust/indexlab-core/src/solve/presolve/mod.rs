@@ -46,6 +46,7 @@ mod tests;
 mod work;
 
 use super::conic::Canonical;
+pub use fixing::RowSingletons;
 use fixing::{Bounds, Defining, Floor};
 pub use substitution::Substitution;
 use work::Work;
@@ -72,8 +73,14 @@ impl Presolver {
     /// nothing is removed, when nothing would remain, or when an emptied row would be violated
     /// (the unreduced problem then reports the infeasibility).
     pub fn new(c: &Canonical) -> Option<Self> {
+        Self::with_rows(c, &RowSingletons::of(&c.a))
+    }
+
+    /// [`Presolver::new`] with `A`'s row singletons already known (`rows` must be those of
+    /// `c.a`: a template whose `A` is the same for every instance computes them once).
+    pub fn with_rows(c: &Canonical, rows: &RowSingletons) -> Option<Self> {
         let mut w = Work::new(c);
-        let bounds = fixing::fix_bound_pairs(&mut w);
+        let bounds = fixing::fix_bound_pairs(&mut w, rows);
         let defining = fixing::fix_singleton_equalities(&mut w);
         w.substitute_fixed_into_objective();
         let floors = fixing::fix_floors(&mut w);
