@@ -54,6 +54,12 @@ impl Factor {
     }
 }
 
+/// What the factor form's sums are built from besides `gamma`: `U`, `d` and the rows `A`.
+fn sums_data<'a>(qp: &'a Problem, f: &'a Factor) -> Option<[&'a [f64]; 3]> {
+    let (n, k, m) = (qp.n, f.k, qp.m);
+    Some([f.u.get(..n * k)?, f.d.get(..n)?, qp.a.get(..m * n)?])
+}
+
 /// Instances with more variables compute `u_a'u_b` afresh instead of caching it (the cache
 /// takes `n²` entries).
 const GRAM_CACHE_MAX: usize = 512;
@@ -120,6 +126,10 @@ pub(crate) struct PrimalDual {
     p: Vec<f64>,
     r: Vec<f64>,
     t: Vec<f64>,
+    /// What the sums were last built from (`gamma`, `U`, `d`, `A`), set when a solve settles:
+    /// a warm start over the same data keeps the sums and updates them by the variables that
+    /// change place, instead of rebuilding them from every free variable.
+    sums_of: Vec<f64>,
     rows_e: Vec<usize>,
     /// The KKT matrix of a solve (free-space or factor form), then its Cholesky factor.
     lu: Vec<f64>,
@@ -156,8 +166,10 @@ impl PrimalDual {
     /// they cycled or got stuck).
     /// `warm`: start from the working set this solver settled on last (a nearby problem over
     /// the same variables, e.g. the next penalty of a tracking-error budget search) instead
-    /// of the diagonal model's; ignored when that working set does not fit `qp`. Only the
-    /// iteration count depends on the start: the end is the exact optimum either way.
+    /// of the diagonal model's; ignored when that working set does not fit `qp`. A warm start
+    /// over the same quadratic and rows also keeps the factor form's sums. Only the
+    /// iteration count (and rounding in the sums) depends on the start: the end is the exact
+    /// optimum either way.
     pub fn solve(
         &mut self,
         qp: &Problem,
@@ -165,7 +177,8 @@ impl PrimalDual {
         max_iter: u32,
         warm: bool,
     ) -> Result<u32, u32> {
-        self.reset(qp, f);
+        let keep_sums = warm && self.sums_fit(qp, f);
+        self.reset(qp, f, keep_sums);
         if !(warm && self.restore_settled(qp)) {
             self.start(qp, f);
         }
@@ -181,6 +194,7 @@ impl PrimalDual {
                 self.clip(qp);
                 self.settled_place.clone_from(&self.place);
                 self.settled_row.clone_from(&self.row);
+                self.record_sums_data(qp, f);
                 return Ok(it);
             }
             let key = self.fingerprint();
@@ -221,12 +235,36 @@ impl PrimalDual {
         fits
     }
 
+    /// Whether the factor form's sums were built from `qp`'s rows and `f` (and still match
+    /// the free set in `in_s`): the data of the last settled solve, compared value by value.
+    fn sums_fit(&self, qp: &Problem, f: &Factor) -> bool {
+        let (n, k, m) = (qp.n, f.k, qp.m);
+        let Some(parts) = sums_data(qp, f) else {
+            return false;
+        };
+        self.in_s.len() == n
+            && (self.p.len(), self.r.len(), self.t.len()) == (k * k, m * k, m * m)
+            && self.sums_of.first() == Some(&f.gamma)
+            && self.sums_of[1..]
+                .iter()
+                .eq(parts.iter().flat_map(|p| p.iter()))
+    }
+
+    fn record_sums_data(&mut self, qp: &Problem, f: &Factor) {
+        self.sums_of.clear();
+        if let Some(parts) = sums_data(qp, f) {
+            self.sums_of.push(f.gamma);
+            parts.iter().for_each(|p| self.sums_of.extend_from_slice(p));
+        }
+    }
+
     /// The places of the last working set.
     pub fn places(&self) -> &[Place] {
         &self.place
     }
 
-    fn reset(&mut self, qp: &Problem, f: &Factor) {
+    /// Buffers sized for `qp`; the factor form's sums emptied unless `keep_sums`.
+    fn reset(&mut self, qp: &Problem, f: &Factor, keep_sums: bool) {
         let (n, k, m) = (qp.n, f.k, qp.m);
         self.x.clear();
         self.x.resize(n, 0.0);
@@ -256,15 +294,19 @@ impl PrimalDual {
         self.ux.resize(k, 0.0);
         self.v.clear();
         self.v.resize(k, 0.0);
-        self.in_s.clear();
-        self.in_s.resize(n, false);
-        for (buf, len) in [
-            (&mut self.p, k * k),
-            (&mut self.r, m * k),
-            (&mut self.t, m * m),
-        ] {
-            buf.clear();
-            buf.resize(len, 0.0);
+        // Until this solve settles, its sums are not a warm start's.
+        self.sums_of.clear();
+        if !keep_sums {
+            self.in_s.clear();
+            self.in_s.resize(n, false);
+            for (buf, len) in [
+                (&mut self.p, k * k),
+                (&mut self.r, m * k),
+                (&mut self.t, m * m),
+            ] {
+                buf.clear();
+                buf.resize(len, 0.0);
+            }
         }
         self.seen.clear();
         if n <= GRAM_CACHE_MAX {
@@ -647,7 +689,9 @@ impl PrimalDual {
     }
 
     /// Bring `P`, `R`, `T` in line with the free set, one rank-one term per variable that
-    /// entered or left it since the last factor-form solve.
+    /// entered or left it since the last factor-form solve. `P` and `T` are symmetric and
+    /// only their lower triangles are read ([`PrimalDual::solve_factor_form`]): only those
+    /// are kept.
     fn sync_sums(&mut self, qp: &Problem, f: &Factor) {
         let (n, k, m) = (qp.n, f.k, qp.m);
         for j in 0..n {
@@ -658,9 +702,9 @@ impl PrimalDual {
             self.in_s[j] = free;
             let w = if free { 1.0 } else { -1.0 } / f.d[j];
             let uj = f.uj(j);
-            for (prow, &ua) in self.p.chunks_exact_mut(k.max(1)).zip(uj) {
+            for (a, (prow, &ua)) in self.p.chunks_exact_mut(k.max(1)).zip(uj).enumerate() {
                 let s = w * ua;
-                for (x, &ub) in prow.iter_mut().zip(uj) {
+                for (x, &ub) in prow[..=a].iter_mut().zip(uj) {
                     *x += s * ub;
                 }
             }
@@ -673,7 +717,7 @@ impl PrimalDual {
                 for (x, &ua) in self.r[r * k..(r + 1) * k].iter_mut().zip(uj) {
                     *x += s * ua;
                 }
-                for r2 in 0..m {
+                for r2 in 0..=r {
                     self.t[r * m + r2] += s * qp.a[r2 * n + j];
                 }
             }
