@@ -582,6 +582,12 @@ mod tests {
     /// min (x0 - t0)^2 + (x1 - t1)^2 s.t. x0 + x1 = 1, 0 <= x1 <= t2, written as
     /// 1/2 x'(2I)x - 2 t'x + const, theta = [t0, t1, t2, 2, -2, 1, 1...].
     fn template() -> ConicTemplate {
+        template_reading(vec![3, 3, 3, 3, 3, 2])
+    }
+
+    /// The template with `M`'s stored values (`[-A | b]` by columns) read from `theta`'s
+    /// columns `a_cols`.
+    fn template_reading(a_cols: Vec<usize>) -> ConicTemplate {
         // theta = [t0, t1, t2, 1]; P = diag(2, 2) from the constant column.
         let n_theta = 4;
         let p_pattern = Pattern {
@@ -605,7 +611,7 @@ mod tests {
             "A",
             4,
             vec![0, 1, 2, 3, 4, 5, 6],
-            vec![3, 3, 3, 3, 3, 2],
+            a_cols,
             vec![-1.0, -1.0, -1.0, 1.0, 1.0, 1.0],
         )
         .unwrap();
@@ -644,24 +650,7 @@ mod tests {
         assert_eq!(t.a_rows, Some(RowSingletons::of(&full.a)));
         // x1's coefficient in row 0 read from t2: A differs between instances, so each
         // instance counts its own rows.
-        let a_map = AffineMap::new(
-            "A",
-            4,
-            vec![0, 1, 2, 3, 4, 5, 6],
-            vec![3, 2, 3, 3, 3, 2],
-            vec![-1.0, -1.0, -1.0, 1.0, 1.0, 1.0],
-        )
-        .unwrap();
-        let parametric = ConicTemplate::new(
-            4,
-            t.p_pattern.clone(),
-            t.p_map.clone(),
-            t.a_pattern.clone(),
-            a_map,
-            t.q_map.clone(),
-            t.cones.clone(),
-        )
-        .unwrap();
+        let parametric = template_reading(vec![3, 2, 3, 3, 3, 2]);
         assert_eq!(parametric.a_rows, None);
         // t2 = 0: x1 is fixed at 0 by its bounds and row 0 is x0 = 1, with or without
         // presolve.

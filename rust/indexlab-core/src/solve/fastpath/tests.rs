@@ -800,13 +800,7 @@ fn warm_start_reaches_the_same_optimum() {
 #[test]
 fn warm_start_across_quadratics_rebuilds_the_sums() {
     let n = 40;
-    let mut state = 11u64;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = rng(11);
     let leak = |v: Vec<f64>| -> &'static [f64] { Box::leak(v.into_boxed_slice()) };
     let loadings = leak((0..n * 3).map(|_| next() - 0.5).collect());
     let steeper = leak(loadings.iter().map(|x| 1.5 * x).collect());
