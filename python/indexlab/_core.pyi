@@ -147,6 +147,9 @@ class IndexShape:
         parts: list[tuple[int, npt.NDArray[np.float64]]],
         batch: int,
         threads: int | None = None,
+        rules: list[int] | None = None,
+        copies: list[npt.NDArray[np.float64]] | None = None,
+        gathers: list[npt.NDArray[np.int64]] | None = None,
     ) -> tuple[
         npt.NDArray[np.float64],
         npt.NDArray[np.float64],
@@ -154,6 +157,7 @@ class IndexShape:
         npt.NDArray[np.uint32],
         npt.NDArray[np.uint32],
         npt.NDArray[np.float64] | None,
+        list[npt.NDArray[np.float64]],
     ]: ...
 
 def capped_qp_batch(

@@ -65,6 +65,10 @@ _SIGN_ATTRIBUTES = {
 }
 
 
+# The bit of each sign attribute in ``_core.IndexShape.solve_batch``'s ``rules``.
+_SIGN_BITS = {"nonneg": 1, "pos": 2, "nonpos": 4, "neg": 8}
+
+
 def _all_finite(flat: npt.NDArray[np.float64]) -> bool:
     """Whether every value is finite: a sum (one pass, no temporary) is finite when they are,
     unless large values overflow it, when the elementwise check decides."""
@@ -75,6 +79,32 @@ def _all_signed(flat: npt.NDArray[np.float64], ok: Any, extreme: Any) -> bool:
     """Whether every (finite) value has the sign ``ok`` asks for: checked on the one extreme
     that decides it (the smallest value for a lower bound, the largest for an upper one)."""
     return flat.size == 0 or bool(ok(extreme(flat)))
+
+
+def _check_values(name: str, p: Any, flat: npt.NDArray[np.float64]) -> None:
+    """Raise ``DataError`` naming the first instance and flat index of parameter ``p``'s
+    values (``(B, size)``) that is not finite or breaks its sign attribute."""
+    bad = np.zeros(0, dtype=bool) if _all_finite(flat) else ~np.isfinite(flat)
+    if bad.any():
+        i, k = np.argwhere(bad)[0]
+        raise DataError(
+            f"parameter {name!r} instance {i}: expected finite values, found "
+            f"{flat[i, k]} at flat index {k}"
+        )
+    for attr, (ok, word, extreme) in _SIGN_ATTRIBUTES.items():
+        if p.attributes.get(attr) and not _all_signed(flat, ok, extreme):
+            wrong = ~ok(flat)
+            if wrong.any():
+                i, k = np.argwhere(wrong)[0]
+                raise DataError(
+                    f"parameter {name!r} instance {i}: expected {word} values "
+                    f"(Parameter({attr}=True)), found {flat[i, k]} at flat index {k}"
+                )
+
+
+def _sign_bits(p: Any) -> int:
+    """Parameter ``p``'s sign attributes as the bits the fast path's workers check."""
+    return sum(bit for attr, bit in _SIGN_BITS.items() if p.attributes.get(attr))
 
 
 class Duals(Mapping[Any, Any]):
@@ -200,6 +230,12 @@ class _VarSlot:
     # nonpos), "nonneg"/"nonpos" (clip), "bounds" (clip to lo/hi)
     kind: str = "plain"
     extra: Any = None  # sparsity: index tuple; bounds: (lo, hi)
+
+    def c_order_index(self) -> npt.NDArray[np.int64]:
+        """The canonical index of each entry of a plain variable's value in C order (cvxpy
+        stores it in Fortran order from its offset)."""
+        fortran = np.arange(self.size, dtype=np.int64).reshape(self.shape[::-1]).transpose()
+        return self.offset + fortran.ravel()
 
     def values(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         b = x.shape[0]
@@ -328,9 +364,13 @@ class CompiledProblem:
         """
         return self._assemble(*self._checked(params))
 
-    def _checked(self, params: Mapping[str, Any]) -> tuple[int, dict[str, npt.NDArray[np.float64]]]:
+    def _checked(
+        self, params: Mapping[str, Any], values: bool = True
+    ) -> tuple[int, dict[str, npt.NDArray[np.float64]]]:
         """The batch size and each parameter's values, validated (see :meth:`theta`) and
-        flattened per instance in ``theta``'s order, ``(B, size)``."""
+        flattened per instance in ``theta``'s order, ``(B, size)``. ``values=False`` checks
+        names and shapes only: the caller has the values checked (the fast path's workers
+        do, see :meth:`_solve_fast`)."""
         missing = [name for name in self.parameters if name not in params]
         if missing:
             raise DataError(
@@ -361,22 +401,8 @@ class CompiledProblem:
                     f"before it, found {a.shape[0]}"
                 )
             flat = a.reshape(a.shape[0], p.size)
-            bad = np.zeros(0, dtype=bool) if _all_finite(flat) else ~np.isfinite(flat)
-            if bad.any():
-                i, k = np.argwhere(bad)[0]
-                raise DataError(
-                    f"parameter {name!r} instance {i}: expected finite values, found "
-                    f"{flat[i, k]} at flat index {k}"
-                )
-            for attr, (ok, word, extreme) in _SIGN_ATTRIBUTES.items():
-                if p.attributes.get(attr) and not _all_signed(flat, ok, extreme):
-                    wrong = ~ok(flat)
-                    if wrong.any():
-                        i, k = np.argwhere(wrong)[0]
-                        raise DataError(
-                            f"parameter {name!r} instance {i}: expected {word} values "
-                            f"(Parameter({attr}=True)), found {flat[i, k]} at flat index {k}"
-                        )
+            if values:
+                _check_values(name, p, flat)
             # Fortran order per instance = C order of the instance with its axes reversed (a
             # view for a vector parameter).
             f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(a.shape[0], p.size)
@@ -437,9 +463,20 @@ class CompiledProblem:
         >>> np.round(sol.values[w.name()], 6).tolist()
         [[0.2, 0.8], [0.5, 0.5]]
         """
-        b, arrays = self._checked(params)
-        if self._structure is not None and presolve:
-            return self._solve_fast(b, arrays, threads)
+        fast = self._structure is not None and presolve
+        # The fast path's workers check the values (finite, signed) as they copy them.
+        b, arrays = self._checked(params, values=not fast)
+        if fast:
+            try:
+                return self._solve_fast(b, arrays, threads)
+            except DataError as refused:
+                # The workers name a column and an instance; this names the parameter, the
+                # instance and the flat index, as the other path does.
+                try:
+                    self._checked(params)
+                except DataError as precise:
+                    raise precise from None
+                raise refused
         theta = self._assemble(b, arrays)
         x, status, obj, iters, secs, nvar, z = self._program.solve_batch(theta, presolve, threads)
         status = list(status)
@@ -468,26 +505,33 @@ class CompiledProblem:
     def _solve_fast(
         self, b: int, arrays: dict[str, npt.NDArray[np.float64]], threads: int | None
     ) -> BatchSolution:
-        """The index shape on the pure-Rust fast path (``arrays`` from :meth:`_checked`): Rust
-        reads the parameters' arrays, one instance at a time, without a batch-sized
-        ``theta``."""
+        """The index shape on the pure-Rust fast path (``arrays`` from :meth:`_checked`, values
+        unchecked): Rust's workers check the values, copy them for the duals and write each
+        variable's values, one instance at a time, without a batch-sized ``theta``."""
         # A snapshot for the lazily computed duals, when there are any: the caller may refill
         # its arrays. The duals' loader holds the snapshot, whose arrays are not reused before
         # it is gone.
         reads_duals = self._duals is not None and self._structure.dual_rows is not None
-        snap = self._snapshots.take(arrays) if reads_duals else Snapshot(arrays)
-        parts = [(self._param_cols[name], f) for name, f in snap.arrays.items()]
-        res = self._structure.solve(parts, b, lambda: self._assemble(b, snap.arrays), threads)
+        snap = self._snapshots.claim(arrays) if reads_duals else Snapshot(arrays)
+        names = list(arrays)
+        res = self._structure.solve(
+            [(self._param_cols[name], arrays[name]) for name in names],
+            b,
+            lambda: self._assemble(b, snap.arrays),
+            threads,
+            rules=[_sign_bits(self.parameters[name]) for name in names],
+            copies=[snap.arrays[name] for name in names] if reads_duals else None,
+            gathers=[slot.c_order_index() for slot in self._variables],
+        )
         objective = -res.objective if self._maximize else res.objective.copy()
         status = np.asarray(res.status)
         objective[status == "infeasible"] = -np.inf if self._maximize else np.inf
         solved = (status == "optimal") | (status == "optimal_inaccurate")
         objective[~solved & (status != "infeasible")] = np.nan
-        values: dict[str, npt.NDArray[np.float64]] = {}
-        for slot in self._variables:
-            v = res.x[:, slot.offset : slot.offset + slot.size]
-            v = v.reshape(b, *slot.shape[::-1]).transpose(0, *range(len(slot.shape), 0, -1))
-            values[slot.name] = np.array(v, dtype=np.float64, order="C")  # a copy: x is read-only
+        values = {
+            slot.name: v.reshape(b, *slot.shape)
+            for slot, v in zip(self._variables, res.gathered, strict=True)
+        }
         duals = Duals()
         if self._duals is not None and res.z is not None:
             dual_map, z = self._duals, res.z

@@ -60,12 +60,19 @@ class SnapshotPool:
 
     def take(self, arrays: Mapping[str, Array]) -> Snapshot:
         """A snapshot holding copies of ``arrays`` (float64, ``(B, size)`` each)."""
-        snap = self._reuse(arrays)
-        if snap is None:
-            snap = Snapshot({name: np.empty_like(a) for name, a in arrays.items()})
-            self._keep(snap)
+        snap = self.claim(arrays)
         for name, a in arrays.items():
             np.copyto(snap.arrays[name], a)
+        return snap
+
+    def claim(self, arrays: Mapping[str, Array]) -> Snapshot:
+        """A snapshot with arrays shaped like ``arrays`` (C-contiguous float64) for the caller
+        to fill, e.g. on the workers that read ``arrays`` anyway; its values are undefined
+        until then."""
+        snap = self._reuse(arrays)
+        if snap is None:
+            snap = Snapshot({name: np.empty(a.shape) for name, a in arrays.items()})
+            self._keep(snap)
         return snap
 
     def _reuse(self, arrays: Mapping[str, Array]) -> Snapshot | None:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -102,6 +102,8 @@ class FastResult:
     seconds: float
     held: npt.NDArray[np.int64]
     smallest_budget: Array | None
+    #: The canonical points at each of ``gathers``' indices, ``(B, len)`` each.
+    gathered: list[Array] = field(default_factory=list)
     #: Clarabel's ``z`` (``(B, m)``) of the canonical program, computed when called (see
     #: :meth:`IndexStructure.canonical_duals`).
     z: Callable[[], Array] | None = None
@@ -368,23 +370,31 @@ class IndexStructure:
         batch: int,
         theta: Callable[[], Array],
         threads: int | None = None,
+        rules: list[int] | None = None,
+        copies: list[Array] | None = None,
+        gathers: list[npt.NDArray[np.int64]] | None = None,
     ) -> FastResult:
         """Solve a batch of ``batch`` instances given each parameter's ``(B, size)`` values
         with its first column in ``theta`` (``parts``; as flattened by
         :meth:`indexlab.optimise.CompiledProblem.theta`); ``theta`` builds the whole
-        ``(B, n_theta)`` array, for the duals if they are read."""
+        ``(B, n_theta)`` array, for the duals if they are read.
+
+        ``rules`` (one per part, cvxpy's sign attributes as bits: 1 ``nonneg``, 2 ``pos``,
+        4 ``nonpos``, 8 ``neg``) has every value checked first, finite and of its sign, by
+        the workers (a refused value raises ``DataError``); ``copies`` (one array per part,
+        same shape) receives the parts on the way, and the solve reads them; ``gathers``
+        (canonical indices) gives :attr:`FastResult.gathered`, written by the workers too."""
         start = time.perf_counter()
-        x, objective, status, iters, held, smallest = self._shape.solve_batch(
-            parts, batch, threads=threads
+        x, objective, status, iters, held, smallest, gathered = self._shape.solve_batch(
+            parts, batch, threads=threads, rules=rules, copies=copies, gathers=gathers
         )
         # Read-only: the duals, computed later, read this solution.
         x.flags.writeable = False
         duals = None
         if self.dual_rows is not None:
-            ok = np.asarray(status) == "optimal"
 
             def duals() -> Array:
-                return self.canonical_duals(x, theta(), ok)
+                return self.canonical_duals(x, theta(), np.asarray(status) == "optimal")
 
         return FastResult(
             x=x,
@@ -394,6 +404,7 @@ class IndexStructure:
             seconds=(time.perf_counter() - start) / max(batch, 1),
             held=np.asarray(held, dtype=np.int64),
             smallest_budget=smallest,
+            gathered=gathered,
             z=duals,
         )
 

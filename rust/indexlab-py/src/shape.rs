@@ -3,16 +3,17 @@
 //! flattened parameters to the canonical points.
 
 use crate::arrays::{indices, slice2, values};
-use crate::errors::to_py;
+use crate::errors::{run_detached, to_py};
 use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::csr::Csr;
 use indexlab_core::solve::shape::{
-    Auxiliaries, BoundRows, GroupRows, IndexShape as CoreShape, Risk, ShapeStats, TeBudget,
-    ThetaBatch, ThetaPart, TurnoverRows,
+    check_and_copy, gather_rows, Auxiliaries, BoundRows, GroupRows, IndexShape as CoreShape, Risk,
+    ShapeStats, SignRule, TeBudget, ThetaBatch, ThetaPart, TurnoverRows,
 };
 use indexlab_core::Error;
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 
@@ -129,6 +130,7 @@ type Solved<'py> = (
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<u32>>,
     Option<Bound<'py, PyArray1<f64>>>,
+    Vec<Bound<'py, PyArray2<f64>>>,
 );
 
 #[pymethods]
@@ -202,42 +204,76 @@ impl IndexShape {
 
     /// Solve a batch of `batch` instances given as each parameter's `(B, size)` array with
     /// the first column of its entries in `theta` (`parts`: `(col, values)`; entries no part
-    /// covers are 0, the last is the constant 1). Returns (x (B x n) canonical points,
-    /// objectives, statuses, iterations, weights held, smallest feasible tracking-error budget
-    /// or None without a budget).
-    #[pyo3(signature = (parts, batch, threads=None))]
+    /// covers are 0, the last is the constant 1).
+    ///
+    /// `rules` (one per part: cvxpy's sign attributes as [`SignRule`] bits) asks for every
+    /// value to be checked first (finite, of its sign), on the workers; `copies` (one writable
+    /// array per part, same shape) receives the parts on the way and the solve then reads
+    /// the copies. A refused value raises `DataError` naming the part's column and instance.
+    /// `gathers` (canonical indices) asks for, per entry, a `(B, len)` array of each
+    /// instance's canonical point at those indices, written by the workers.
+    ///
+    /// Returns (x (B x n) canonical points, objectives, statuses, iterations, weights held,
+    /// smallest feasible tracking-error budget or None without a budget, the gathered
+    /// arrays).
+    #[pyo3(signature = (parts, batch, threads=None, rules=None, copies=None, gathers=None))]
+    #[allow(clippy::too_many_arguments)]
     fn solve_batch<'py>(
         &self,
         py: Python<'py>,
         parts: Vec<(usize, PyReadonlyArray2<'py, f64>)>,
         batch: usize,
         threads: Option<Bound<'py, PyAny>>,
+        rules: Option<Vec<u8>>,
+        copies: Option<Vec<PyReadwriteArray2<'py, f64>>>,
+        gathers: Option<Vec<PyReadonlyArray1<'py, i64>>>,
     ) -> PyResult<Solved<'py>> {
         let threads = limits::threads(py, threads.as_ref())?;
         let n = self.inner.n();
+        let gathers = gathers
+            .iter()
+            .flatten()
+            .map(|g| indices("gathers", g))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| to_py(py, e))?;
+        let width: usize = gathers.iter().map(Vec::len).sum();
         check_alloc_py(
             py,
             &format!("solve_batch: canonical points {batch} x {n}"),
-            &[(batch as u128 * n as u128, 8), (batch as u128, 24)],
+            &[
+                (batch as u128 * n as u128, 8),
+                (batch as u128 * width as u128, 8),
+                (batch as u128, 24),
+            ],
         )?;
+        let pool = limits::pool(py, threads)?;
         let arrays: Vec<_> = parts.iter().map(|(_, a)| slice2(a)).collect();
-        let theta = ThetaBatch::Parts {
-            batch,
-            parts: parts
+        let layout: Vec<(usize, usize)> =
+            parts.iter().map(|(col, a)| (*col, a.shape()[1])).collect();
+        let mut copies = copies.unwrap_or_default();
+        if rules.is_some() || !copies.is_empty() {
+            let given = theta_parts(batch, &layout, arrays.iter().map(|a| a.as_ref()).collect());
+            given
+                .batch(self.inner.n_theta())
+                .map_err(|e| to_py(py, e))?;
+            check_inputs(py, pool.as_ref(), &given, rules.as_deref(), &mut copies)?;
+        }
+        let theta = if copies.is_empty() {
+            theta_parts(batch, &layout, arrays.iter().map(|a| a.as_ref()).collect())
+        } else {
+            let copied = copies
                 .iter()
-                .zip(&arrays)
-                .map(|((col, a), values)| ThetaPart {
-                    col: *col,
-                    size: a.shape()[1],
-                    values,
-                })
-                .collect(),
+                .map(|c| c.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| to_py(py, Error::Data(format!("copies: {e}"))))?;
+            theta_parts(batch, &layout, copied)
         };
         theta
             .batch(self.inner.n_theta())
             .map_err(|e| to_py(py, e))?;
-        let pool = limits::pool(py, threads)?;
         let mut x = vec![0.0; batch * n];
+        let mut gathered: Vec<Vec<f64>> =
+            gathers.iter().map(|g| vec![0.0; batch * g.len()]).collect();
         let mut all = ShapeStats::default();
         let inner = &self.inner;
         limits::in_chunks(
@@ -245,7 +281,15 @@ impl IndexShape {
             pool.as_ref(),
             batch,
             (FIRST_CHUNK, MAX_CHUNK),
-            |start, end| inner.solve_range_into(&theta, start, end, &mut x[start * n..end * n]),
+            |start, end| {
+                let rows = &mut x[start * n..end * n];
+                let stats = inner.solve_range_into(&theta, start, end, rows)?;
+                for (index, out) in gathers.iter().zip(gathered.iter_mut()) {
+                    let w = index.len();
+                    gather_rows(rows, n, index, &mut out[start * w..end * w])?;
+                }
+                Ok(stats)
+            },
             |part| {
                 all.objective.extend_from_slice(&part.objective);
                 all.status.extend_from_slice(&part.status);
@@ -254,20 +298,105 @@ impl IndexShape {
                 all.smallest_budget.extend_from_slice(&part.smallest_budget);
             },
         )?;
-        let x = numpy::ndarray::Array2::from_shape_vec((batch, n), x)
-            .map_err(|e| to_py(py, Error::Solver(e.to_string())))?;
+        let as_array = |rows: Vec<f64>, width: usize| {
+            numpy::ndarray::Array2::from_shape_vec((batch, width), rows)
+                .map(|a| a.into_pyarray(py))
+                .map_err(|e| to_py(py, Error::Solver(e.to_string())))
+        };
+        let x = as_array(x, n)?;
+        let gathered = gathered
+            .into_iter()
+            .zip(&gathers)
+            .map(|(rows, index)| as_array(rows, index.len()))
+            .collect::<PyResult<Vec<_>>>()?;
         let smallest = self
             .inner
             .has_budget()
             .then(|| all.smallest_budget.into_pyarray(py));
         Ok((
-            x.into_pyarray(py),
+            x,
             all.objective.into_pyarray(py),
             all.status.iter().map(|s| s.as_str()).collect(),
             all.iterations.into_pyarray(py),
             all.held.into_pyarray(py),
             smallest,
+            gathered,
         ))
+    }
+}
+
+/// The batch whose parts have `layout` (`(col, size)` each) and values `sources`.
+fn theta_parts<'a>(
+    batch: usize,
+    layout: &[(usize, usize)],
+    sources: Vec<&'a [f64]>,
+) -> ThetaBatch<'a> {
+    ThetaBatch::Parts {
+        batch,
+        parts: layout
+            .iter()
+            .zip(sources)
+            .map(|(&(col, size), values)| ThetaPart { col, size, values })
+            .collect(),
+    }
+}
+
+/// Check every value of the parts (finite, and of its sign where `rules` says, one rule per
+/// part), copying each part into its entry of `copies` on the way, on the workers.
+fn check_inputs(
+    py: Python<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    given: &ThetaBatch<'_>,
+    rules: Option<&[u8]>,
+    copies: &mut [PyReadwriteArray2<'_, f64>],
+) -> PyResult<()> {
+    let ThetaBatch::Parts { parts, .. } = given else {
+        return Ok(());
+    };
+    let bad = |msg: String| to_py(py, Error::Data(msg));
+    if rules.is_some_and(|r| r.len() != parts.len())
+        || !(copies.is_empty() || copies.len() == parts.len())
+    {
+        return Err(bad(format!(
+            "rules and copies: one per part ({}), found {:?} rules and {} copies",
+            parts.len(),
+            rules.map(<[u8]>::len),
+            copies.len()
+        )));
+    }
+    let checked = parts
+        .iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let bits = rules.map_or(0, |r| r[k]);
+            SignRule::from_bits(bits)
+                .map(|rule| (*part, rule))
+                .ok_or_else(|| bad(format!("rules[{k}]: {bits} is not a set of sign bits")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut dsts = copies
+        .iter_mut()
+        .map(|c| c.as_slice_mut())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("copies: {e}")))?;
+    let refused = run_detached(py, || {
+        let dsts = (!dsts.is_empty()).then_some(dsts.as_mut_slice());
+        match pool {
+            Some(p) => p.install(|| check_and_copy(&checked, dsts)),
+            None => check_and_copy(&checked, dsts),
+        }
+    })?;
+    match refused {
+        None => Ok(()),
+        Some((i, k)) => Err(bad(format!(
+            "parameter at theta column {} instance {i}: expected finite values{}",
+            checked[k].0.col,
+            if checked[k].1 == SignRule::default() {
+                ""
+            } else {
+                " of its sign"
+            }
+        ))),
     }
 }
 

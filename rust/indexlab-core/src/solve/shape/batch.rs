@@ -5,6 +5,7 @@
 
 use crate::data_err;
 use crate::error::Result;
+use rayon::prelude::*;
 
 /// One parameter's values: entries `col..col + size` of every instance's `theta`, row-major
 /// `B x size`.
@@ -85,4 +86,114 @@ impl<'a> ThetaBatch<'a> {
             }
         }
     }
+}
+
+/// What a parameter's values must be besides finite: cvxpy's sign attributes as bits
+/// ([`SignRule::NONNEG`], ...), several at once when a parameter carries several.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignRule(u8);
+
+impl SignRule {
+    pub const NONNEG: u8 = 1;
+    pub const POS: u8 = 2;
+    pub const NONPOS: u8 = 4;
+    pub const NEG: u8 = 8;
+
+    /// The rule of these bits; `None` for bits no attribute has.
+    pub fn from_bits(bits: u8) -> Option<Self> {
+        (bits < 16).then_some(Self(bits))
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Whether values between `lo` and `hi` (the smallest and largest of a row) all obey it.
+    fn admits(self, lo: f64, hi: f64) -> bool {
+        (!self.has(Self::NONNEG) || lo >= 0.0)
+            && (!self.has(Self::POS) || lo > 0.0)
+            && (!self.has(Self::NONPOS) || hi <= 0.0)
+            && (!self.has(Self::NEG) || hi < 0.0)
+    }
+}
+
+/// Whether every value of `row` is finite and obeys `rule`: one pass keeping the extremes and
+/// `Σ 0·v`, which is NaN as soon as one value is infinite or NaN.
+pub fn row_admitted(row: &[f64], rule: SignRule) -> bool {
+    let (mut lo, mut hi, mut poison) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+    for &v in row {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        poison += 0.0 * v;
+    }
+    poison == 0.0 && (row.is_empty() || rule.admits(lo, hi))
+}
+
+/// Check a batch's parameter arrays (`(values, rule)`, each `B x size` row-major) instance by
+/// instance, in parallel, copying each into its entry of `copies` (same sizes) on the way
+/// when given: the first `(instance, part)` with a value that is not finite or breaks its
+/// part's rule, or `None`. After a refusal the copies are incomplete.
+pub fn check_and_copy(
+    parts: &[(ThetaPart<'_>, SignRule)],
+    mut copies: Option<&mut [&mut [f64]]>,
+) -> Result<Option<(usize, usize)>> {
+    let mut first: Option<(usize, usize)> = None;
+    for (k, (part, rule)) in parts.iter().enumerate() {
+        let size = part.size.max(1);
+        let refused = match copies.as_deref_mut() {
+            Some(copies) => {
+                let Some(dst) = copies.get_mut(k) else {
+                    return data_err!("{} parts but {} copies", parts.len(), copies.len());
+                };
+                if dst.len() != part.values.len() {
+                    return data_err!(
+                        "copy of the part at column {}: {} values for {}",
+                        part.col,
+                        dst.len(),
+                        part.values.len()
+                    );
+                }
+                part.values
+                    .par_chunks(size)
+                    .zip(dst.par_chunks_mut(size))
+                    .position_first(|(row, dst)| {
+                        dst.copy_from_slice(row);
+                        !row_admitted(row, *rule)
+                    })
+            }
+            None => part
+                .values
+                .par_chunks(size)
+                .position_first(|row| !row_admitted(row, *rule)),
+        };
+        if let Some(i) = refused {
+            first = Some(first.map_or((i, k), |f| f.min((i, k))));
+        }
+    }
+    Ok(first)
+}
+
+/// Each row of `x` (`n` wide) gathered at `index` into the rows of `out` (`index.len()` wide),
+/// in parallel: `out[i][p] = x[i][index[p]]`.
+pub fn gather_rows(x: &[f64], n: usize, index: &[usize], out: &mut [f64]) -> Result<()> {
+    let (rows, width) = (x.len() / n.max(1), index.len());
+    if index.iter().any(|&j| j >= n) || out.len() != rows * width {
+        return data_err!(
+            "gather: {} values into {} rows of {width}, from rows of {n} (largest index {:?})",
+            out.len(),
+            rows,
+            index.iter().max()
+        );
+    }
+    if width == 0 {
+        return Ok(());
+    }
+    out.par_chunks_mut(width)
+        .zip(x.par_chunks(n))
+        .for_each(|(o, row)| {
+            for (o, &j) in o.iter_mut().zip(index) {
+                *o = row[j];
+            }
+        });
+    Ok(())
 }

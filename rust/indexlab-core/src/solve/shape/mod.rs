@@ -28,7 +28,7 @@ use super::csr::{check_constant_entry, Csr};
 use super::fastpath::{SharedPrep, Status};
 use crate::data_err;
 use crate::error::{Error, Result};
-pub use batch::{ThetaBatch, ThetaPart};
+pub use batch::{check_and_copy, gather_rows, row_admitted, SignRule, ThetaBatch, ThetaPart};
 use bounds::BoundSide;
 use instance::{Model, Scratch};
 use rayon::prelude::*;

@@ -373,3 +373,70 @@ fn parameter_arrays_give_the_rows_results() {
         assert!(shape.solve_range_into(&parts, 0, 2, &mut got).is_err());
     }
 }
+
+#[test]
+fn sign_rules_read_the_extremes_and_refuse_what_is_not_finite() {
+    let rule = |bits| SignRule::from_bits(bits).unwrap();
+    let any = SignRule::default();
+    assert!(row_admitted(&[-1.0, 0.0, 2.0], any));
+    assert!(row_admitted(&[], rule(SignRule::POS)));
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert!(!row_admitted(&[1.0, bad, 2.0], any), "{bad}");
+    }
+    // -0.0 is nonnegative and nonpositive, as for numpy's comparisons; neither positive nor
+    // negative.
+    assert!(row_admitted(&[-0.0, 1.0], rule(SignRule::NONNEG)));
+    assert!(!row_admitted(&[-0.0, 1.0], rule(SignRule::POS)));
+    assert!(row_admitted(&[-2.0, 0.0], rule(SignRule::NONPOS)));
+    assert!(!row_admitted(&[-2.0, 0.0], rule(SignRule::NEG)));
+    assert!(!row_admitted(&[3.0, -1e-300], rule(SignRule::NONNEG)));
+    assert!(!row_admitted(&[-3.0, 1e-300], rule(SignRule::NONPOS)));
+    // Several attributes at once: only zero is both nonnegative and nonpositive.
+    let zero = rule(SignRule::NONNEG | SignRule::NONPOS);
+    assert!(row_admitted(&[0.0, 0.0], zero) && !row_admitted(&[0.0, 1e-9], zero));
+    assert_eq!(SignRule::from_bits(16), None);
+}
+
+fn part(col: usize, size: usize, values: &[f64]) -> ThetaPart<'_> {
+    ThetaPart { col, size, values }
+}
+
+#[test]
+fn check_and_copy_finds_the_first_instance_and_copies_the_rest() {
+    let a: Vec<f64> = (0..12).map(f64::from).collect(); // 4 instances x 3
+    let mut b: Vec<f64> = (0..8).map(|v| f64::from(v) + 0.5).collect(); // 4 x 2
+    let nonneg = SignRule::from_bits(SignRule::NONNEG).unwrap();
+    let (mut ca, mut cb) = (vec![0.0; 12], vec![0.0; 8]);
+    {
+        let parts = [(part(0, 3, &a[..]), nonneg), (part(3, 2, &b[..]), nonneg)];
+        let mut copies = [&mut ca[..], &mut cb[..]];
+        assert_eq!(check_and_copy(&parts, Some(&mut copies)).unwrap(), None);
+    }
+    assert_eq!((ca.as_slice(), cb.as_slice()), (a.as_slice(), b.as_slice()));
+    // Instance 2 of the second part and instance 3 of the first: the earlier instance wins.
+    b[5] = -1.0;
+    let mut a3 = a.clone();
+    a3[10] = f64::NAN;
+    let parts = [(part(0, 3, &a3[..]), nonneg), (part(3, 2, &b[..]), nonneg)];
+    assert_eq!(check_and_copy(&parts, None).unwrap(), Some((2, 1)));
+    // The same instance in both parts: the first part.
+    b[5] = 1.0;
+    b[7] = -1.0;
+    let parts = [(part(0, 3, &a3[..]), nonneg), (part(3, 2, &b[..]), nonneg)];
+    assert_eq!(check_and_copy(&parts, None).unwrap(), Some((3, 0)));
+    // A copy of the wrong size is refused, not written past.
+    let mut short = [0.0; 7];
+    let parts = [(part(0, 2, &b[..]), SignRule::default())];
+    assert!(check_and_copy(&parts, Some(&mut [&mut short[..]])).is_err());
+}
+
+#[test]
+fn gather_rows_picks_the_indices_of_every_row() {
+    let x: Vec<f64> = (0..8).map(f64::from).collect(); // 2 rows of 4
+    let mut out = vec![0.0; 6];
+    gather_rows(&x, 4, &[3, 0, 0], &mut out).unwrap();
+    assert_eq!(out, [3.0, 0.0, 0.0, 7.0, 4.0, 4.0]);
+    assert!(gather_rows(&x, 4, &[4], &mut out[..2]).is_err());
+    assert!(gather_rows(&x, 4, &[1], &mut out).is_err());
+    gather_rows(&x, 4, &[], &mut []).unwrap();
+}

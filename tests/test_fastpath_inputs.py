@@ -1,0 +1,128 @@
+"""The fast path's workers read a batch's parameters: they check every value (finite, of its
+parameter's sign), copy the values for the duals and write each variable's values. A refused
+value is reported as the other path reports it (parameter, instance, flat index); the values
+are the canonical point's entries, bit for bit; the copies are the parameters as solved."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from indexlab.errors import DataError
+from indexlab.optimise import RiskModel, compile
+
+N, K, B = 12, 2, 6
+
+
+def index_problem() -> tuple[cp.Problem, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(21)
+    rm = RiskModel(rng.normal(0, 0.3, (N, K)), np.diag([0.04, 0.02]), np.full(N, 0.03))
+    bench = rng.dirichlet(np.ones(N))
+    w = cp.Variable(N, name="w")
+    f = cp.Variable(K, name="f")
+    mask = cp.Parameter(N, nonneg=True, name="mask")
+    scores = cp.Parameter(N, name="scores")
+    active = w - bench
+    risk = cp.sum_squares(f) + cp.sum_squares(cp.multiply(np.sqrt(rm.specific_var), active))
+    cons = [cp.sum(w) == 1, w >= 0, w <= 0.4 * mask, f == rm.factor_root() @ active]
+    problem = cp.Problem(cp.Maximize(scores @ w - 3.0 * risk), cons)
+    masks = np.zeros((B, N))
+    for i in range(B):
+        masks[i, rng.choice(N, 6, replace=False)] = 1.0
+    return problem, {"mask": masks, "scores": rng.random((B, N))}
+
+
+@pytest.fixture(scope="module")
+def case() -> tuple[object, dict[str, np.ndarray]]:
+    problem, params = index_problem()
+    compiled = compile(problem)
+    assert compiled.path == "fast"
+    return compiled, params
+
+
+FINITE = "expected finite values, found"
+SIGNED = r"expected nonnegative values \(Parameter\(nonneg=True\)\), found"
+
+
+@pytest.mark.parametrize(
+    ("name", "i", "k", "value", "message"),
+    [
+        ("scores", 3, 7, np.nan, f"'scores' instance 3: {FINITE} nan at flat index 7"),
+        ("scores", 0, 0, np.inf, f"'scores' instance 0: {FINITE} inf at flat index 0"),
+        ("mask", 5, 11, -np.inf, f"'mask' instance 5: {FINITE} -inf at flat index 11"),
+        ("mask", 2, 4, -0.5, f"'mask' instance 2: {SIGNED} -0.5 at flat index 4"),
+    ],
+)
+def test_a_refused_value_is_named_as_on_the_other_path(
+    case: tuple, name: str, i: int, k: int, value: float, message: str
+) -> None:
+    compiled, params = case
+    bad = {key: v.copy() for key, v in params.items()}
+    bad[name][i, k] = value
+    with pytest.raises(DataError, match=message):
+        compiled.solve_batch(bad)
+    with pytest.raises(DataError, match=message):
+        compiled.solve_batch(bad, presolve=False)  # the generic path checks in Python
+    # The refusal lost nothing: the next batch solves as on a fresh compile.
+    again = compiled.solve_batch(params)
+    fresh = compile(index_problem()[0]).solve_batch(params)
+    np.testing.assert_array_equal(again.values["w"], fresh.values["w"])
+
+
+def test_with_two_bad_parameters_both_paths_name_the_same_value(case: tuple) -> None:
+    # The workers may meet either first; the message is the one the generic path gives.
+    compiled, params = case
+    bad = {key: v.copy() for key, v in params.items()}
+    bad["mask"][4, 1] = -1.0
+    bad["scores"][0, 2] = np.nan
+    with pytest.raises(DataError) as generic:
+        compiled.solve_batch(bad, presolve=False)
+    with pytest.raises(DataError) as fast:
+        compiled.solve_batch(bad)
+    assert str(fast.value) == str(generic.value)
+    assert "instance" in str(fast.value)
+
+
+def test_values_are_the_canonical_point_bit_for_bit(case: tuple) -> None:
+    compiled, params = case
+    sol = compiled.solve_batch(params)
+    _, arrays = compiled._checked(params)
+    parts = [(compiled._param_cols[n], a) for n, a in arrays.items()]
+    x = compiled._structure.solve(parts, B, lambda: compiled.theta(params)).x
+    for slot in compiled._variables:
+        v = sol.values[slot.name]
+        assert v.shape == (B, *slot.shape) and v.flags.c_contiguous and v.flags.writeable
+        np.testing.assert_array_equal(v, x[:, slot.offset : slot.offset + slot.size])
+    # The values are the caller's: writing to them leaves the duals' canonical point alone.
+    before = np.array(sol.duals[compiled.problem.constraints[0]])
+    sol.values["w"][:] = 0.0
+    np.testing.assert_array_equal(sol.duals[compiled.problem.constraints[0]], before)
+
+
+def test_the_workers_copy_the_parameters_as_they_check_them(case: tuple) -> None:
+    compiled, params = case
+    _, arrays = compiled._checked(params)
+    names = list(arrays)
+    parts = [(compiled._param_cols[n], arrays[n]) for n in names]
+    copies = [np.full_like(arrays[n], -7.0) for n in names]
+    index = np.array([3, 0, 5], dtype=np.int64)
+    shape = compiled._structure._shape
+    x, *_, gathered = shape.solve_batch(parts, B, rules=[0, 0], copies=copies, gathers=[index])
+    for n, c in zip(names, copies, strict=True):
+        np.testing.assert_array_equal(c, arrays[n])
+    np.testing.assert_array_equal(gathered[0], x[:, index])
+    # The Rust check names the theta column and the instance; the wrong sign is caught there.
+    mask = arrays["mask"].copy()
+    mask[2, 0] = -1.0
+    col = compiled._param_cols["mask"]
+    refused = [(c, mask if n == "mask" else a) for n, (c, a) in zip(names, parts, strict=True)]
+    rules = [1 if n == "mask" else 0 for n in names]
+    refusal = rf"column {col} instance 2: expected finite values of its sign"
+    with pytest.raises(DataError, match=refusal):
+        shape.solve_batch(refused, B, rules=rules)
+    with pytest.raises(DataError, match="one per part"):
+        shape.solve_batch(parts, B, rules=[1])
+    with pytest.raises(DataError, match=r"rules\[0\]: 16"):
+        shape.solve_batch(parts, B, rules=[16, 0])
+    with pytest.raises(DataError, match="gather"):
+        shape.solve_batch(parts, B, gathers=[np.array([x.shape[1]], dtype=np.int64)])
