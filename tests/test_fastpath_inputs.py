@@ -99,30 +99,31 @@ def test_values_are_the_canonical_point_bit_for_bit(case: tuple) -> None:
     np.testing.assert_array_equal(sol.duals[compiled.problem.constraints[0]], before)
 
 
-def test_the_workers_copy_the_parameters_as_they_check_them(case: tuple) -> None:
+def test_the_workers_keep_theta_as_they_read_it(case: tuple) -> None:
     compiled, params = case
     _, arrays = compiled._checked(params)
     names = list(arrays)
     parts = [(compiled._param_cols[n], arrays[n]) for n in names]
-    copies = [np.full_like(arrays[n], -7.0) for n in names]
+    kept = np.full((B, compiled._program.n_theta), -7.0)
     index = np.array([3, 0, 5], dtype=np.int64)
     shape = compiled._structure._shape
-    x, *_, gathered = shape.solve_batch(parts, B, rules=[0, 0], copies=copies, gathers=[index])
-    for n, c in zip(names, copies, strict=True):
-        np.testing.assert_array_equal(c, arrays[n])
+    x, *_, gathered = shape.solve_batch(parts, B, rules=[0, 0], theta_out=kept, gathers=[index])
+    np.testing.assert_array_equal(kept, compiled.theta(params))
     np.testing.assert_array_equal(gathered[0], x[:, index])
-    # The Rust check names the theta column and the instance; the wrong sign is caught there.
+    # The Rust check names the instance and the theta column; the wrong sign is caught there.
     mask = arrays["mask"].copy()
     mask[2, 0] = -1.0
     col = compiled._param_cols["mask"]
     refused = [(c, mask if n == "mask" else a) for n, (c, a) in zip(names, parts, strict=True)]
     rules = [1 if n == "mask" else 0 for n in names]
-    refusal = rf"column {col} instance 2: expected finite values of its sign"
+    refusal = rf"instance 2 .*theta column {col}: expected finite values of its sign"
     with pytest.raises(DataError, match=refusal):
         shape.solve_batch(refused, B, rules=rules)
     with pytest.raises(DataError, match="one per part"):
         shape.solve_batch(parts, B, rules=[1])
     with pytest.raises(DataError, match=r"rules\[0\]: 16"):
         shape.solve_batch(parts, B, rules=[16, 0])
+    with pytest.raises(DataError, match=r"theta_out: expected shape"):
+        shape.solve_batch(parts, B, theta_out=kept[:, 1:])
     with pytest.raises(DataError, match="gather"):
         shape.solve_batch(parts, B, gathers=[np.array([x.shape[1]], dtype=np.int64)])

@@ -70,3 +70,15 @@ def test_threads_sharing_a_pool_each_keep_their_own_values() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_claimed_arrays_have_the_shapes_asked_for_and_are_reused_once_free() -> None:
+    pool = SnapshotPool(slots=1)
+    first = pool.claim({"theta": (5, 4)})
+    arrays = first.arrays["theta"]
+    assert arrays.shape == (5, 4) and arrays.dtype == np.float64 and arrays.flags.c_contiguous
+    assert pool.claim({"theta": (5, 4)}).arrays["theta"] is not arrays  # the first is alive
+    del first
+    gc.collect()
+    assert pool.claim({"theta": (5, 4)}).arrays["theta"] is arrays
+    assert pool.claim({"theta": (6, 4)}).arrays["theta"].shape == (6, 4)

@@ -148,7 +148,7 @@ class IndexShape:
         batch: int,
         threads: int | None = None,
         rules: list[int] | None = None,
-        copies: list[npt.NDArray[np.float64]] | None = None,
+        theta_out: npt.NDArray[np.float64] | None = None,
         gathers: list[npt.NDArray[np.int64]] | None = None,
     ) -> tuple[
         npt.NDArray[np.float64],

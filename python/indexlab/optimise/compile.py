@@ -51,7 +51,7 @@ from cvxpy.reductions.cvx_attr2constr import CvxAttr2Constr
 
 from indexlab._core import ConicProgram
 from indexlab.errors import DataError
-from indexlab.optimise.snapshots import Snapshot, SnapshotPool
+from indexlab.optimise.snapshots import SnapshotPool
 from indexlab.optimise.structure import recognise
 
 __all__ = ["BatchSolution", "CompiledProblem", "Duals", "Solution", "compile"]
@@ -499,28 +499,38 @@ class CompiledProblem:
             iterations=np.asarray(iters, dtype=np.int64),
             solve_seconds=np.asarray(secs, dtype=np.float64),
             n_variables=np.asarray(nvar, dtype=np.int64),
-            duals=self._duals.duals(z) if self._duals is not None else Duals(),
+            duals=self._lazy_duals(z),
         )
+
+    def _lazy_duals(self, z: npt.NDArray[np.float64]) -> Duals:
+        """The generic path's duals from Clarabel's ``z``, mapped on first read: most batches
+        never read them, and the mapping costs a tenth of a small problem's solve."""
+        dual_map = self._duals
+        if dual_map is None:
+            return Duals()
+        return Duals(load=lambda: dual_map.duals(z))
 
     def _solve_fast(
         self, b: int, arrays: dict[str, npt.NDArray[np.float64]], threads: int | None
     ) -> BatchSolution:
         """The index shape on the pure-Rust fast path (``arrays`` from :meth:`_checked`, values
-        unchecked): Rust's workers check the values, copy them for the duals and write each
-        variable's values, one instance at a time, without a batch-sized ``theta``."""
-        # A snapshot for the lazily computed duals, when there are any: the caller may refill
-        # its arrays. The duals' loader holds the snapshot, whose arrays are not reused before
-        # it is gone.
+        unchecked): Rust's workers check the values as they read them, one instance at a
+        time, and write each variable's values."""
+        # The duals are computed on first read, from the batch's theta as the workers read it
+        # (the caller may refill its arrays): kept in a snapshot, whose arrays are not reused
+        # before the duals' loader, which holds it, is gone.
         reads_duals = self._duals is not None and self._structure.dual_rows is not None
-        snap = self._snapshots.claim(arrays) if reads_duals else Snapshot(arrays)
-        names = list(arrays)
+        shape = (b, int(self._program.n_theta))
+        snap = self._snapshots.claim({"theta": shape}) if reads_duals else None
         res = self._structure.solve(
-            [(self._param_cols[name], arrays[name]) for name in names],
+            [(self._param_cols[name], a) for name, a in arrays.items()],
             b,
-            lambda: self._assemble(b, snap.arrays),
+            (lambda: snap.arrays["theta"])
+            if snap is not None
+            else (lambda: self._assemble(b, arrays)),
             threads,
-            rules=[_sign_bits(self.parameters[name]) for name in names],
-            copies=[snap.arrays[name] for name in names] if reads_duals else None,
+            rules=[_sign_bits(self.parameters[name]) for name in arrays],
+            theta_out=snap.arrays["theta"] if snap is not None else None,
             gathers=[slot.c_order_index() for slot in self._variables],
         )
         objective = -res.objective if self._maximize else res.objective.copy()

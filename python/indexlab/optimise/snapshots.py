@@ -30,8 +30,8 @@ class Snapshot:
         self.arrays = arrays
 
 
-def _same_layout(kept: Mapping[str, Array], arrays: Mapping[str, Array]) -> bool:
-    return kept.keys() == arrays.keys() and all(kept[k].shape == a.shape for k, a in arrays.items())
+def _same_layout(kept: Mapping[str, Array], shapes: Mapping[str, tuple[int, ...]]) -> bool:
+    return kept.keys() == shapes.keys() and all(kept[k].shape == s for k, s in shapes.items())
 
 
 class SnapshotPool:
@@ -60,29 +60,24 @@ class SnapshotPool:
 
     def take(self, arrays: Mapping[str, Array]) -> Snapshot:
         """A snapshot holding copies of ``arrays`` (float64, ``(B, size)`` each)."""
-        snap = self.claim(arrays)
+        snap = self.claim({name: a.shape for name, a in arrays.items()})
         for name, a in arrays.items():
             np.copyto(snap.arrays[name], a)
         return snap
 
-    def claim(self, arrays: Mapping[str, Array]) -> Snapshot:
-        """A snapshot with arrays shaped like ``arrays`` (C-contiguous float64) for the caller
-        to fill, e.g. on the workers that read ``arrays`` anyway; its values are undefined
-        until then."""
-        snap = self._reuse(arrays)
-        if snap is None:
-            snap = Snapshot({name: np.empty(a.shape) for name, a in arrays.items()})
-            self._keep(snap)
-        return snap
-
-    def _reuse(self, arrays: Mapping[str, Array]) -> Snapshot | None:
+    def claim(self, shapes: Mapping[str, tuple[int, ...]]) -> Snapshot:
+        """A snapshot with C-contiguous float64 arrays of these shapes for the caller to fill
+        (e.g. the workers that read the values anyway); their values are undefined until
+        then."""
         with self._lock:
             for i, (ref, kept) in enumerate(self._slots):
-                if ref() is None and _same_layout(kept, arrays):
+                if ref() is None and _same_layout(kept, shapes):
                     snap = Snapshot(kept)
                     self._slots[i] = (weakref.ref(snap), kept)
                     return snap
-        return None
+        snap = Snapshot({name: np.empty(shape) for name, shape in shapes.items()})
+        self._keep(snap)
+        return snap
 
     def _keep(self, snap: Snapshot) -> None:
         """Remember a fresh snapshot's arrays, in a free slot or one whose snapshot is dead."""

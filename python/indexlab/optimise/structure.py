@@ -371,22 +371,22 @@ class IndexStructure:
         theta: Callable[[], Array],
         threads: int | None = None,
         rules: list[int] | None = None,
-        copies: list[Array] | None = None,
+        theta_out: Array | None = None,
         gathers: list[npt.NDArray[np.int64]] | None = None,
     ) -> FastResult:
         """Solve a batch of ``batch`` instances given each parameter's ``(B, size)`` values
         with its first column in ``theta`` (``parts``; as flattened by
-        :meth:`indexlab.optimise.CompiledProblem.theta`); ``theta`` builds the whole
+        :meth:`indexlab.optimise.CompiledProblem.theta`); ``theta`` gives the whole
         ``(B, n_theta)`` array, for the duals if they are read.
 
         ``rules`` (one per part, cvxpy's sign attributes as bits: 1 ``nonneg``, 2 ``pos``,
-        4 ``nonpos``, 8 ``neg``) has every value checked first, finite and of its sign, by
-        the workers (a refused value raises ``DataError``); ``copies`` (one array per part,
-        same shape) receives the parts on the way, and the solve reads them; ``gathers``
-        (canonical indices) gives :attr:`FastResult.gathered`, written by the workers too."""
+        4 ``nonpos``, 8 ``neg``) has the workers check every value as they read it, finite
+        and of its sign (a refused value raises ``DataError``); ``theta_out``
+        (``(B, n_theta)``) receives the rows of ``theta`` they read; ``gathers`` (canonical
+        indices) gives :attr:`FastResult.gathered`, written by the workers too."""
         start = time.perf_counter()
         x, objective, status, iters, held, smallest, gathered = self._shape.solve_batch(
-            parts, batch, threads=threads, rules=rules, copies=copies, gathers=gathers
+            parts, batch, threads=threads, rules=rules, theta_out=theta_out, gathers=gathers
         )
         # Read-only: the duals, computed later, read this solution.
         x.flags.writeable = False

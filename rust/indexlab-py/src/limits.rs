@@ -209,6 +209,21 @@ pub fn in_chunks<T: Send>(
     Ok(())
 }
 
+/// `len` zeros written by the workers of `pool` (or the global pool), with the GIL released:
+/// a batch's output buffer is megabytes, and one thread zeroing it leaves the others idle.
+pub fn zeros(py: Python<'_>, pool: Option<&rayon::ThreadPool>, len: usize) -> Vec<f64> {
+    use rayon::iter::ParallelExtend;
+    let mut v = Vec::with_capacity(len);
+    py.detach(|| {
+        let mut fill = || v.par_extend(rayon::iter::repeat_n(0.0, len));
+        match pool {
+            Some(p) => p.install(fill),
+            None => fill(),
+        }
+    });
+    v
+}
+
 /// Time a chunk of work for [`Chunker::record`].
 pub fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
     let t0 = Instant::now();

@@ -3,12 +3,12 @@
 //! flattened parameters to the canonical points.
 
 use crate::arrays::{indices, slice2, values};
-use crate::errors::{run_detached, to_py};
+use crate::errors::to_py;
 use crate::limits::{self, check_alloc_py};
 use indexlab_core::solve::csr::Csr;
 use indexlab_core::solve::shape::{
-    check_and_copy, gather_rows, Auxiliaries, BoundRows, GroupRows, IndexShape as CoreShape, Risk,
-    ShapeStats, SignRule, TeBudget, ThetaBatch, ThetaPart, TurnoverRows,
+    gather_rows, Auxiliaries, BoundRows, GroupRows, IndexShape as CoreShape, Risk, ShapeStats,
+    SignRule, TeBudget, ThetaBatch, ThetaPart, TurnoverRows,
 };
 use indexlab_core::Error;
 use numpy::{
@@ -206,17 +206,17 @@ impl IndexShape {
     /// the first column of its entries in `theta` (`parts`: `(col, values)`; entries no part
     /// covers are 0, the last is the constant 1).
     ///
-    /// `rules` (one per part: cvxpy's sign attributes as [`SignRule`] bits) asks for every
-    /// value to be checked first (finite, of its sign), on the workers; `copies` (one writable
-    /// array per part, same shape) receives the parts on the way and the solve then reads
-    /// the copies. A refused value raises `DataError` naming the part's column and instance.
+    /// `rules` (one per part: cvxpy's sign attributes as [`SignRule`] bits) has the workers
+    /// check every value as they read it (finite, of its sign): a refused value raises
+    /// `DataError` naming the instance and the part's column. `theta_out` (writable,
+    /// `(B, n_theta)`) receives each instance's row of `theta` as the workers read it.
     /// `gathers` (canonical indices) asks for, per entry, a `(B, len)` array of each
-    /// instance's canonical point at those indices, written by the workers.
+    /// instance's canonical point at those indices, also written by the workers.
     ///
     /// Returns (x (B x n) canonical points, objectives, statuses, iterations, weights held,
     /// smallest feasible tracking-error budget or None without a budget, the gathered
     /// arrays).
-    #[pyo3(signature = (parts, batch, threads=None, rules=None, copies=None, gathers=None))]
+    #[pyo3(signature = (parts, batch, threads=None, rules=None, theta_out=None, gathers=None))]
     #[allow(clippy::too_many_arguments)]
     fn solve_batch<'py>(
         &self,
@@ -225,11 +225,11 @@ impl IndexShape {
         batch: usize,
         threads: Option<Bound<'py, PyAny>>,
         rules: Option<Vec<u8>>,
-        copies: Option<Vec<PyReadwriteArray2<'py, f64>>>,
+        mut theta_out: Option<PyReadwriteArray2<'py, f64>>,
         gathers: Option<Vec<PyReadonlyArray1<'py, i64>>>,
     ) -> PyResult<Solved<'py>> {
         let threads = limits::threads(py, threads.as_ref())?;
-        let n = self.inner.n();
+        let (n, nt) = (self.inner.n(), self.inner.n_theta());
         let gathers = gathers
             .iter()
             .flatten()
@@ -246,34 +246,45 @@ impl IndexShape {
                 (batch as u128, 24),
             ],
         )?;
-        let pool = limits::pool(py, threads)?;
+        let rules = part_rules(py, rules.as_deref(), parts.len())?;
         let arrays: Vec<_> = parts.iter().map(|(_, a)| slice2(a)).collect();
-        let layout: Vec<(usize, usize)> =
-            parts.iter().map(|(col, a)| (*col, a.shape()[1])).collect();
-        let mut copies = copies.unwrap_or_default();
-        if rules.is_some() || !copies.is_empty() {
-            let given = theta_parts(batch, &layout, arrays.iter().map(|a| a.as_ref()).collect());
-            given
-                .batch(self.inner.n_theta())
-                .map_err(|e| to_py(py, e))?;
-            check_inputs(py, pool.as_ref(), &given, rules.as_deref(), &mut copies)?;
-        }
-        let theta = if copies.is_empty() {
-            theta_parts(batch, &layout, arrays.iter().map(|a| a.as_ref()).collect())
-        } else {
-            let copied = copies
+        let theta = ThetaBatch::Parts {
+            batch,
+            parts: parts
                 .iter()
-                .map(|c| c.as_slice())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| to_py(py, Error::Data(format!("copies: {e}"))))?;
-            theta_parts(batch, &layout, copied)
+                .zip(&arrays)
+                .zip(rules)
+                .map(|(((col, a), values), rule)| ThetaPart {
+                    col: *col,
+                    size: a.shape()[1],
+                    values,
+                    rule,
+                })
+                .collect(),
         };
-        theta
-            .batch(self.inner.n_theta())
-            .map_err(|e| to_py(py, e))?;
-        let mut x = vec![0.0; batch * n];
-        let mut gathered: Vec<Vec<f64>> =
-            gathers.iter().map(|g| vec![0.0; batch * g.len()]).collect();
+        theta.batch(nt).map_err(|e| to_py(py, e))?;
+        let mut theta_rows = match theta_out.as_mut() {
+            None => None,
+            Some(t) if t.shape() == [batch, nt] => Some(
+                t.as_slice_mut()
+                    .map_err(|e| to_py(py, Error::Data(format!("theta_out: {e}"))))?,
+            ),
+            Some(t) => {
+                return Err(to_py(
+                    py,
+                    Error::Data(format!(
+                        "theta_out: expected shape ({batch}, {nt}), found {:?}",
+                        t.shape()
+                    )),
+                ))
+            }
+        };
+        let pool = limits::pool(py, threads)?;
+        let mut x = limits::zeros(py, pool.as_ref(), batch * n);
+        let mut gathered: Vec<Vec<f64>> = gathers
+            .iter()
+            .map(|g| limits::zeros(py, pool.as_ref(), batch * g.len()))
+            .collect();
         let mut all = ShapeStats::default();
         let inner = &self.inner;
         limits::in_chunks(
@@ -283,7 +294,10 @@ impl IndexShape {
             (FIRST_CHUNK, MAX_CHUNK),
             |start, end| {
                 let rows = &mut x[start * n..end * n];
-                let stats = inner.solve_range_into(&theta, start, end, rows)?;
+                let kept = theta_rows
+                    .as_deref_mut()
+                    .map(|t| &mut t[start * nt..end * nt]);
+                let stats = inner.solve_range_into(&theta, start, end, rows, kept)?;
                 for (index, out) in gathers.iter().zip(gathered.iter_mut()) {
                     let w = index.len();
                     gather_rows(rows, n, index, &mut out[start * w..end * w])?;
@@ -325,78 +339,28 @@ impl IndexShape {
     }
 }
 
-/// The batch whose parts have `layout` (`(col, size)` each) and values `sources`.
-fn theta_parts<'a>(
-    batch: usize,
-    layout: &[(usize, usize)],
-    sources: Vec<&'a [f64]>,
-) -> ThetaBatch<'a> {
-    ThetaBatch::Parts {
-        batch,
-        parts: layout
-            .iter()
-            .zip(sources)
-            .map(|(&(col, size), values)| ThetaPart { col, size, values })
-            .collect(),
-    }
-}
-
-/// Check every value of the parts (finite, and of its sign where `rules` says, one rule per
-/// part), copying each part into its entry of `copies` on the way, on the workers.
-fn check_inputs(
+/// Each part's [`SignRule`] from `rules` (one set of bits per part), or no check without.
+fn part_rules(
     py: Python<'_>,
-    pool: Option<&rayon::ThreadPool>,
-    given: &ThetaBatch<'_>,
     rules: Option<&[u8]>,
-    copies: &mut [PyReadwriteArray2<'_, f64>],
-) -> PyResult<()> {
-    let ThetaBatch::Parts { parts, .. } = given else {
-        return Ok(());
-    };
+    parts: usize,
+) -> PyResult<Vec<Option<SignRule>>> {
     let bad = |msg: String| to_py(py, Error::Data(msg));
-    if rules.is_some_and(|r| r.len() != parts.len())
-        || !(copies.is_empty() || copies.len() == parts.len())
-    {
-        return Err(bad(format!(
-            "rules and copies: one per part ({}), found {:?} rules and {} copies",
-            parts.len(),
-            rules.map(<[u8]>::len),
-            copies.len()
-        )));
-    }
-    let checked = parts
-        .iter()
-        .enumerate()
-        .map(|(k, part)| {
-            let bits = rules.map_or(0, |r| r[k]);
-            SignRule::from_bits(bits)
-                .map(|rule| (*part, rule))
-                .ok_or_else(|| bad(format!("rules[{k}]: {bits} is not a set of sign bits")))
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    let mut dsts = copies
-        .iter_mut()
-        .map(|c| c.as_slice_mut())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("copies: {e}")))?;
-    let refused = run_detached(py, || {
-        let dsts = (!dsts.is_empty()).then_some(dsts.as_mut_slice());
-        match pool {
-            Some(p) => p.install(|| check_and_copy(&checked, dsts)),
-            None => check_and_copy(&checked, dsts),
-        }
-    })?;
-    match refused {
-        None => Ok(()),
-        Some((i, k)) => Err(bad(format!(
-            "parameter at theta column {} instance {i}: expected finite values{}",
-            checked[k].0.col,
-            if checked[k].1 == SignRule::default() {
-                ""
-            } else {
-                " of its sign"
-            }
+    match rules {
+        None => Ok(vec![None; parts]),
+        Some(r) if r.len() != parts => Err(bad(format!(
+            "rules: one per part ({parts}), found {}",
+            r.len()
         ))),
+        Some(r) => r
+            .iter()
+            .enumerate()
+            .map(|(k, &bits)| {
+                SignRule::from_bits(bits)
+                    .map(Some)
+                    .ok_or_else(|| bad(format!("rules[{k}]: {bits} is not a set of sign bits")))
+            })
+            .collect(),
     }
 }
 

@@ -14,6 +14,9 @@ pub struct ThetaPart<'a> {
     pub col: usize,
     pub size: usize,
     pub values: &'a [f64],
+    /// What the values must be, checked as each instance's row is read; `None`: checked by
+    /// the caller.
+    pub rule: Option<SignRule>,
 }
 
 /// The flattened parameters of a batch.
@@ -70,21 +73,46 @@ impl<'a> ThetaBatch<'a> {
         }
     }
 
-    /// Instance `i`'s row of `n_theta` entries: a slice of the rows, or assembled in `buf`.
-    pub fn row<'b>(&'b self, i: usize, n_theta: usize, buf: &'b mut Vec<f64>) -> &'b [f64] {
+    /// Instance `i`'s row of `n_theta` entries: a slice of the rows, or assembled in `buf`
+    /// (see [`ThetaBatch::row_into`]).
+    pub fn row<'b>(&'b self, i: usize, n_theta: usize, buf: &'b mut Vec<f64>) -> Result<&'b [f64]> {
         match self {
-            ThetaBatch::Rows(theta) => &theta[i * n_theta..(i + 1) * n_theta],
-            ThetaBatch::Parts { parts, .. } => {
-                buf.clear();
+            ThetaBatch::Rows(theta) => Ok(&theta[i * n_theta..(i + 1) * n_theta]),
+            ThetaBatch::Parts { .. } => {
                 buf.resize(n_theta, 0.0);
-                buf[n_theta - 1] = 1.0;
-                for p in parts {
-                    buf[p.col..p.col + p.size]
-                        .copy_from_slice(&p.values[i * p.size..(i + 1) * p.size]);
-                }
-                buf
+                self.row_into(i, buf)?;
+                Ok(buf)
             }
         }
+    }
+
+    /// Instance `i`'s row into `out` (`n_theta` entries), each part's values checked
+    /// against its rule: a refused value is a data error naming the part's column.
+    pub fn row_into(&self, i: usize, out: &mut [f64]) -> Result<()> {
+        let n_theta = out.len();
+        match self {
+            ThetaBatch::Rows(theta) => out.copy_from_slice(&theta[i * n_theta..(i + 1) * n_theta]),
+            ThetaBatch::Parts { parts, .. } => {
+                out.fill(0.0);
+                out[n_theta - 1] = 1.0;
+                for p in parts {
+                    let values = &p.values[i * p.size..(i + 1) * p.size];
+                    if p.rule.is_some_and(|rule| !row_admitted(values, rule)) {
+                        return data_err!(
+                            "parameter at theta column {}: expected finite values{}",
+                            p.col,
+                            if p.rule == Some(SignRule::default()) {
+                                ""
+                            } else {
+                                " of its sign"
+                            }
+                        );
+                    }
+                    out[p.col..p.col + p.size].copy_from_slice(values);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -118,60 +146,35 @@ impl SignRule {
 }
 
 /// Whether every value of `row` is finite and obeys `rule`: one pass keeping the extremes and
-/// `Σ 0·v`, which is NaN as soon as one value is infinite or NaN.
+/// `Σ 0·v`, which is NaN as soon as one value is infinite or NaN, in [`LANES`] independent
+/// lanes (a single running sum would wait on each addition).
 pub fn row_admitted(row: &[f64], rule: SignRule) -> bool {
-    let (mut lo, mut hi, mut poison) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    for &v in row {
-        lo = lo.min(v);
-        hi = hi.max(v);
-        poison += 0.0 * v;
-    }
-    poison == 0.0 && (row.is_empty() || rule.admits(lo, hi))
-}
-
-/// Check a batch's parameter arrays (`(values, rule)`, each `B x size` row-major) instance by
-/// instance, in parallel, copying each into its entry of `copies` (same sizes) on the way
-/// when given: the first `(instance, part)` with a value that is not finite or breaks its
-/// part's rule, or `None`. After a refusal the copies are incomplete.
-pub fn check_and_copy(
-    parts: &[(ThetaPart<'_>, SignRule)],
-    mut copies: Option<&mut [&mut [f64]]>,
-) -> Result<Option<(usize, usize)>> {
-    let mut first: Option<(usize, usize)> = None;
-    for (k, (part, rule)) in parts.iter().enumerate() {
-        let size = part.size.max(1);
-        let refused = match copies.as_deref_mut() {
-            Some(copies) => {
-                let Some(dst) = copies.get_mut(k) else {
-                    return data_err!("{} parts but {} copies", parts.len(), copies.len());
-                };
-                if dst.len() != part.values.len() {
-                    return data_err!(
-                        "copy of the part at column {}: {} values for {}",
-                        part.col,
-                        dst.len(),
-                        part.values.len()
-                    );
-                }
-                part.values
-                    .par_chunks(size)
-                    .zip(dst.par_chunks_mut(size))
-                    .position_first(|(row, dst)| {
-                        dst.copy_from_slice(row);
-                        !row_admitted(row, *rule)
-                    })
-            }
-            None => part
-                .values
-                .par_chunks(size)
-                .position_first(|row| !row_admitted(row, *rule)),
-        };
-        if let Some(i) = refused {
-            first = Some(first.map_or((i, k), |f| f.min((i, k))));
+    let (mut lo, mut hi, mut poison) = (
+        [f64::INFINITY; LANES],
+        [f64::NEG_INFINITY; LANES],
+        [0.0; LANES],
+    );
+    let mut lanes = row.chunks_exact(LANES);
+    for chunk in &mut lanes {
+        for l in 0..LANES {
+            let v = chunk[l];
+            lo[l] = if v < lo[l] { v } else { lo[l] };
+            hi[l] = if v > hi[l] { v } else { hi[l] };
+            poison[l] += 0.0 * v;
         }
     }
-    Ok(first)
+    for (l, &v) in lanes.remainder().iter().enumerate() {
+        lo[l] = if v < lo[l] { v } else { lo[l] };
+        hi[l] = if v > hi[l] { v } else { hi[l] };
+        poison[l] += 0.0 * v;
+    }
+    let lo = lo.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+    let hi = hi.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    poison.iter().sum::<f64>() == 0.0 && (row.is_empty() || rule.admits(lo, hi))
 }
+
+/// Independent accumulators of [`row_admitted`].
+const LANES: usize = 8;
 
 /// Each row of `x` (`n` wide) gathered at `index` into the rows of `out` (`index.len()` wide),
 /// in parallel: `out[i][p] = x[i][index[p]]`.

@@ -28,7 +28,7 @@ use super::csr::{check_constant_entry, Csr};
 use super::fastpath::{SharedPrep, Status};
 use crate::data_err;
 use crate::error::{Error, Result};
-pub use batch::{check_and_copy, gather_rows, row_admitted, SignRule, ThetaBatch, ThetaPart};
+pub use batch::{gather_rows, row_admitted, SignRule, ThetaBatch, ThetaPart};
 use bounds::BoundSide;
 use instance::{Model, Scratch};
 use rayon::prelude::*;
@@ -263,13 +263,17 @@ impl IndexShape {
     }
 
     /// Solve instances `[start, end)` of the batch `theta`, writing their canonical points to
-    /// `x` (`(end - start) x n`); NaN rows where an instance has no solution.
+    /// `x` (`(end - start) x n`); NaN rows where an instance has no solution. `theta_rows`
+    /// (`(end - start) x n_theta`), when given, receives each instance's row of `theta` as it
+    /// is read (a copy of the parameters for a later use of the solution, made by the
+    /// workers that read them anyway).
     pub fn solve_range_into(
         &self,
         theta: &ThetaBatch,
         start: usize,
         end: usize,
         x: &mut [f64],
+        theta_rows: Option<&mut [f64]>,
     ) -> Result<ShapeStats> {
         let (n, nt) = (self.spec.n, self.spec.n_theta);
         let batch = theta.batch(nt)?;
@@ -282,17 +286,39 @@ impl IndexShape {
                 end - start
             );
         }
-        let one = |s: &mut Scratch, row: &mut [f64], i: usize| {
-            let mut buf = std::mem::take(&mut s.theta);
-            let out = self.solve_one(theta.row(i, nt, &mut buf), row, s);
-            s.theta = buf;
-            out.map_err(|e| at_instance(e, i))
+        let outs: Vec<Result<InstanceOut>> = match theta_rows {
+            None => x
+                .par_chunks_mut(n.max(1))
+                .zip(start..end)
+                .map_init(Scratch::default, |s, (row, i)| {
+                    let mut buf = std::mem::take(&mut s.theta);
+                    let out = theta
+                        .row(i, nt, &mut buf)
+                        .and_then(|t| self.solve_one(t, row, s));
+                    s.theta = buf;
+                    out.map_err(|e| at_instance(e, i))
+                })
+                .collect(),
+            Some(rows) => {
+                if rows.len() != (end - start) * nt {
+                    return data_err!(
+                        "theta rows buffer has {} values, expected {} instances x {nt}",
+                        rows.len(),
+                        end - start
+                    );
+                }
+                x.par_chunks_mut(n.max(1))
+                    .zip(rows.par_chunks_mut(nt))
+                    .zip(start..end)
+                    .map_init(Scratch::default, |s, ((row, t), i)| {
+                        theta
+                            .row_into(i, t)
+                            .and_then(|()| self.solve_one(t, row, s))
+                            .map_err(|e| at_instance(e, i))
+                    })
+                    .collect()
+            }
         };
-        let outs: Vec<Result<InstanceOut>> = x
-            .par_chunks_mut(n.max(1))
-            .zip(start..end)
-            .map_init(Scratch::default, |s, (row, i)| one(s, row, i))
-            .collect();
         let mut stats = ShapeStats::default();
         for o in outs {
             let o = o?;

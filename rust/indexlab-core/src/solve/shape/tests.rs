@@ -73,7 +73,7 @@ fn solve(shape: &IndexShape, theta: &[f64]) -> (Vec<f64>, ShapeStats) {
     let b = theta.len() / shape.n_theta();
     let mut x = vec![0.0; b * shape.n()];
     let stats = shape
-        .solve_range_into(&ThetaBatch::Rows(theta), 0, b, &mut x)
+        .solve_range_into(&ThetaBatch::Rows(theta), 0, b, &mut x, None)
         .unwrap();
     (x, stats)
 }
@@ -297,7 +297,7 @@ fn refuses_inconsistent_specs() {
     let shape = IndexShape::new(capped_three()).unwrap();
     let mut x = vec![0.0; 3];
     let err = shape
-        .solve_range_into(&ThetaBatch::Rows(&[1.0; 8]), 0, 1, &mut x)
+        .solve_range_into(&ThetaBatch::Rows(&[1.0; 8]), 0, 1, &mut x, None)
         .unwrap_err();
     assert!(err.to_string().contains("whole number of rows"), "{err}");
     // The constant rows are folded with theta's last entry 1: another value is refused.
@@ -306,7 +306,7 @@ fn refuses_inconsistent_specs() {
     ];
     let mut x = vec![0.0; 6];
     let err = shape
-        .solve_range_into(&ThetaBatch::Rows(&theta), 0, 2, &mut x)
+        .solve_range_into(&ThetaBatch::Rows(&theta), 0, 2, &mut x, None)
         .unwrap_err();
     assert!(
         err.to_string().contains("instance 1") && err.to_string().contains("found 2"),
@@ -351,15 +351,27 @@ fn parameter_arrays_give_the_rows_results() {
         col,
         size: 3,
         values,
+        rule: None,
     };
     let parts = ThetaBatch::Parts {
         batch: 2,
         parts: vec![part(3, &masks[..]), part(0, &scores[..])],
     };
     let mut got = vec![0.0; 6];
-    let stats = shape.solve_range_into(&parts, 0, 2, &mut got).unwrap();
+    let stats = shape
+        .solve_range_into(&parts, 0, 2, &mut got, None)
+        .unwrap();
     assert_eq!(got, want);
     assert_eq!(stats, want_stats);
+    // The rows the workers read, kept when asked: the rows themselves.
+    let mut kept = vec![f64::NAN; 14];
+    shape
+        .solve_range_into(&parts, 0, 2, &mut got, Some(&mut kept))
+        .unwrap();
+    assert_eq!(
+        (got.as_slice(), kept.as_slice()),
+        (want.as_slice(), rows.as_slice())
+    );
     // Overlapping parts, parts reaching the constant, short arrays: refused.
     for bad in [
         vec![part(0, &scores[..]), part(2, &masks[..])],
@@ -370,7 +382,9 @@ fn parameter_arrays_give_the_rows_results() {
             batch: 2,
             parts: bad,
         };
-        assert!(shape.solve_range_into(&parts, 0, 2, &mut got).is_err());
+        assert!(shape
+            .solve_range_into(&parts, 0, 2, &mut got, None)
+            .is_err());
     }
 }
 
@@ -397,37 +411,48 @@ fn sign_rules_read_the_extremes_and_refuse_what_is_not_finite() {
     assert_eq!(SignRule::from_bits(16), None);
 }
 
-fn part(col: usize, size: usize, values: &[f64]) -> ThetaPart<'_> {
-    ThetaPart { col, size, values }
-}
-
 #[test]
-fn check_and_copy_finds_the_first_instance_and_copies_the_rest() {
-    let a: Vec<f64> = (0..12).map(f64::from).collect(); // 4 instances x 3
-    let mut b: Vec<f64> = (0..8).map(|v| f64::from(v) + 0.5).collect(); // 4 x 2
-    let nonneg = SignRule::from_bits(SignRule::NONNEG).unwrap();
-    let (mut ca, mut cb) = (vec![0.0; 12], vec![0.0; 8]);
-    {
-        let parts = [(part(0, 3, &a[..]), nonneg), (part(3, 2, &b[..]), nonneg)];
-        let mut copies = [&mut ca[..], &mut cb[..]];
-        assert_eq!(check_and_copy(&parts, Some(&mut copies)).unwrap(), None);
-    }
-    assert_eq!((ca.as_slice(), cb.as_slice()), (a.as_slice(), b.as_slice()));
-    // Instance 2 of the second part and instance 3 of the first: the earlier instance wins.
-    b[5] = -1.0;
-    let mut a3 = a.clone();
-    a3[10] = f64::NAN;
-    let parts = [(part(0, 3, &a3[..]), nonneg), (part(3, 2, &b[..]), nonneg)];
-    assert_eq!(check_and_copy(&parts, None).unwrap(), Some((2, 1)));
-    // The same instance in both parts: the first part.
-    b[5] = 1.0;
-    b[7] = -1.0;
-    let parts = [(part(0, 3, &a3[..]), nonneg), (part(3, 2, &b[..]), nonneg)];
-    assert_eq!(check_and_copy(&parts, None).unwrap(), Some((3, 0)));
-    // A copy of the wrong size is refused, not written past.
-    let mut short = [0.0; 7];
-    let parts = [(part(0, 2, &b[..]), SignRule::default())];
-    assert!(check_and_copy(&parts, Some(&mut [&mut short[..]])).is_err());
+fn rules_refuse_an_instance_naming_the_column() {
+    let shape = IndexShape::new(capped_three()).unwrap();
+    let scores = [0.9, 0.5, 0.1, 0.2, f64::INFINITY, 0.4];
+    let mut masks = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0];
+    let nonneg = SignRule::from_bits(SignRule::NONNEG);
+    let refusal = |masks: &[f64], scores: &[f64], kept: Option<&mut [f64]>| {
+        let parts = ThetaBatch::Parts {
+            batch: 2,
+            parts: vec![
+                ThetaPart {
+                    col: 3,
+                    size: 3,
+                    values: masks,
+                    rule: nonneg,
+                },
+                ThetaPart {
+                    col: 0,
+                    size: 3,
+                    values: scores,
+                    rule: Some(SignRule::default()),
+                },
+            ],
+        };
+        let mut x = vec![0.0; 6];
+        match shape.solve_range_into(&parts, 0, 2, &mut x, kept) {
+            Err(Error::Data(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    };
+    let m = refusal(&masks, &scores, None);
+    assert!(
+        m.contains("instance 1") && m.contains("theta column 0: expected finite values"),
+        "{m}"
+    );
+    masks[1] = -0.5;
+    let m = refusal(&masks, &scores, Some(&mut [0.0; 14]));
+    assert!(
+        m.contains("instance 0")
+            && m.contains("theta column 3: expected finite values of its sign"),
+        "{m}"
+    );
 }
 
 #[test]
