@@ -290,7 +290,8 @@ impl IndexShape {
             None => x
                 .par_chunks_mut(n.max(1))
                 .zip(start..end)
-                .map_init(Scratch::default, |s, (row, i)| {
+                .map_init(Lent::take, |lent, (row, i)| {
+                    let s = lent.scratch();
                     let mut buf = std::mem::take(&mut s.theta);
                     let out = theta
                         .row(i, nt, &mut buf)
@@ -310,7 +311,8 @@ impl IndexShape {
                 x.par_chunks_mut(n.max(1))
                     .zip(rows.par_chunks_mut(nt))
                     .zip(start..end)
-                    .map_init(Scratch::default, |s, ((row, t), i)| {
+                    .map_init(Lent::take, |lent, ((row, t), i)| {
+                        let s = lent.scratch();
                         theta
                             .row_into(i, t)
                             .and_then(|()| self.solve_one(t, row, s))
@@ -443,6 +445,41 @@ fn constant_g(b: &TeBudget, n_theta: usize) -> Option<Vec<f64>> {
 /// Asked for the tracking-error budget's parts in a problem without one (a bug).
 fn no_budget() -> Error {
     Error::Solver("no tracking-error budget in this problem".into())
+}
+
+thread_local! {
+    /// The buffers of this thread's last run of instances, lent to its next one: rayon gives
+    /// each piece of a batch it splits off a fresh value, and a fresh scratch grows (allocates
+    /// and zeroes) every buffer again on its first instance. What a solve reads of a scratch
+    /// it sets first, so the results do not depend on what ran before.
+    static SPARE: std::cell::RefCell<Option<Scratch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A scratch lent from this thread's [`SPARE`] (or a fresh one when it is out), given back when
+/// dropped.
+struct Lent(Option<Scratch>);
+
+impl Lent {
+    fn take() -> Self {
+        Lent(Some(
+            SPARE.with(|c| c.borrow_mut().take()).unwrap_or_default(),
+        ))
+    }
+
+    fn scratch(&mut self) -> &mut Scratch {
+        self.0.get_or_insert_with(Scratch::default)
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            // A thread already holding a spare keeps it; this one is freed.
+            SPARE.with(|c| {
+                c.borrow_mut().get_or_insert(s);
+            });
+        }
+    }
 }
 
 /// A data error found on one instance names it (the fast path sees each instance alone).

@@ -465,3 +465,28 @@ fn gather_rows_picks_the_indices_of_every_row() {
     assert!(gather_rows(&x, 4, &[1], &mut out).is_err());
     gather_rows(&x, 4, &[], &mut []).unwrap();
 }
+
+#[test]
+fn a_scratch_lent_from_other_batches_changes_no_result() {
+    // One worker thread: every batch borrows the scratch the one before it left, whatever
+    // shape that was (other sizes, a budget's warm starts).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let capped = IndexShape::new(capped_three()).unwrap();
+    let budget = IndexShape::new(budget_two([1.0, 1.0])).unwrap();
+    let rows = [
+        0.9, 0.5, 0.1, 1.0, 0.0, 1.0, 1.0, 0.2, 0.7, 0.4, 1.0, 1.0, 1.0, 1.0,
+    ];
+    let first = pool.install(|| solve(&capped, &rows));
+    let budgeted = pool.install(|| solve(&budget, &[1.0, 0.0, 0.5, 0.5, 0.1, 1.0]));
+    assert_eq!(budgeted.1.status, [ShapeStatus::Optimal]);
+    let again = pool.install(|| solve(&capped, &rows));
+    assert_eq!(first, again);
+    // And as a fresh scratch on a fresh thread gives it.
+    let fresh = std::thread::spawn(move || solve(&capped, &rows))
+        .join()
+        .unwrap();
+    assert_eq!(first, fresh);
+}
