@@ -93,7 +93,11 @@ impl<'a> ThetaBatch<'a> {
         match self {
             ThetaBatch::Rows(theta) => out.copy_from_slice(&theta[i * n_theta..(i + 1) * n_theta]),
             ThetaBatch::Parts { parts, .. } => {
-                out.fill(0.0);
+                // Parts do not overlap ([`ThetaBatch::batch`]): when they cover every entry
+                // but the constant, there is nothing else to clear.
+                if parts.iter().map(|p| p.size).sum::<usize>() + 1 != n_theta {
+                    out.fill(0.0);
+                }
                 out[n_theta - 1] = 1.0;
                 for p in parts {
                     let values = &p.values[i * p.size..(i + 1) * p.size];

@@ -372,6 +372,19 @@ fn parameter_arrays_give_the_rows_results() {
         (got.as_slice(), kept.as_slice()),
         (want.as_slice(), rows.as_slice())
     );
+    // Entries no part covers are 0 in the kept rows, whatever the buffer held.
+    let scores_only = ThetaBatch::Parts {
+        batch: 2,
+        parts: vec![part(0, &scores[..])],
+    };
+    kept.fill(f64::NAN);
+    shape
+        .solve_range_into(&scores_only, 0, 2, &mut got, Some(&mut kept))
+        .unwrap();
+    let zero_masks: Vec<f64> = (0..2)
+        .flat_map(|i| [&scores[3 * i..3 * i + 3], &[0.0; 3], &[1.0]].concat())
+        .collect();
+    assert_eq!(kept, zero_masks);
     // Overlapping parts, parts reaching the constant, short arrays: refused.
     for bad in [
         vec![part(0, &scores[..]), part(2, &masks[..])],
