@@ -14,14 +14,16 @@ from indexlab.optimise import RiskModel, compile
 N, K, B = 12, 2, 6
 
 
-def index_problem() -> tuple[cp.Problem, dict[str, np.ndarray]]:
+def index_problem(scores_sign: str | None = None) -> tuple[cp.Problem, dict[str, np.ndarray]]:
+    """The index shape; ``scores_sign`` gives the scores that sign attribute (and values of
+    that sign)."""
     rng = np.random.default_rng(21)
     rm = RiskModel(rng.normal(0, 0.3, (N, K)), np.diag([0.04, 0.02]), np.full(N, 0.03))
     bench = rng.dirichlet(np.ones(N))
     w = cp.Variable(N, name="w")
     f = cp.Variable(K, name="f")
     mask = cp.Parameter(N, nonneg=True, name="mask")
-    scores = cp.Parameter(N, name="scores")
+    scores = cp.Parameter(N, name="scores", **({scores_sign: True} if scores_sign else {}))
     active = w - bench
     risk = cp.sum_squares(f) + cp.sum_squares(cp.multiply(np.sqrt(rm.specific_var), active))
     cons = [cp.sum(w) == 1, w >= 0, w <= 0.4 * mask, f == rm.factor_root() @ active]
@@ -29,7 +31,10 @@ def index_problem() -> tuple[cp.Problem, dict[str, np.ndarray]]:
     masks = np.zeros((B, N))
     for i in range(B):
         masks[i, rng.choice(N, 6, replace=False)] = 1.0
-    return problem, {"mask": masks, "scores": rng.random((B, N))}
+    values = 0.1 + rng.random((B, N))
+    if scores_sign in ("nonpos", "neg"):
+        values = -values
+    return problem, {"mask": masks, "scores": values}
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +132,22 @@ def test_the_workers_keep_theta_as_they_read_it(case: tuple) -> None:
         shape.solve_batch(parts, B, theta_out=kept[:, 1:])
     with pytest.raises(DataError, match="gather"):
         shape.solve_batch(parts, B, gathers=[np.array([x.shape[1]], dtype=np.int64)])
+
+
+@pytest.mark.parametrize("attr", ["nonneg", "pos", "nonpos", "neg"])
+def test_every_sign_attribute_is_checked_by_the_workers(attr: str) -> None:
+    problem, params = index_problem(scores_sign=attr)
+    compiled = compile(problem)
+    assert compiled.path == "fast"
+    assert set(compiled.solve_batch(params).status) == {"optimal"}
+    # A zero breaks pos and neg; a value of the other sign breaks all four.
+    for wrong in ([0.0] if attr in ("pos", "neg") else []) + [-params["scores"][1, 3]]:
+        bad = {k: v.copy() for k, v in params.items()}
+        bad["scores"][1, 3] = wrong
+        with pytest.raises(DataError) as generic:
+            compiled.solve_batch(bad, presolve=False)
+        with pytest.raises(DataError) as fast:
+            compiled.solve_batch(bad)
+        assert str(fast.value) == str(generic.value)
+        assert "'scores' instance 1: expected" in str(fast.value)
+        assert f"Parameter({attr}=True)" in str(fast.value)

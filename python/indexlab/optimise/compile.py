@@ -464,7 +464,7 @@ class CompiledProblem:
         [[0.2, 0.8], [0.5, 0.5]]
         """
         fast = self._structure is not None and presolve
-        # The fast path's workers check the values (finite, signed) as they copy them.
+        # The fast path's workers check the values (finite, signed) as they read them.
         b, arrays = self._checked(params, values=not fast)
         if fast:
             try:
