@@ -160,10 +160,15 @@ class Duals(Mapping[Any, Any]):
         return len(self._values)
 
     def instance(self, i: int) -> Duals:
-        """The duals of instance ``i`` (no batch axis)."""
-        return Duals(
-            {k: [a[i] for a in v] if isinstance(v, list) else v[i] for k, v in self._values.items()}
-        )
+        """The duals of instance ``i`` (no batch axis); computed when first read if this
+        batch's are."""
+        if self._load is not None:
+            return Duals(load=lambda: Duals._pick(self._values, i))
+        return Duals(Duals._pick(self._values, i))
+
+    @staticmethod
+    def _pick(values: Mapping[int, Any], i: int) -> dict[int, Any]:
+        return {k: [a[i] for a in v] if isinstance(v, list) else v[i] for k, v in values.items()}
 
 
 @dataclass
