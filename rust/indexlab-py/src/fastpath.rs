@@ -138,7 +138,7 @@ fn capped_qp_batch<'py>(
     let weights = &mut all.weights;
     limits::in_chunks(
         py,
-        pool.as_ref(),
+        pool.as_deref(),
         batch,
         (FIRST_CHUNK, MAX_CHUNK),
         |start, end| {

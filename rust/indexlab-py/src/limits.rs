@@ -9,6 +9,7 @@ use indexlab_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Name of the environment variable that sets the memory limit in bytes.
@@ -117,21 +118,39 @@ pub fn threads(py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Opt
     }
 }
 
+/// Pools built for an explicit thread count, kept for the next call that asks for as many (at
+/// most [`POOLS_KEPT`] counts): starting one costs its threads, and their first instances
+/// grow every buffer, more than a one-instance solve takes. Each is tagged with the process
+/// that built it: a forked child inherits the list but not the threads, and builds its own.
+static POOLS: Mutex<Vec<(u32, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+const POOLS_KEPT: usize = 4;
+
 /// A rayon pool of `threads` workers, or `None` for the global pool.
-pub fn pool(py: Python<'_>, threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
-    match threads {
-        None => Ok(None),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(check_threads(n).map_err(|e| to_py(py, e))?)
-            .build()
-            .map(Some)
-            .map_err(|e| {
-                to_py(
-                    py,
-                    Error::Data(format!("threads={n}: could not start the worker pool: {e}")),
-                )
-            }),
+pub fn pool(py: Python<'_>, threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
+    let Some(n) = threads else {
+        return Ok(None);
+    };
+    let n = check_threads(n).map_err(|e| to_py(py, e))?;
+    let pid = std::process::id();
+    let mut kept = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    kept.retain(|(owner, _, _)| *owner == pid);
+    if let Some((_, _, p)) = kept.iter().find(|(_, size, _)| *size == n) {
+        return Ok(Some(Arc::clone(p)));
     }
+    let built = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| {
+            to_py(
+                py,
+                Error::Data(format!("threads={n}: could not start the worker pool: {e}")),
+            )
+        })?;
+    let built = Arc::new(built);
+    if kept.len() < POOLS_KEPT {
+        kept.push((pid, n, Arc::clone(&built)));
+    }
+    Ok(Some(built))
 }
 
 /// Chunk sizes that keep each detached call near [`CHECK_EVERY`], so Ctrl-C is seen within
@@ -209,10 +228,17 @@ pub fn in_chunks<T: Send>(
     Ok(())
 }
 
+/// Buffers from this many values (1 MiB) up are zeroed by the workers.
+const PARALLEL_ZEROS: usize = 1 << 17;
+
 /// `len` zeros written by the workers of `pool` (or the global pool), with the GIL released:
 /// a batch's output buffer is megabytes, and one thread zeroing it leaves the others idle.
 pub fn zeros(py: Python<'_>, pool: Option<&rayon::ThreadPool>, len: usize) -> Vec<f64> {
     use rayon::iter::ParallelExtend;
+    if len < PARALLEL_ZEROS {
+        // Waking the workers costs more than zeroing a small buffer here.
+        return vec![0.0; len];
+    }
     let mut v = Vec::with_capacity(len);
     py.detach(|| {
         let mut fill = || v.par_extend(rayon::iter::repeat_n(0.0, len));

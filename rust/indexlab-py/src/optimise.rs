@@ -3,7 +3,7 @@
 use crate::arrays::{indices, slice2, values};
 use crate::errors::{run_detached, to_py};
 use crate::limits::{self, check_alloc_py};
-use indexlab_core::solve::conic::{self, AffineMap, Cone, ConicTemplate, Pattern};
+use indexlab_core::solve::conic::{AffineMap, Cone, ConicTemplate, Pattern};
 use indexlab_core::Error;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -165,7 +165,7 @@ impl ConicProgram {
             ));
         }
         let flat = slice2(&thetas);
-        let pool = conic::thread_pool(threads).map_err(|e| to_py(py, e))?;
+        let pool = limits::pool(py, threads)?;
         let mut x = Vec::with_capacity(b * n);
         let mut z = Vec::with_capacity(b * m);
         let mut status = Vec::with_capacity(b);
@@ -176,10 +176,10 @@ impl ConicProgram {
         let inner = &self.inner;
         limits::in_chunks(
             py,
-            pool.as_ref(),
+            pool.as_deref(),
             b,
             (FIRST_CHUNK, MAX_CHUNK),
-            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve, pool.as_ref()),
+            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve, pool.as_deref()),
             |rs| {
                 for r in rs {
                     x.extend_from_slice(&r.x);

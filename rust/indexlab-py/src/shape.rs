@@ -280,16 +280,16 @@ impl IndexShape {
             }
         };
         let pool = limits::pool(py, threads)?;
-        let mut x = limits::zeros(py, pool.as_ref(), batch * n);
+        let mut x = limits::zeros(py, pool.as_deref(), batch * n);
         let mut gathered: Vec<Vec<f64>> = gathers
             .iter()
-            .map(|g| limits::zeros(py, pool.as_ref(), batch * g.len()))
+            .map(|g| limits::zeros(py, pool.as_deref(), batch * g.len()))
             .collect();
         let mut all = ShapeStats::default();
         let inner = &self.inner;
         limits::in_chunks(
             py,
-            pool.as_ref(),
+            pool.as_deref(),
             batch,
             (FIRST_CHUNK, MAX_CHUNK),
             |start, end| {

@@ -20,8 +20,11 @@ pub const THREADS_PER_CORE: usize = 4;
 /// The largest thread count any batch entry point accepts: [`THREADS_PER_CORE`] x the cores
 /// this process may use.
 pub fn max_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    // Read once: on Linux the answer comes from the cgroup's files, several system calls on
+    // every call of a one-instance solve otherwise.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .saturating_mul(THREADS_PER_CORE)
 }
 

@@ -1,0 +1,68 @@
+"""Explicit thread counts reuse their worker pool from call to call (a one-instance solve would
+otherwise pay a pool's start every time), and a forked child builds its own rather than wait
+on threads it did not inherit. Duals stay lazy down to one instance."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from indexlab.optimise import Duals, compile
+
+
+def small_problem() -> tuple[object, dict[str, np.ndarray]]:
+    w = cp.Variable(4, name="w")
+    s = cp.Parameter(4, name="s")
+    cap = cp.Parameter(4, nonneg=True, name="cap")
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(w) - s @ w), [cp.sum(w) == 1, w >= 0, w <= cap])
+    rng = np.random.default_rng(4)
+    return compile(problem), {"s": rng.random((3, 4)), "cap": np.full((3, 4), 0.6)}
+
+
+def test_the_same_thread_count_gives_the_same_results_call_after_call() -> None:
+    compiled, params = small_problem()
+    first = compiled.solve_batch(params, threads=1)
+    for threads in (1, 2, 1, None, 2):
+        again = compiled.solve_batch(params, threads=threads)
+        np.testing.assert_array_equal(again.values["w"], first.values["w"])
+
+
+def _solve_in_child(queue: Any) -> None:
+    compiled, params = small_problem()
+    queue.put(compiled.solve_batch(params, threads=1).values["w"].tolist())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_builds_its_own_pool() -> None:
+    compiled, params = small_problem()
+    want = compiled.solve_batch(params, threads=1).values["w"]  # the parent's pool is kept
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_solve_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():  # waiting on the parent's threads: the bug this test is for
+        child.kill()
+        pytest.fail("the forked child hung on an inherited worker pool")
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(np.array(queue.get(timeout=5)), want)
+
+
+def test_one_instance_of_lazy_duals_is_computed_when_read() -> None:
+    calls = []
+
+    def load() -> dict[int, np.ndarray]:
+        calls.append(1)
+        return {7: np.arange(6.0).reshape(3, 2)}
+
+    batch = Duals(load=load)
+    one = batch.instance(1)
+    assert calls == []
+    np.testing.assert_array_equal(one[7], [2.0, 3.0])
+    assert calls == [1]
+    np.testing.assert_array_equal(batch.instance(2)[7], [4.0, 5.0])  # loaded once
+    assert calls == [1]
