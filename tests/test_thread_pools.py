@@ -31,18 +31,20 @@ def test_the_same_thread_count_gives_the_same_results_call_after_call() -> None:
         np.testing.assert_array_equal(again.values["w"], first.values["w"])
 
 
-def _solve_in_child(queue: Any) -> None:
+def _solve_in_child(queue: Any, threads: int | None) -> None:
     compiled, params = small_problem()
-    queue.put(compiled.solve_batch(params, threads=1).values["w"].tolist())
+    queue.put(compiled.solve_batch(params, threads=threads).values["w"].tolist())
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_a_forked_child_builds_its_own_pool() -> None:
+@pytest.mark.parametrize("threads", [1, None])
+def test_a_forked_child_builds_its_own_pool(threads: int | None) -> None:
     compiled, params = small_problem()
-    want = compiled.solve_batch(params, threads=1).values["w"]  # the parent's pool is kept
+    # The parent's pool (kept, or rayon's global one) is running when the child is forked.
+    want = compiled.solve_batch(params, threads=threads).values["w"]
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    child = ctx.Process(target=_solve_in_child, args=(queue,))
+    child = ctx.Process(target=_solve_in_child, args=(queue, threads))
     child.start()
     child.join(timeout=60)
     if child.is_alive():  # waiting on the parent's threads: the bug this test is for

@@ -8,7 +8,7 @@ use indexlab_core::solve::{check_threads, max_threads, THREADS_PER_CORE};
 use indexlab_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,13 +125,22 @@ pub fn threads(py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Opt
 static POOLS: Mutex<Vec<(u32, usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
 const POOLS_KEPT: usize = 4;
 
-/// A rayon pool of `threads` workers, or `None` for the global pool.
+/// The process that first used rayon's global pool (0: none yet).
+static GLOBAL_OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// A rayon pool of `threads` workers, or `None` for rayon's global pool. The global pool serves
+/// only the process that started it: a forked child (a `fork` multiprocessing worker) gets a
+/// kept pool of as many workers instead of waiting forever on threads it did not inherit.
 pub fn pool(py: Python<'_>, threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
-    let Some(n) = threads else {
-        return Ok(None);
-    };
-    let n = check_threads(n).map_err(|e| to_py(py, e))?;
     let pid = std::process::id();
+    let n = match threads {
+        Some(n) => check_threads(n).map_err(|e| to_py(py, e))?,
+        None => match GLOBAL_OWNER.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return Ok(None),
+            Err(owner) if owner == pid => return Ok(None),
+            Err(_) => rayon::current_num_threads(),
+        },
+    };
     let mut kept = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     kept.retain(|(owner, _, _)| *owner == pid);
     if let Some((_, _, p)) = kept.iter().find(|(_, size, _)| *size == n) {
