@@ -26,7 +26,7 @@
 //! generalised power. Each instance returns the primal `x` and the dual `z` of Clarabel's
 //! `A x + s = b, s in K, z in K*`, from which cvxpy recovers its constraints' dual values.
 
-use crate::{data_err, Error, Result};
+use crate::{data_err, Result};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
@@ -518,18 +518,6 @@ impl ConicTemplate {
     }
 }
 
-/// A rayon pool of `threads` workers (`None`: rayon's global pool, returned as `None`).
-pub fn thread_pool(threads: Option<usize>) -> Result<Option<rayon::ThreadPool>> {
-    match threads {
-        None => Ok(None),
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(super::check_threads(t)?)
-            .build()
-            .map(Some)
-            .map_err(|e| Error::Solver(format!("could not start {t} threads: {e}"))),
-    }
-}
-
 /// Clarabel settings as cvxpy uses them: Clarabel's defaults, silent.
 fn settings() -> DefaultSettings<f64> {
     DefaultSettingsBuilder::default()
@@ -578,6 +566,7 @@ pub(crate) fn solve_canonical(c: &Canonical) -> InstanceResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     /// min (x0 - t0)^2 + (x1 - t1)^2 s.t. x0 + x1 = 1, 0 <= x1 <= t2, written as
     /// 1/2 x'(2I)x - 2 t'x + const, theta = [t0, t1, t2, 2, -2, 1, 1...].
@@ -709,10 +698,15 @@ mod tests {
         let thetas: Vec<f64> = (0..40)
             .flat_map(|i| [0.1 * (i % 7) as f64, 0.5, 0.05 * (i % 11) as f64, 1.0])
             .collect();
-        let one = thread_pool(Some(1)).unwrap();
-        let three = thread_pool(Some(3)).unwrap();
-        let a = t.solve_batch(&thetas, true, one.as_ref()).unwrap();
-        let b = t.solve_batch(&thetas, true, three.as_ref()).unwrap();
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let (one, three) = (pool(1), pool(3));
+        let a = t.solve_batch(&thetas, true, Some(&one)).unwrap();
+        let b = t.solve_batch(&thetas, true, Some(&three)).unwrap();
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.x, y.x);
             assert_eq!(x.objective.to_bits(), y.objective.to_bits());
@@ -727,7 +721,7 @@ mod tests {
         let err = t.solve_one(&[0.3, 0.7, 1.0, 2.0], false).unwrap_err();
         assert!(err.to_string().contains("constant 1, found 2"), "{err}");
         assert!(AffineMap::new("x", 2, vec![0, 1], vec![5], vec![1.0]).is_err());
-        assert!(thread_pool(Some(0)).is_err());
-        assert!(thread_pool(Some(1_000_000)).is_err());
+        assert!(super::super::check_threads(0).is_err());
+        assert!(super::super::check_threads(1_000_000).is_err());
     }
 }

@@ -286,38 +286,39 @@ impl IndexShape {
                 end - start
             );
         }
-        let outs: Vec<Result<InstanceOut>> = match theta_rows {
-            None => x
-                .par_chunks_mut(n.max(1))
-                .zip(start..end)
-                .map_init(Lent::take, |lent, (row, i)| {
-                    let s = lent.scratch();
+        // Instance `i` into its row of `x`, its row of theta read into `kept` when given.
+        let one = |lent: &mut Lent, row: &mut [f64], i: usize, kept: Option<&mut [f64]>| {
+            let s = lent.scratch();
+            let out = match kept {
+                Some(t) => theta
+                    .row_into(i, t)
+                    .and_then(|()| self.solve_one(t, row, s)),
+                None => {
                     let mut buf = std::mem::take(&mut s.theta);
                     let out = theta
                         .row(i, nt, &mut buf)
                         .and_then(|t| self.solve_one(t, row, s));
                     s.theta = buf;
-                    out.map_err(|e| at_instance(e, i))
-                })
+                    out
+                }
+            };
+            out.map_err(|e| at_instance(e, i))
+        };
+        let rows = x.par_chunks_mut(n.max(1)).zip(start..end);
+        let outs: Vec<Result<InstanceOut>> = match theta_rows {
+            None => rows
+                .map_init(Lent::take, |lent, (row, i)| one(lent, row, i, None))
                 .collect(),
-            Some(rows) => {
-                if rows.len() != (end - start) * nt {
+            Some(kept) => {
+                if kept.len() != (end - start) * nt {
                     return data_err!(
                         "theta rows buffer has {} values, expected {} instances x {nt}",
-                        rows.len(),
+                        kept.len(),
                         end - start
                     );
                 }
-                x.par_chunks_mut(n.max(1))
-                    .zip(rows.par_chunks_mut(nt))
-                    .zip(start..end)
-                    .map_init(Lent::take, |lent, ((row, t), i)| {
-                        let s = lent.scratch();
-                        theta
-                            .row_into(i, t)
-                            .and_then(|()| self.solve_one(t, row, s))
-                            .map_err(|e| at_instance(e, i))
-                    })
+                rows.zip(kept.par_chunks_mut(nt))
+                    .map_init(Lent::take, |lent, ((row, i), t)| one(lent, row, i, Some(t)))
                     .collect()
             }
         };
