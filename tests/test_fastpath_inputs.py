@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from indexlab.errors import DataError
 from indexlab.optimise import RiskModel, compile
+from indexlab.optimise.compile import _VarSlot
 
 N, K, B = 12, 2, 6
 
@@ -155,3 +156,15 @@ def test_every_sign_attribute_is_checked_by_the_workers(attr: str) -> None:
         message = same_refusal(compiled, bad)
         assert "'scores' instance 1: expected" in message
         assert f"Parameter({attr}=True)" in message
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (2, 3), (2, 3, 4)])
+def test_the_gather_index_puts_fortran_storage_in_c_order(shape: tuple[int, ...]) -> None:
+    # cvxpy stores a variable in Fortran order; the value of a 2 x 3 X at [0, 1] is stored at
+    # offset + 2. Checked against the generic path's reshape of the canonical point.
+    size = int(np.prod(shape, dtype=int))
+    slot = _VarSlot(name="X", shape=shape, offset=7, size=size)
+    x = np.arange(2 * (7 + size + 3), dtype=float).reshape(2, -1)
+    np.testing.assert_array_equal(x[:, slot.c_order_index()].reshape(2, *shape), slot.values(x))
+    if shape == (2, 3):
+        assert slot.c_order_index()[1] == 7 + 2

@@ -56,17 +56,14 @@ from indexlab.optimise.structure import recognise
 
 __all__ = ["BatchSolution", "CompiledProblem", "Duals", "Solution", "compile"]
 
-# Each sign attribute: the test of a value, its word, and the extreme that decides it.
+# Each sign attribute: the test of a value, its word, the extreme that decides it, and its bit
+# in ``_core.IndexShape.solve_batch``'s ``rules`` (the fast path's workers check it).
 _SIGN_ATTRIBUTES = {
-    "nonneg": (lambda v: v >= 0, "nonnegative", np.min),
-    "pos": (lambda v: v > 0, "positive", np.min),
-    "nonpos": (lambda v: v <= 0, "nonpositive", np.max),
-    "neg": (lambda v: v < 0, "negative", np.max),
+    "nonneg": (lambda v: v >= 0, "nonnegative", np.min, 1),
+    "pos": (lambda v: v > 0, "positive", np.min, 2),
+    "nonpos": (lambda v: v <= 0, "nonpositive", np.max, 4),
+    "neg": (lambda v: v < 0, "negative", np.max, 8),
 }
-
-
-# The bit of each sign attribute in ``_core.IndexShape.solve_batch``'s ``rules``.
-_SIGN_BITS = {"nonneg": 1, "pos": 2, "nonpos": 4, "neg": 8}
 
 
 def _all_finite(flat: npt.NDArray[np.float64]) -> bool:
@@ -91,7 +88,7 @@ def _check_values(name: str, p: Any, flat: npt.NDArray[np.float64]) -> None:
             f"parameter {name!r} instance {i}: expected finite values, found "
             f"{flat[i, k]} at flat index {k}"
         )
-    for attr, (ok, word, extreme) in _SIGN_ATTRIBUTES.items():
+    for attr, (ok, word, extreme, _bit) in _SIGN_ATTRIBUTES.items():
         if p.attributes.get(attr) and not _all_signed(flat, ok, extreme):
             wrong = ~ok(flat)
             if wrong.any():
@@ -104,7 +101,7 @@ def _check_values(name: str, p: Any, flat: npt.NDArray[np.float64]) -> None:
 
 def _sign_bits(p: Any) -> int:
     """Parameter ``p``'s sign attributes as the bits the fast path's workers check."""
-    return sum(bit for attr, bit in _SIGN_BITS.items() if p.attributes.get(attr))
+    return sum(bit for attr, (*_, bit) in _SIGN_ATTRIBUTES.items() if p.attributes.get(attr))
 
 
 class Duals(Mapping[Any, Any]):
