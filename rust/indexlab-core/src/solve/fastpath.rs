@@ -318,6 +318,13 @@ fn finish(
     (w, ws): (&[f64], &mut Workspace),
     iterations: u32,
 ) -> InstanceOut {
+    if ws.no_objective {
+        return InstanceOut {
+            objective: f64::NAN,
+            status: Status::Optimal,
+            iterations,
+        };
+    }
     let n = p.names;
     let scores = &p.scores[i * n..(i + 1) * n];
     let mut obj = -ws.held.iter().map(|&j| scores[j] * w[j]).sum::<f64>();
@@ -489,11 +496,12 @@ impl Scratch {
     }
 }
 
-/// Objective, status and iterations of [`solve_instance`].
-pub(crate) type Outcome = (f64, Status, u32);
+/// Status and iterations of [`solve_instance`].
+pub(crate) type Outcome = (Status, u32);
 
 /// Solve the one instance of `p` (`p.batch == 1`, built with the shared inputs `prep` was made
-/// from); its weights go to `w`.
+/// from); its weights go to `w`. Its callers value the weights in their own objective, so
+/// this one is not computed.
 pub(crate) fn solve_instance(
     p: &CappedQp<'_>,
     prep: &SharedPrep,
@@ -501,8 +509,9 @@ pub(crate) fn solve_instance(
     scratch: &mut Scratch,
 ) -> Result<Outcome> {
     validate::validate_instances(p, 0, 1)?;
+    scratch.0.no_objective = true;
     let out = solve_or_flag(p, &prep.0, 0, w, &mut scratch.0)?;
-    Ok((out.objective, out.status, out.iterations))
+    Ok((out.status, out.iterations))
 }
 
 /// Solve the whole batch. See [`capped_qp_range`].

@@ -766,7 +766,7 @@ fn warm_start_reaches_the_same_optimum() {
         if warm {
             scratch.warm_start_next();
         }
-        let (_, status, its) = solve_instance(&problem(s, hi), &prep, &mut w, scratch).unwrap();
+        let (status, its) = solve_instance(&problem(s, hi), &prep, &mut w, scratch).unwrap();
         assert_eq!(status, Status::Optimal);
         (w, its)
     };
@@ -831,7 +831,7 @@ fn warm_start_across_quadratics_rebuilds_the_sums() {
     );
     let solve = |p: &CappedQp, prep: &SharedPrep, scratch: &mut Scratch| {
         let mut w = vec![0.0; n];
-        let (_, status, its) = solve_instance(p, prep, &mut w, scratch).unwrap();
+        let (status, its) = solve_instance(p, prep, &mut w, scratch).unwrap();
         assert_eq!(status, Status::Optimal);
         (w, its)
     };

@@ -19,6 +19,9 @@ pub(super) struct BoundSide {
     rows: ThetaMap,
     weight: Vec<usize>,
     upper: bool,
+    /// Row `j` bounds weight `j`, one row per weight (a cap on every weight): evaluated as
+    /// one pass over the weights.
+    one_per_weight: bool,
 }
 
 impl BoundSide {
@@ -44,19 +47,29 @@ impl BoundSide {
             }
         }
         let rows = Csr::new("parametric bound rows", b.map.cols(), indptr, indices, data)?;
+        let one_per_weight =
+            weight.len() == weights && weight.iter().enumerate().all(|(r, &j)| r == j);
         Ok(Self {
             folded,
             rows: ThetaMap::of(&rows),
             weight,
             upper,
+            one_per_weight,
         })
     }
 
     /// Each weight's tightest bound at `theta` (whose last entry is 1) into `out`.
     pub fn eval_into(&self, theta: &[f64], out: &mut Vec<f64>) {
+        let upper = self.upper;
+        if self.one_per_weight {
+            self.rows.eval_into(theta, out);
+            for (v, &f) in out.iter_mut().zip(&self.folded) {
+                *v = tighter(f, *v, upper);
+            }
+            return;
+        }
         out.clear();
         out.extend_from_slice(&self.folded);
-        let upper = self.upper;
         self.rows.for_each_row(theta, |r, v| {
             let j = self.weight[r];
             out[j] = tighter(out[j], v, upper);
@@ -124,9 +137,39 @@ mod tests {
             assert_eq!(got, walk(&b, &theta, 4, true));
             assert_eq!(got[3], f64::INFINITY, "no row: unbounded");
         }
+        assert!(!side.one_per_weight);
         let lower = BoundSide::of(&b, 4, false).unwrap();
         let mut got = Vec::new();
         lower.eval_into(&[0.5, 0.5, 1.0], &mut got);
         assert_eq!(got, walk(&b, &[0.5, 0.5, 1.0], 4, false));
+    }
+
+    #[test]
+    fn one_row_per_weight_gives_the_walk_s_bounds() {
+        // theta = [m0, m1, m2, 1]: caps 0.08 m_j on every weight, and constant caps 0.05 on w1
+        // and 0.3 on w2 folded in; the parametric rows are one per weight, in order.
+        let map = Csr::new(
+            "m",
+            4,
+            vec![0, 1, 2, 3, 4, 5],
+            vec![0, 1, 3, 2, 3],
+            vec![0.08, 0.08, 0.05, 0.08, 0.3],
+        )
+        .unwrap();
+        let b = BoundRows {
+            map,
+            weight: vec![0, 1, 1, 2, 2],
+        };
+        let side = BoundSide::of(&b, 3, true).unwrap();
+        assert!(side.one_per_weight);
+        for theta in [
+            [1.0, 1.0, 1.0, 1.0],
+            [0.0, 0.5, 7.0, 1.0],
+            [2.0, 0.0, 0.0, 1.0],
+        ] {
+            let mut got = Vec::new();
+            side.eval_into(&theta, &mut got);
+            assert_eq!(got, walk(&b, &theta, 3, true));
+        }
     }
 }

@@ -132,7 +132,7 @@ impl Search<'_> {
             s.warm_start_next();
         }
         self.solves += 1;
-        let (_, status, its) = self.shape.solve_weights(s, model, scale)?;
+        let (status, its) = self.shape.solve_weights(s, model, scale)?;
         self.iterations += its;
         Ok(status)
     }

@@ -346,7 +346,7 @@ impl IndexShape {
         } else if self.spec.budget.is_some() {
             self.solve_budget(theta, s)?
         } else {
-            let (_, st, its) = self.solve_weights(s, Model::Objective, 1.0)?;
+            let (st, its) = self.solve_weights(s, Model::Objective, 1.0)?;
             (ShapeStatus::of(st), its, f64::NAN)
         };
         if !status.has_solution() {

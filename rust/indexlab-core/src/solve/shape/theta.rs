@@ -12,6 +12,9 @@ pub(super) struct Gather {
     coef: Vec<f64>,
     konst: Vec<f64>,
     last: usize,
+    /// `Some(start)` when row `r` reads `theta[start + r]` for every `r` (one parameter's
+    /// entries in order, the common case): evaluated as one contiguous, vectorisable pass.
+    run: Option<usize>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -36,6 +39,7 @@ impl ThetaMap {
             coef: vec![0.0; rows],
             konst: vec![0.0; rows],
             last,
+            run: None,
         };
         for r in 0..rows {
             let (idx, val) = m.row(r);
@@ -55,6 +59,7 @@ impl ThetaMap {
                 return ThetaMap::Sparse(m.clone());
             }
         }
+        g.run = contiguous_run(&g.col);
         ThetaMap::Gather(g)
     }
 
@@ -98,6 +103,22 @@ impl ThetaMap {
     pub fn eval_into(&self, theta: &[f64], out: &mut Vec<f64>) {
         out.clear();
         match self {
+            ThetaMap::Gather(
+                g @ Gather {
+                    run: Some(start), ..
+                },
+            ) => {
+                let one = theta[g.last];
+                let entries = &theta[*start..*start + g.col.len()];
+                // The general arm's arithmetic, row for row.
+                out.extend(
+                    g.coef
+                        .iter()
+                        .zip(&g.konst)
+                        .zip(entries)
+                        .map(|((&a, &k), &t)| a * t + k * one),
+                );
+            }
             ThetaMap::Gather(g) => {
                 let one = theta[g.last];
                 out.extend(
@@ -114,6 +135,16 @@ impl ThetaMap {
             ThetaMap::Sparse(m) => m.mul_into(theta, out),
         }
     }
+}
+
+/// `Some(start)` when `col` is `start, start + 1, ...` with no row lacking a column.
+fn contiguous_run(col: &[u32]) -> Option<usize> {
+    let start = *col.first()?;
+    let in_order = col
+        .iter()
+        .enumerate()
+        .all(|(r, &c)| c != NONE && c as usize == start as usize + r);
+    in_order.then_some(start as usize)
 }
 
 /// Parameter columns beyond `u32` stay sparse (never in practice).
@@ -146,5 +177,49 @@ mod tests {
         assert_eq!((0..4).map(|r| map.at(r, &theta)).collect::<Vec<_>>(), want);
         let two = Csr::new("m", 3, vec![0, 2], vec![0, 1], vec![1.0, 1.0]).unwrap();
         assert!(matches!(ThetaMap::of(&two), ThetaMap::Sparse(_)));
+    }
+
+    fn run_of(map: &ThetaMap) -> Option<usize> {
+        match map {
+            ThetaMap::Gather(g) => g.run,
+            ThetaMap::Sparse(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_run_of_one_parameter_is_read_in_one_pass_with_the_same_values() {
+        // theta = [a, b, c, d, 1]: rows -b + 0.5, 3c, -0.25d - 2 read b, c, d in order.
+        let theta = [9.0, 0.3, -1.7, 1e-3, 1.0];
+        let rows = |idx: Vec<usize>| {
+            let data = vec![-1.0, 0.5, 3.0, -0.25, -2.0];
+            Csr::new("m", 5, vec![0, 2, 3, 5], idx, data).unwrap()
+        };
+        let run = rows(vec![1, 4, 2, 3, 4]);
+        let map = ThetaMap::of(&run);
+        assert_eq!(run_of(&map), Some(1));
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        map.eval_into(&theta, &mut got);
+        run.mul_into(&theta, &mut want);
+        assert_eq!(got, want, "the sparse rows' values, bit for bit");
+        assert_eq!((0..3).map(|r| map.at(r, &theta)).collect::<Vec<_>>(), want);
+        // Out of order (c, b, d), or a row with no parameter (b, c, constant): the general
+        // gather, the same values.
+        let out_of_order = rows(vec![2, 4, 1, 3, 4]);
+        let no_parameter = Csr::new(
+            "m",
+            5,
+            vec![0, 2, 3, 4],
+            vec![1, 4, 2, 4],
+            vec![-1.0, 0.5, 3.0, -2.0],
+        )
+        .unwrap();
+        for m in [out_of_order, no_parameter] {
+            let map = ThetaMap::of(&m);
+            assert!(matches!(map, ThetaMap::Gather(_)));
+            assert_eq!(run_of(&map), None);
+            map.eval_into(&theta, &mut got);
+            m.mul_into(&theta, &mut want);
+            assert_eq!(got, want);
+        }
     }
 }
