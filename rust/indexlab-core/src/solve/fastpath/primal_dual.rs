@@ -401,10 +401,13 @@ impl PrimalDual {
         if nu > above {
             nu = above;
         }
+        // The sum's rounding: once Newton lands on the root's linear piece, `f` is of this size
+        // and further steps only shrink the bracket.
+        let rounding = 8.0 * n as f64 * f64::EPSILON * (1.0 + target.abs());
         for _ in 0..60 {
             let (sum, slope) = self.diagonal_sum(qp, nu);
             let f = sum - target;
-            if f == 0.0 {
+            if f.abs() <= rounding {
                 break;
             }
             if f > 0.0 {
