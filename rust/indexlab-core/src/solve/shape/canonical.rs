@@ -9,7 +9,9 @@ impl IndexShape {
     /// variable at its bound (NaN if no map of it is known).
     pub(super) fn write_canonical(&self, theta: &[f64], s: &mut Scratch, x: &mut [f64]) {
         let sp = &self.spec;
-        x.fill(f64::NAN);
+        if !self.writes_every_column {
+            x.fill(f64::NAN);
+        }
         for (&col, &w) in sp.weight_cols.iter().zip(&s.w) {
             x[col] = w;
         }

@@ -205,6 +205,9 @@ pub struct IndexShape {
     objective_vars: Vec<usize>,
     /// `P`'s diagonal when `P` is diagonal (the usual canonical form).
     p_diag: Option<Vec<f64>>,
+    /// Whether the canonical point's weights, auxiliaries, turnover and budget variables are
+    /// all its columns: then no column needs the NaN of an unknown value first.
+    writes_every_column: bool,
     maps: Maps,
     /// Whether no lower bound reads a parameter: then rounding that crosses the bounds raises
     /// the upper bound (the lower one is the user's constant), else lowers the lower one.
@@ -226,6 +229,7 @@ impl IndexShape {
             .filter(|&r| !spec.p.row(r).0.is_empty() || !spec.q_map.row(r).0.is_empty())
             .collect();
         let p_diag = diagonal(&spec.p);
+        let writes_every_column = written_columns(&spec).iter().all(|&w| w);
         let maps = Maps::of(&spec)?;
         let budget_g = spec
             .budget
@@ -234,6 +238,7 @@ impl IndexShape {
         Ok(Self {
             budget_g,
             p_diag,
+            writes_every_column,
             maps,
             aux_by_weight: spec.aux.from_weights.transpose(),
             m_by_weight: spec.budget.as_ref().map(|b| b.m.transpose()),
@@ -411,6 +416,21 @@ impl Maps {
                 .map(ThetaMap::of),
         })
     }
+}
+
+/// Per canonical column, whether [`IndexShape::write_canonical`] gives it a value.
+fn written_columns(spec: &ShapeSpec) -> Vec<bool> {
+    let mut written = vec![false; spec.n];
+    let turnover = spec.turnover.iter().flat_map(|t| t.cols.iter());
+    let budget = spec
+        .budget
+        .iter()
+        .filter_map(|b| b.var.as_ref().map(|(v, _)| v));
+    let columns = spec.weight_cols.iter().chain(&spec.aux.cols);
+    for &c in columns.chain(turnover).chain(budget) {
+        written[c] = true;
+    }
+    written
 }
 
 /// The diagonal of a square matrix that has no entry off it.

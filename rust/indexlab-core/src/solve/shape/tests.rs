@@ -117,6 +117,42 @@ fn capped_instances_by_hand() {
 }
 
 #[test]
+fn a_column_no_part_of_the_shape_writes_is_nan_and_the_others_are_all_written() {
+    let shape = IndexShape::new(capped_three()).unwrap();
+    assert!(shape.writes_every_column);
+    let theta = [0.9, 0.5, 0.1, 1.0, 1.0, 1.0, 1.0];
+    let mut x = vec![7.0; 3];
+    shape
+        .solve_range_into(&ThetaBatch::Rows(&theta), 0, 1, &mut x, None)
+        .unwrap();
+    close(&x, &[0.5, 0.45, 0.05]);
+    // A fourth canonical column, with no term and no map: its value is unknown.
+    let mut spec = capped_three();
+    spec.n = 4;
+    spec.p = csr(
+        &[
+            &[1.0, 0.0, 0.0, 0.0],
+            &[0.0, 1.0, 0.0, 0.0],
+            &[0.0, 0.0, 1.0, 0.0],
+            &[0.0; 4],
+        ],
+        4,
+    );
+    let mut q: Vec<Vec<f64>> = (0..3).map(|j| unit(7, j, -1.0)).collect();
+    q.extend([vec![0.0; 7], vec![0.0; 7]]);
+    spec.q_map = csr(&q.iter().map(Vec::as_slice).collect::<Vec<_>>(), 7);
+    let wider = IndexShape::new(spec).unwrap();
+    assert!(!wider.writes_every_column);
+    let mut x = vec![7.0; 4];
+    let stats = wider
+        .solve_range_into(&ThetaBatch::Rows(&theta), 0, 1, &mut x, None)
+        .unwrap();
+    close(&x[..3], &[0.5, 0.45, 0.05]);
+    assert!(x[3].is_nan());
+    assert_eq!(stats.status, [ShapeStatus::Optimal]);
+}
+
+#[test]
 fn turnover_holds_a_weight_at_its_kink() {
     // prev = [0.5, 0.3, 0.2] from theta entries 6..9; cost 0.2 per unit on every name. At
     // prev, s - w = [0.4, 0.2, -0.1]; with nu = 0.1 names 1 and 2 need turnover multipliers
