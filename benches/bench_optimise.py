@@ -323,6 +323,36 @@ def bench_index_batch(benchmark: Any, role: str, case: str) -> None:
         benchmark.extra_info.update(role=role, baseline="cvxpy DPP loop")
 
 
+def one_instance(case: str) -> dict[str, np.ndarray]:
+    """The first instance of a case, each parameter at its own shape (``compiled.solve``'s)."""
+    return {k: v[0] for k, v in case_params(case, 1).items()}
+
+
+@pytest.mark.parametrize("role", ["indexlab", "baseline"])
+def bench_one_instance(benchmark: Any, role: str) -> None:
+    """One instance per call, as a notebook or a web request asks for it: ``compiled.solve`` of
+    the hand-written case (on the calling thread, no worker woken) against cvxpy's solve."""
+    case = "hand-written"
+    prob, one = problem(case), one_instance(case)
+    benchmark.group = f"index shape {N_NAMES} names, one instance per call"
+    ref = cvxpy_loop(prob, {k: v[None] for k, v in one.items()}, 1)
+    if role == "indexlab":
+        compiled = compile(prob)
+        sol = benchmark.pedantic(
+            lambda: compiled.solve(**one), rounds=200, iterations=1, warmup_rounds=5
+        )
+        benchmark.extra_info.update(role=role, baseline="cvxpy solve", note="compiled.solve")
+        assert sol.objective == pytest.approx(ref[0], rel=1e-6, abs=1e-6)
+    else:
+        benchmark.pedantic(
+            lambda: cvxpy_loop(prob, {k: v[None] for k, v in one.items()}, 1),
+            rounds=20,
+            iterations=1,
+            warmup_rounds=1,
+        )
+        benchmark.extra_info.update(role=role, baseline="cvxpy solve")
+
+
 def _median_seconds(run: Any, arg: Any, rounds: int) -> float:
     """The median wall time of ``rounds`` calls ``run(arg)``, as the pytest-benchmark summary
     reports."""
@@ -367,6 +397,16 @@ def main() -> None:
         )
     for line in skipped:
         print(f"cvxpygen baseline skipped for {line}")
+    prob, one = problem("hand-written"), one_instance("hand-written")
+    compiled = compile(prob)
+    ours = _median_seconds(lambda kw: compiled.solve(**kw), one, 200)
+    theirs = _median_seconds(
+        lambda kw: cvxpy_loop(prob, kw, 1), {k: v[None] for k, v in one.items()}, 20
+    )
+    print(
+        f"one instance per call (hand-written, compiled.solve): {ours * 1e6:.1f} us, "
+        f"cvxpy solve {theirs * 1e6:.1f} us, {theirs / ours:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""Explicit thread counts reuse their worker pool from call to call (a one-instance solve would
-otherwise pay a pool's start every time), and a forked child builds its own rather than wait
-on threads it did not inherit. Duals stay lazy down to one instance."""
+"""Explicit thread counts reuse their worker pool from call to call, and a forked child builds its
+own rather than wait on threads it did not inherit. A one-instance solve runs on the calling
+thread (no worker to wake), so many callers at once each solve on their own thread. Duals stay
+lazy down to one instance."""
 
 from __future__ import annotations
 
 import multiprocessing
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cvxpy as cp
@@ -29,6 +31,24 @@ def test_the_same_thread_count_gives_the_same_results_call_after_call() -> None:
     for threads in (1, 2, 1, None, 2):
         again = compiled.solve_batch(params, threads=threads)
         np.testing.assert_array_equal(again.values["w"], first.values["w"])
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_one_instance_solves_from_many_threads_at_once_equal_the_batch(fast_path: bool) -> None:
+    compiled, params = small_problem()
+    if not fast_path:
+        compiled = compile(compiled.problem, fast_path=False)
+    assert compiled.uses_fast_path == fast_path
+    want = compiled.solve_batch(params, threads=1).values["w"]
+    rows = [{k: v[i] for k, v in params.items()} for i in range(len(want))] * 20
+
+    def one(kw: dict[str, np.ndarray]) -> np.ndarray:
+        return compiled.solve(**kw).values["w"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(one, rows))
+    for i, w in enumerate(got):
+        np.testing.assert_array_equal(w, want[i % len(want)])
 
 
 def _solve_in_child(queue: Any, threads: int | None) -> None:

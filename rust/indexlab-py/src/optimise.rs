@@ -179,7 +179,9 @@ impl ConicProgram {
             pool.as_deref(),
             b,
             (FIRST_CHUNK, MAX_CHUNK),
-            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve, pool.as_deref()),
+            // `in_chunks` already runs each chunk on the pool (a one-instance chunk on this
+            // thread): the chunk's parallel loop uses whichever it runs on.
+            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve, None),
             |rs| {
                 for r in rs {
                     x.extend_from_slice(&r.x);
