@@ -299,6 +299,16 @@ class _DualMap:
         return Duals(out)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Each parameter's shape and size, its sign attributes' bits and, on the fast path, each
+    variable's gather index, in the compiled problem's parameter and variable order."""
+
+    shapes: dict[str, tuple[tuple[int, ...], int]]
+    sign_bits: list[int]
+    gathers: list[npt.NDArray[np.int64]]
+
+
 @dataclass
 class CompiledProblem:
     """A DPP cvxpy problem compiled for batch solves. Build with :func:`compile`."""
@@ -316,6 +326,9 @@ class CompiledProblem:
     _program_args: tuple[Any, ...] | None = field(default=None, repr=False)
     # The fast path's copies of each batch's parameters for its lazily computed duals.
     _snapshots: SnapshotPool = field(default_factory=SnapshotPool, repr=False, compare=False)
+    # What every call reads of the parameters and variables, worked out on first use (a
+    # one-instance solve is tens of microseconds: cvxpy's shape properties would be a third).
+    _layout: _Layout | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         if self._program_args is None:
@@ -355,6 +368,16 @@ class CompiledProblem:
         """Canonical constraint rows before presolve."""
         return int(self._program.m)
 
+    def _fixed(self) -> _Layout:
+        if self._layout is None:
+            self._layout = _Layout(
+                shapes={name: (p.shape, p.size) for name, p in self.parameters.items()},
+                sign_bits=[_sign_bits(p) for p in self.parameters.values()],
+                # The fast path's variables are plain (the others have no such index).
+                gathers=[v.c_order_index() for v in self._variables] if self._structure else [],
+            )
+        return self._layout
+
     def theta(self, params: Mapping[str, Any]) -> npt.NDArray[np.float64]:
         """Validate a batch of parameter values and flatten it to ``(B, n_theta)``.
 
@@ -385,15 +408,17 @@ class CompiledProblem:
             )
         batch: int | None = None
         arrays: dict[str, npt.NDArray[np.float64]] = {}
+        shapes = self._fixed().shapes
         for name, p in self.parameters.items():
+            shape, size = shapes[name]
             try:
                 a = np.asarray(params[name], dtype=np.float64)
             except (TypeError, ValueError) as e:
                 raise DataError(f"parameter {name!r}: expected numbers, found {e}") from None
-            if a.ndim != len(p.shape) + 1 or a.shape[1:] != p.shape:
+            if a.ndim != len(shape) + 1 or a.shape[1:] != shape:
                 raise DataError(
-                    f"parameter {name!r}: expected shape {_batch_shape(p.shape)} "
-                    f"(a batch of {p.shape}), found {a.shape}"
+                    f"parameter {name!r}: expected shape {_batch_shape(shape)} "
+                    f"(a batch of {shape}), found {a.shape}"
                 )
             if batch is None:
                 batch = a.shape[0]
@@ -402,12 +427,12 @@ class CompiledProblem:
                     f"parameter {name!r}: expected {batch} instances like the parameters "
                     f"before it, found {a.shape[0]}"
                 )
-            flat = a.reshape(a.shape[0], p.size)
+            flat = a.reshape(a.shape[0], size)
             if values:
                 _check_values(name, p, flat)
             # Fortran order per instance = C order of the instance with its axes reversed (a
             # view for a vector parameter).
-            f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(a.shape[0], p.size)
+            f = a.transpose(0, *range(a.ndim - 1, 0, -1)).reshape(a.shape[0], size)
             arrays[name] = np.ascontiguousarray(f)
         # No parameters: a batch of one (the problem's only instance).
         return (1 if batch is None else batch), arrays
@@ -531,9 +556,9 @@ class CompiledProblem:
             if snap is not None
             else (lambda: self._assemble(b, arrays)),
             threads,
-            rules=[_sign_bits(self.parameters[name]) for name in arrays],
+            rules=self._fixed().sign_bits,  # `arrays` are in the parameters' order
             theta_out=snap.arrays["theta"] if snap is not None else None,
-            gathers=[slot.c_order_index() for slot in self._variables],
+            gathers=self._fixed().gathers,
         )
         objective = -res.objective if self._maximize else res.objective.copy()
         status = np.asarray(res.status)
