@@ -181,7 +181,6 @@ fn primal_dual_limit(n: usize, m: usize) -> u32 {
 
 /// One instance's outcome; its weights are written to the caller's row.
 struct InstanceOut {
-    objective: f64,
     status: Status,
     iterations: u32,
 }
@@ -189,8 +188,14 @@ struct InstanceOut {
 fn infeasible(w: &mut [f64], iterations: u32) -> InstanceOut {
     w.fill(f64::NAN);
     InstanceOut {
-        objective: f64::NAN,
         status: Status::Infeasible,
+        iterations,
+    }
+}
+
+fn optimal(iterations: u32) -> InstanceOut {
+    InstanceOut {
+        status: Status::Optimal,
         iterations,
     }
 }
@@ -207,7 +212,6 @@ fn solve_or_flag(
     let flagged = |w: &mut [f64]| {
         w.fill(f64::NAN);
         Ok(InstanceOut {
-            objective: f64::NAN,
             status: Status::SolverError,
             iterations: 0,
         })
@@ -278,7 +282,7 @@ fn solve_one(
     let (nf, m) = (ws.qp.n, ws.qp.m);
     if nf == 0 {
         // Every name fixed, and their weights meet the budget (checked by `reduce`).
-        return Ok(finish(p, prep, i, (w, ws), 0));
+        return Ok(optimal(0));
     }
     let mut iterations = 0;
     let pd = ws.factor_form(p, prep);
@@ -292,7 +296,7 @@ fn solve_one(
                     w[j] = ws.pd.x[a];
                 }
                 ws.last_free.clone_from(&ws.free);
-                return Ok(finish(p, prep, i, (w, ws), its));
+                return Ok(optimal(its));
             }
             Err(its) => iterations = its,
         }
@@ -305,26 +309,13 @@ fn solve_one(
     for (a, &j) in ws.free.iter().enumerate() {
         w[j] = x[a];
     }
-    Ok(finish(p, prep, i, (w, ws), iterations + its))
+    Ok(optimal(iterations + its))
 }
 
-/// Attach the objective in tracking-error form,
+/// The objective of an optimal instance in tracking-error form,
 /// `γ/2 (w-b)'Σ(w-b) - s'w + sum_j cost_j |w_j - prev_j|`, over the whole universe (only the
 /// names in `ws.held` can have a nonzero weight).
-fn finish(
-    p: &CappedQp<'_>,
-    prep: &Prepared,
-    i: usize,
-    (w, ws): (&[f64], &mut Workspace),
-    iterations: u32,
-) -> InstanceOut {
-    if ws.no_objective {
-        return InstanceOut {
-            objective: f64::NAN,
-            status: Status::Optimal,
-            iterations,
-        };
-    }
+fn objective(p: &CappedQp<'_>, prep: &Prepared, i: usize, w: &[f64], ws: &mut Workspace) -> f64 {
     let n = p.names;
     let scores = &p.scores[i * n..(i + 1) * n];
     let mut obj = -ws.held.iter().map(|&j| scores[j] * w[j]).sum::<f64>();
@@ -352,11 +343,7 @@ fn finish(
             .map(|j| t.cost.get(i, n, j) * (w[j] - t.prev.get(i, n, j)).abs())
             .sum::<f64>();
     }
-    InstanceOut {
-        objective: obj,
-        status: Status::Optimal,
-        iterations,
-    }
+    obj
 }
 
 /// Solve a contiguous range of instances `[start, end)` of the batch in parallel.
@@ -434,20 +421,25 @@ impl<'a> PreparedBatch<'a> {
         }
         validate::validate(p, start, end)?;
         let prep = &self.prep;
-        let outs: Vec<Result<InstanceOut>> = if n == 0 {
+        // Instance `i` with its objective (NaN without an optimum).
+        let one = |ws: &mut Workspace, w: &mut [f64], i: usize| {
+            let out = solve_or_flag(p, prep, i, w, ws)?;
+            let value = match out.status {
+                Status::Optimal => objective(p, prep, i, w, ws),
+                _ => f64::NAN,
+            };
+            Ok((out, value))
+        };
+        let outs: Vec<Result<(InstanceOut, f64)>> = if n == 0 {
             (start..end)
                 .into_par_iter()
-                .map_init(Workspace::default, |ws, i| {
-                    solve_or_flag(p, prep, i, &mut [], ws)
-                })
+                .map_init(Workspace::default, |ws, i| one(ws, &mut [], i))
                 .collect()
         } else {
             weights
                 .par_chunks_mut(n)
                 .zip(start..end)
-                .map_init(Workspace::default, |ws, (w, i)| {
-                    solve_or_flag(p, prep, i, w, ws)
-                })
+                .map_init(Workspace::default, |ws, (w, i)| one(ws, w, i))
                 .collect()
         };
         let mut out = FastStats {
@@ -456,8 +448,8 @@ impl<'a> PreparedBatch<'a> {
             iterations: Vec::with_capacity(end - start),
         };
         for o in outs {
-            let o = o?;
-            out.objective.push(o.objective);
+            let (o, value) = o?;
+            out.objective.push(value);
             out.status.push(o.status);
             out.iterations.push(o.iterations);
         }
@@ -500,8 +492,7 @@ impl Scratch {
 pub(crate) type Outcome = (Status, u32);
 
 /// Solve the one instance of `p` (`p.batch == 1`, built with the shared inputs `prep` was made
-/// from); its weights go to `w`. Its callers value the weights in their own objective, so
-/// this one is not computed.
+/// from); its weights go to `w`. Its callers value the weights in their own objective.
 pub(crate) fn solve_instance(
     p: &CappedQp<'_>,
     prep: &SharedPrep,
@@ -509,7 +500,6 @@ pub(crate) fn solve_instance(
     scratch: &mut Scratch,
 ) -> Result<Outcome> {
     validate::validate_instances(p, 0, 1)?;
-    scratch.0.no_objective = true;
     let out = solve_or_flag(p, &prep.0, 0, w, &mut scratch.0)?;
     Ok((out.status, out.iterations))
 }

@@ -108,8 +108,6 @@ pub(super) struct Workspace {
     /// set, and the free names of that solve (empty when the last solve did not settle there).
     pub warm: bool,
     pub last_free: Vec<usize>,
-    /// Set when the caller values the weights itself: the objective is left NaN.
-    pub no_objective: bool,
 }
 
 impl Workspace {
