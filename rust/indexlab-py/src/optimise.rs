@@ -179,9 +179,8 @@ impl ConicProgram {
             pool.as_deref(),
             b,
             (FIRST_CHUNK, MAX_CHUNK),
-            // `in_chunks` already runs each chunk on the pool (a one-instance chunk on this
-            // thread): the chunk's parallel loop uses whichever it runs on.
-            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve, None),
+            // On the pool `in_chunks` runs the chunk on (a one-instance chunk on this thread).
+            |start, end| inner.solve_batch(&flat[start * k..end * k], presolve),
             |rs| {
                 for r in rs {
                     x.extend_from_slice(&r.x);

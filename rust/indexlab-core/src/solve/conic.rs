@@ -490,14 +490,10 @@ impl ConicTemplate {
         })
     }
 
-    /// Solve a batch; `thetas` is row-major `B x n_theta`. Runs on `pool` when given, otherwise on
-    /// rayon's global pool. Results are in batch order and independent of the thread count.
-    pub fn solve_batch(
-        &self,
-        thetas: &[f64],
-        presolve: bool,
-        pool: Option<&rayon::ThreadPool>,
-    ) -> Result<Vec<InstanceResult>> {
+    /// Solve a batch; `thetas` is row-major `B x n_theta`. Runs on the rayon pool it is called
+    /// in (the caller's `install`), otherwise on rayon's global pool. Results are in batch
+    /// order and independent of the thread count.
+    pub fn solve_batch(&self, thetas: &[f64], presolve: bool) -> Result<Vec<InstanceResult>> {
         if self.n_theta == 0 || thetas.len() % self.n_theta != 0 {
             return data_err!(
                 "thetas: expected a multiple of {} values, found {}",
@@ -505,16 +501,10 @@ impl ConicTemplate {
                 thetas.len()
             );
         }
-        let work = || {
-            thetas
-                .par_chunks(self.n_theta)
-                .map(|theta| self.solve_one(theta, presolve))
-                .collect::<Result<Vec<_>>>()
-        };
-        match pool {
-            Some(p) => p.install(work),
-            None => work(),
-        }
+        thetas
+            .par_chunks(self.n_theta)
+            .map(|theta| self.solve_one(theta, presolve))
+            .collect()
     }
 }
 
@@ -683,7 +673,7 @@ mod tests {
         let t = template();
         // x1 <= -1 with x1 >= 0: infeasible.
         let thetas = [0.3, 0.7, 1.0, 1.0, 0.3, 0.7, -1.0, 1.0];
-        let rs = t.solve_batch(&thetas, true, None).unwrap();
+        let rs = t.solve_batch(&thetas, true).unwrap();
         assert_eq!(rs[0].status, Status::Optimal);
         assert_eq!(rs[1].status, Status::Infeasible);
         assert!(rs[1].objective.is_nan() && rs[1].x.iter().all(|v| v.is_nan()));
@@ -705,8 +695,8 @@ mod tests {
                 .unwrap()
         };
         let (one, three) = (pool(1), pool(3));
-        let a = t.solve_batch(&thetas, true, Some(&one)).unwrap();
-        let b = t.solve_batch(&thetas, true, Some(&three)).unwrap();
+        let a = one.install(|| t.solve_batch(&thetas, true)).unwrap();
+        let b = three.install(|| t.solve_batch(&thetas, true)).unwrap();
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.x, y.x);
             assert_eq!(x.objective.to_bits(), y.objective.to_bits());
