@@ -323,9 +323,11 @@ def bench_index_batch(benchmark: Any, role: str, case: str) -> None:
         benchmark.extra_info.update(role=role, baseline="cvxpy DPP loop")
 
 
-def one_instance(case: str) -> dict[str, np.ndarray]:
-    """The first instance of a case, each parameter at its own shape (``compiled.solve``'s)."""
-    return {k: v[0] for k, v in case_params(case, 1).items()}
+def one_instance(case: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The first instance of a case: each parameter at its own shape (``compiled.solve``'s),
+    and as a batch of one (:func:`cvxpy_loop`'s)."""
+    batch = case_params(case, 1)
+    return {k: v[0] for k, v in batch.items()}, batch
 
 
 @pytest.mark.parametrize("role", ["indexlab", "baseline"])
@@ -333,24 +335,21 @@ def bench_one_instance(benchmark: Any, role: str) -> None:
     """One instance per call, as a notebook or a web request asks for it: ``compiled.solve`` of
     the hand-written case (on the calling thread, no worker woken) against cvxpy's solve."""
     case = "hand-written"
-    prob, one = problem(case), one_instance(case)
+    prob, (one, batch) = problem(case), one_instance(case)
     benchmark.group = f"index shape {N_NAMES} names, one instance per call"
-    ref = cvxpy_loop(prob, {k: v[None] for k, v in one.items()}, 1)
+    benchmark.extra_info.update(role=role, baseline="cvxpy solve")
     if role == "indexlab":
         compiled = compile(prob)
         sol = benchmark.pedantic(
             lambda: compiled.solve(**one), rounds=200, iterations=1, warmup_rounds=5
         )
-        benchmark.extra_info.update(role=role, baseline="cvxpy solve", note="compiled.solve")
+        benchmark.extra_info.update(note="compiled.solve")
+        ref = cvxpy_loop(prob, batch, 1)
         assert sol.objective == pytest.approx(ref[0], rel=1e-6, abs=1e-6)
     else:
         benchmark.pedantic(
-            lambda: cvxpy_loop(prob, {k: v[None] for k, v in one.items()}, 1),
-            rounds=20,
-            iterations=1,
-            warmup_rounds=1,
+            lambda: cvxpy_loop(prob, batch, 1), rounds=20, iterations=1, warmup_rounds=1
         )
-        benchmark.extra_info.update(role=role, baseline="cvxpy solve")
 
 
 def _median_seconds(run: Any, arg: Any, rounds: int) -> float:
@@ -397,12 +396,10 @@ def main() -> None:
         )
     for line in skipped:
         print(f"cvxpygen baseline skipped for {line}")
-    prob, one = problem("hand-written"), one_instance("hand-written")
+    prob, (one, batch) = problem("hand-written"), one_instance("hand-written")
     compiled = compile(prob)
     ours = _median_seconds(lambda kw: compiled.solve(**kw), one, 200)
-    theirs = _median_seconds(
-        lambda kw: cvxpy_loop(prob, kw, 1), {k: v[None] for k, v in one.items()}, 20
-    )
+    theirs = _median_seconds(lambda b: cvxpy_loop(prob, b, 1), batch, 20)
     print(
         f"one instance per call (hand-written, compiled.solve): {ours * 1e6:.1f} us, "
         f"cvxpy solve {theirs * 1e6:.1f} us, {theirs / ours:.0f}x"

@@ -368,7 +368,8 @@ class CompiledProblem:
         """Canonical constraint rows before presolve."""
         return int(self._program.m)
 
-    def _fixed(self) -> _Layout:
+    def _call_layout(self) -> _Layout:
+        """What every call reads of the parameters and variables (built on the first call)."""
         if self._layout is None:
             self._layout = _Layout(
                 shapes={name: (p.shape, p.size) for name, p in self.parameters.items()},
@@ -408,7 +409,7 @@ class CompiledProblem:
             )
         batch: int | None = None
         arrays: dict[str, npt.NDArray[np.float64]] = {}
-        shapes = self._fixed().shapes
+        shapes = self._call_layout().shapes
         for name, p in self.parameters.items():
             shape, size = shapes[name]
             try:
@@ -556,9 +557,9 @@ class CompiledProblem:
             if snap is not None
             else (lambda: self._assemble(b, arrays)),
             threads,
-            rules=self._fixed().sign_bits,  # `arrays` are in the parameters' order
+            rules=self._call_layout().sign_bits,  # `arrays` are in the parameters' order
             theta_out=snap.arrays["theta"] if snap is not None else None,
-            gathers=self._fixed().gathers,
+            gathers=self._call_layout().gathers,
         )
         objective = -res.objective if self._maximize else res.objective.copy()
         status = np.asarray(res.status)
